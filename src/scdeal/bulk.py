@@ -1,0 +1,108 @@
+"""Bulk preprocessing: one labelled AnnData of cell lines per drug, split into train/validation/test."""
+from __future__ import annotations
+
+import difflib
+import logging
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from .errors import InputError
+from .io import line_key, normalise_name
+from .preprocess import looks_logged
+
+log = logging.getLogger(__name__)
+
+BINARIZE_RULES = ("quantile", "zscore", "median")
+
+
+def find_drug(response: pd.DataFrame, drug: str) -> str:
+    """The response table's own spelling of `drug`, matched case- and punctuation-insensitively."""
+    spellings = {normalise_name(d): d for d in response["drug"].unique()}
+    key = normalise_name(drug)
+    if key in spellings:
+        return spellings[key]
+    close = difflib.get_close_matches(key, list(spellings), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(spellings[c] for c in close)}?" if close else ""
+    raise InputError(f"Drug '{drug}' is not in the bulk response table ({len(spellings)} drugs).{hint}")
+
+
+def binarize(values: pd.Series, rule: str = "quantile", sensitive_fraction: float = 0.2,
+             zscore_cutoff: float = -0.5) -> pd.Series:
+    """Continuous response (LN_IC50 or AUC: lower = more sensitive) → 1 sensitive / 0 resistant.
+
+    quantile: the `sensitive_fraction` lowest values are sensitive (default 20 %, close to the
+    prevalence of GDSC's own binary calls); zscore: z < `zscore_cutoff` across lines;
+    median: below the median.
+    """
+    if rule == "quantile":
+        return (values <= values.quantile(sensitive_fraction)).astype(float)
+    if rule == "zscore":
+        z = (values - values.mean()) / (values.std() + 1e-12)
+        return (z < zscore_cutoff).astype(float)
+    if rule == "median":
+        return (values < values.median()).astype(float)
+    raise InputError(f"Unknown binarisation rule '{rule}': choose one of {', '.join(BINARIZE_RULES)}.")
+
+
+def drug_labels(response: pd.DataFrame, drug: str, rule: str, sensitive_fraction: float,
+                cosmic: dict[str, str] | None = None) -> tuple[pd.DataFrame, str]:
+    """Per-line labels (`label`, and `response_value` for continuous tables) for one drug."""
+    name = find_drug(response, drug)
+    rows = response[response["drug"] == name].copy()
+    rows["key"] = [line_key(x, cosmic) for x in rows["line"]]
+    kind = rows["kind"].iloc[0]
+    grouped = rows.groupby("key")["value"].mean()  # repeated screens of one line are averaged
+    if kind == "binary":
+        labels = pd.DataFrame({"label": grouped.round()})
+    else:
+        labels = pd.DataFrame({"label": binarize(grouped, rule, sensitive_fraction), "response_value": grouped})
+    return labels, kind
+
+
+def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, rule: str = "quantile",
+                 sensitive_fraction: float = 0.2, cosmic: dict[str, str] | None = None,
+                 val_fraction: float = 0.2, test_fraction: float = 0.2, min_per_class: int = 10,
+                 seed: int = 0) -> ad.AnnData:
+    """Join expression and labels for one drug; stratified train/val/test split of cell lines."""
+    labels, kind = drug_labels(response, drug, rule, sensitive_fraction, cosmic)
+    keys = pd.Index([line_key(x, cosmic) for x in expression.obs_names])
+    matched = keys.isin(labels.index)
+    log.info("%s: %d of %d expression lines matched %d lines with a response (%s)", drug, int(matched.sum()),
+             expression.n_obs, len(labels), kind)
+    if matched.sum() == 0:
+        raise InputError(f"No cell line of the bulk expression table matches the response table for '{drug}' "
+                         f"(e.g. expression '{expression.obs_names[0]}', response '{labels.index[0]}'): check "
+                         "that both name lines the same way, or pass --cosmic_map for COSMIC ids.")
+    bulk = expression[matched].copy()
+    bulk.obs_names = keys[matched]
+    bulk = bulk[~bulk.obs_names.duplicated()].copy()
+    bulk.obs = bulk.obs.join(labels)
+    counts = bulk.obs["label"].value_counts()
+    for cls, name in ((1.0, "sensitive"), (0.0, "resistant")):
+        if counts.get(cls, 0) < min_per_class:
+            raise InputError(f"Drug '{drug}': only {counts.get(cls, 0)} {name} cell lines after matching "
+                             f"(at least {min_per_class} needed): use another binarisation rule or more lines.")
+    bulk.obs["label"] = bulk.obs["label"].astype(int)
+    bulk.obs["split"] = stratified_split(bulk.obs["label"].to_numpy(), val_fraction, test_fraction, seed)
+    if not looks_logged(bulk.X):
+        log.info("bulk expression looks linear-scale: applying log2(x + 1)")
+        bulk.X = np.log2(np.clip(bulk.X, 0, None) + 1).astype(np.float32)
+    bulk.uns["scdeal_bulk"] = {"drug": drug, "drug_in_table": find_drug(response, drug), "response_kind": kind,
+                               "binarize_rule": rule if kind != "binary" else "given",
+                               "n_expression_lines": int(expression.n_obs), "n_matched": int(bulk.n_obs),
+                               "n_sensitive": int(counts.get(1.0, 0)), "n_resistant": int(counts.get(0.0, 0))}
+    return bulk
+
+
+def stratified_split(labels: np.ndarray, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """`train`/`val`/`test` per line, stratified by label."""
+    idx = np.arange(len(labels))
+    rest, test = train_test_split(idx, test_size=test_fraction, stratify=labels, random_state=seed)
+    train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=labels[rest],
+                                  random_state=seed)
+    split = np.empty(len(labels), dtype=object)
+    split[train], split[val], split[test] = "train", "val", "test"
+    return split

@@ -1,0 +1,144 @@
+"""`scdeal` command line: `run` (the local pipeline runner), `simulate`, and each pipeline step."""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from . import __version__
+from .errors import InputError
+from .steps import STEPS
+
+USAGE = f"""scdeal {__version__}: single-cell drug response from bulk cell-line screens
+
+usage:
+  scdeal run --input SHEET.csv --outdir DIR --bulk_expression F --bulk_response F [--PARAM VALUE ...]
+             [-profile test] [-params-file params.yml] [--max_parallel N] [--debug]
+  scdeal simulate --outdir DIR [--n_samples N --n_cells N --seed S]
+  scdeal STEP --help        STEP: {', '.join(STEPS)}
+
+Parameters are those of nextflow_schema.json (`nextflow run . --help` lists them); values come from
+the schema defaults, then -profile, then -params-file, then the command line.
+"""
+
+
+def parse_run_args(argv: list[str]) -> tuple[dict, list[str], str | None, dict]:
+    """Nextflow-style arguments: -profile a,b, -params-file F, -resume, --param value / --flag."""
+    overrides, profiles, params_file = {}, [], None
+    options = {"max_parallel": None, "debug": False}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if arg == "-profile" and nxt:
+            profiles += [p for p in nxt.split(",") if p]
+            i += 2
+        elif arg == "-params-file" and nxt:
+            params_file = nxt
+            i += 2
+        elif arg == "-resume":  # resuming is the default: up-to-date tasks are always skipped
+            i += 1
+        elif arg in ("--debug", "-debug"):
+            options["debug"] = True
+            i += 1
+        elif arg.startswith("--"):
+            key = arg[2:].replace("-", "_")
+            if "=" in key:
+                key, value = key.split("=", 1)
+                i += 1
+            elif nxt is None or nxt.startswith("-"):
+                value = True
+                i += 1
+            else:
+                value = nxt
+                i += 2
+            if key in options:
+                options[key] = int(value)
+            else:
+                overrides[key] = value
+        else:
+            raise InputError(f"Unexpected argument '{arg}': parameters are written --name value.\n{USAGE}")
+    return overrides, profiles, params_file, options
+
+
+def cmd_run(argv: list[str]) -> int:
+    from .pipeline_config import project_dir, resolve_params
+    from .preflight import preflight
+    from .runner import build_tasks, run_dag, run_multiqc, write_pipeline_info
+    from .samplesheet import validate_samplesheet
+
+    overrides, profiles, params_file, options = parse_run_args(argv)
+    root = project_dir()
+    params = resolve_params(root, profiles, params_file, overrides)
+    if not params.get("input") or not params.get("outdir"):
+        raise InputError("--input (samplesheet) and --outdir are required (or use -profile test).")
+    rows = validate_samplesheet(params["input"])
+    preflight(rows, params.get("bulk_expression"), params.get("bulk_response"))
+    outdir = Path(params["outdir"]).resolve()
+    tasks = build_tasks(rows, params, outdir, root)
+    cores = len(os.sched_getaffinity(0))
+    parallel = options["max_parallel"] or min(2, cores)
+    log = logging.getLogger("scdeal.run")
+    log.info("%d samples × drugs → %d tasks, up to %d in parallel; outputs in %s", len(rows), len(tasks), parallel, outdir)
+    run_dag(tasks, outdir, parallel, cores, params.get("device"))
+    write_pipeline_info(outdir, params, tasks, rows)
+    failed = [t for t in tasks if t.status not in ("done", "cached")]
+    if not run_multiqc(outdir, root, params):
+        log.error("MultiQC failed: see %s", outdir / "pipeline_info" / "logs" / "multiqc.log")
+        return 1
+    if failed:
+        log.error("%d of %d tasks did not complete: %s", len(failed), len(tasks), ", ".join(t.name for t in failed))
+        return 1
+    log.info("done: report at %s", outdir / "multiqc" / "multiqc_report.html")
+    return 0
+
+
+def cmd_simulate(argv: list[str]) -> int:
+    import argparse
+    from dataclasses import fields
+
+    from .simulate import SimParams, simulate
+    parser = argparse.ArgumentParser(prog="scdeal simulate", description="Write simulated bulk data and samples "
+                                     "with a known per-cell response", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--outdir", required=True)
+    for f in fields(SimParams):
+        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
+    args = vars(parser.parse_args(argv))
+    outdir = args.pop("outdir")
+    paths = simulate(outdir, SimParams(**args))
+    for name, path in paths.items():
+        print(f"{name}\t{path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0
+    if argv[0] in ("--version", "-version"):
+        print(__version__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command in STEPS:
+        return importlib.import_module(f"scdeal.steps.{command}").main(rest)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    try:
+        if command == "run":
+            return cmd_run(rest)
+        if command == "simulate":
+            return cmd_simulate(rest)
+    except InputError as err:
+        if "--debug" in rest:
+            traceback.print_exc()
+        print(f"ERROR: {err}", file=sys.stderr)
+        return 2
+    print(f"Unknown command '{command}'.\n{USAGE}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""Metrics of the paper: precision, recall, F1, AUROC, AP (per cell) and AMI/ARI (clusters vs labels)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn import metrics as skm
+
+from .errors import InputError
+
+LABELS = ("sensitive", "resistant")
+
+
+def binary_metrics(y_true, prob, threshold: float = 0.5, predicted=None) -> dict[str, float]:
+    """Threshold metrics on `predicted` (or prob ≥ threshold) and ranking metrics on `prob`."""
+    y_true = np.asarray(y_true).astype(int)
+    prob = np.asarray(prob, dtype=float)
+    pred = np.asarray(predicted).astype(int) if predicted is not None else (prob >= threshold).astype(int)
+    two_classes = len(np.unique(y_true)) == 2
+    return {
+        "n": int(len(y_true)), "n_sensitive": int(y_true.sum()),
+        "precision": float(skm.precision_score(y_true, pred, zero_division=0)),
+        "recall": float(skm.recall_score(y_true, pred, zero_division=0)),
+        "f1": float(skm.f1_score(y_true, pred, zero_division=0)),
+        "auroc": float(skm.roc_auc_score(y_true, prob)) if two_classes else float("nan"),
+        "ap": float(skm.average_precision_score(y_true, prob)) if two_classes else float("nan"),
+    }
+
+
+def truth_from_labels(values: pd.Series, key: str) -> np.ndarray:
+    """1 = sensitive, 0 = resistant; anything else is an error naming the values found."""
+    text = values.astype(str).str.strip().str.lower()
+    unknown = sorted(set(text) - set(LABELS))
+    if unknown:
+        raise InputError(f"Label column '{key}' holds values other than sensitive/resistant: {unknown[:5]}.")
+    if text.nunique() < 2:
+        raise InputError(f"Label column '{key}' has only one class ('{text.iloc[0]}'): AUROC and AP need both.")
+    return (text == "sensitive").to_numpy().astype(int)
+
+
+def evaluate_cells(obs: pd.DataFrame, label_key: str) -> dict[str, float]:
+    """All metrics for one (sample, drug) from an annotated obs table."""
+    if label_key not in obs:
+        raise InputError(f"Label column '{label_key}' is not in the sample's obs (columns: {list(obs.columns)[:10]}).")
+    y = truth_from_labels(obs[label_key], label_key)
+    result = binary_metrics(y, obs["prob_sensitive"], predicted=(obs["predicted_label"] == "sensitive"))
+    result["ami"] = float(skm.adjusted_mutual_info_score(y, obs["cluster"].astype(str)))
+    result["ari"] = float(skm.adjusted_rand_score(y, obs["cluster"].astype(str)))
+    return result
+
+
+def confusion(obs: pd.DataFrame, label_key: str) -> pd.DataFrame:
+    truth = obs[label_key].astype(str).str.lower()
+    return pd.crosstab(truth.rename("true"), obs["predicted_label"].rename("predicted")).reindex(
+        index=list(LABELS), columns=list(LABELS), fill_value=0)

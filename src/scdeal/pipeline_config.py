@@ -1,0 +1,145 @@
+"""The Nextflow layer's configuration read by the local runner, so the two never disagree:
+parameter defaults from nextflow_schema.json, test profiles from conf/*.config, and each step's
+parameter → flag mapping from the `ext.args` of conf/modules.config."""
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError, InputErrors
+
+PROFILE_FILES = {"test": "conf/test.config", "test_full": "conf/test_full.config"}
+
+
+def project_dir() -> Path:
+    """The pipeline checkout holding nextflow_schema.json (the package lives in its src/)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "nextflow_schema.json").exists():
+        raise InputError(f"Pipeline files not found beside the package ({root}): install scdeal from a checkout "
+                         "with `pip install -e .` so that `scdeal run` can read nextflow_schema.json and conf/.")
+    return root
+
+
+def schema_parameters(root: Path) -> dict[str, dict]:
+    """Every parameter of nextflow_schema.json with its definition (type, default, help)."""
+    schema = json.loads((root / "nextflow_schema.json").read_text())
+    params = {}
+    for group in schema.get("$defs", {}).values():
+        params.update(group.get("properties", {}))
+    params.update(schema.get("properties", {}))
+    return params
+
+
+def schema_defaults(root: Path) -> dict[str, Any]:
+    return {k: v.get("default") for k, v in schema_parameters(root).items()}
+
+
+PARAM_LINE = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*(//.*)?$")
+
+
+def config_params(text: str, project: Path) -> dict[str, Any]:
+    """`key = value` lines inside `params { }` blocks of a Nextflow config (literals and ${projectDir})."""
+    values, depth, in_params = {}, 0, False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not in_params and re.match(r"^params\s*\{", stripped):
+            in_params, depth = True, 1
+            continue
+        if in_params:
+            depth += stripped.count("{") - stripped.count("}")
+            if depth <= 0:
+                in_params = False
+                continue
+            match = PARAM_LINE.match(line)
+            if match and depth == 1:
+                values[match.group(1)] = groovy_literal(match.group(2), project)
+    return values
+
+
+def groovy_literal(text: str, project: Path) -> Any:
+    text = text.strip().rstrip(",")
+    if text in ("true", "false"):
+        return text == "true"
+    if text == "null":
+        return None
+    if text[0] in "'\"" and text[-1] == text[0]:
+        return text[1:-1].replace("${projectDir}", str(project)).replace("$projectDir", str(project))
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+EXT_ARG = re.compile(r"--(\w+)\s+\$\{params\.(\w+)\}")
+FLAG_SWITCH = re.compile(r"params\.(\w+)\s*\?\s*['\"]--(\w+)['\"]\s*:\s*['\"]{2}")
+
+
+def step_flags(root: Path) -> dict[str, list[tuple[str, str, bool]]]:
+    """Process name → [(flag, param, is_switch)] from the ext.args of conf/modules.config."""
+    text = (root / "conf" / "modules.config").read_text()
+    result = {}
+    for match in re.finditer(r"withName:\s*'(\w+)'\s*\{(.*?)\n    \}", text, re.S):
+        name, block = match.group(1), match.group(2)
+        args = [(flag, param, False) for flag, param in EXT_ARG.findall(block)]
+        args += [(flag, param, True) for param, flag in FLAG_SWITCH.findall(block)]
+        result[name] = args
+    return result
+
+
+def load_params_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"Params file '{path}' does not exist.")
+    try:
+        data = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+    except (json.JSONDecodeError, yaml.YAMLError) as err:
+        raise InputError(f"Params file '{path}' is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {err}") from err
+    if not isinstance(data, dict):
+        raise InputError(f"Params file '{path}' must hold a mapping of parameter names to values.")
+    return data
+
+
+def coerce(name: str, value: Any, spec: dict) -> Any:
+    kind = spec.get("type")
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value)
+        if kind == "boolean":
+            return value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
+    except (TypeError, ValueError):
+        raise InputError(f"Parameter --{name}: '{value}' is not a valid {kind}.") from None
+    if "enum" in spec and value is not None and value not in spec["enum"]:
+        raise InputError(f"Parameter --{name}: '{value}' is not one of {', '.join(map(str, spec['enum']))}.")
+    return value
+
+
+def resolve_params(root: Path, profiles: list[str], params_file: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Defaults ← profiles ← params file ← command line, each checked against the schema."""
+    spec = schema_parameters(root)
+    params = schema_defaults(root)
+    layers = []
+    for profile in profiles:
+        if profile not in PROFILE_FILES:
+            raise InputError(f"Unknown profile '{profile}' for the local runner (known: {', '.join(PROFILE_FILES)}).")
+        layers.append(config_params((root / PROFILE_FILES[profile]).read_text(), root))
+    if params_file:
+        layers.append(load_params_file(params_file))
+    layers.append(overrides)
+    problems = []
+    for layer in layers:
+        for key, value in layer.items():
+            if key not in spec:
+                close = difflib.get_close_matches(key, list(spec), n=1)
+                problems.append(f"unknown parameter '{key}'" + (f": did you mean '{close[0]}'?" if close else ""))
+                continue
+            params[key] = coerce(key, value, spec[key])
+    if problems:
+        raise InputErrors(problems)
+    return params

@@ -1,0 +1,172 @@
+"""MultiQC custom content written by each step (`*_mqc.tsv`, `*_mqc.json`, `*_mqc.png`).
+
+Every (sample, drug) appears under the name `<sample>_<drug>` so MultiQC's general statistics
+merge the rows that several steps contribute.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from .outputs import atomic_path, write_text, write_tsv  # noqa: E402
+
+
+def mqc_header(section_id: str, name: str, description: str, plot_type: str, extra: str = "") -> str:
+    lines = [f"id: '{section_id}'", f"section_name: '{name}'", f"description: '{description}'",
+             f"plot_type: '{plot_type}'"] + ([extra] if extra else [])
+    return "".join(f"# {line}\n" for block in lines for line in block.splitlines())
+
+
+def write_mqc_table(path: Path, section_id: str, name: str, description: str, frame: pd.DataFrame,
+                    plot_type: str = "table", extra: str = "") -> None:
+    write_tsv(path, frame, header=mqc_header(section_id, name, description, plot_type, extra))
+
+
+def write_mqc_linegraph(path: Path, section_id: str, name: str, description: str,
+                        series: dict[str, dict], xlab: str, ylab: str) -> None:
+    payload = {"id": section_id, "section_name": name, "description": description, "plot_type": "linegraph",
+               "pconfig": {"id": f"{section_id}_plot", "title": name, "xlab": xlab, "ylab": ylab},
+               "data": series}
+    write_text(path, json.dumps(payload, indent=1, default=float))
+
+
+def save_figure(fig, path: Path) -> None:
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
+    plt.close(fig)
+
+
+def run_name(sample: str, drug: str) -> str:
+    return f"{sample}_{drug}"
+
+
+# ---------------------------------------------------------------- per step
+
+def bulk_report_files(out: Path, drug: str, bulk, model) -> None:
+    test, val = model.metrics["test"], model.metrics["val"]
+    info = bulk.uns["scdeal_bulk"]
+    row = pd.DataFrame([{"Drug": drug, "Lines": info["n_matched"], "Sensitive": info["n_sensitive"],
+                         "Resistant": info["n_resistant"], "Response": info["response_kind"],
+                         "Val AUROC": val["auroc"], "Test AUROC": test["auroc"], "Test AP": test["ap"],
+                         "Test F1": test["f1"]}])
+    write_mqc_table(out / f"bulk_{drug}_mqc.tsv", "scdeal_bulk_models", "Bulk models",
+                    "One bulk model per drug: matched cell lines, class balance and held-out test performance "
+                    "(lines never seen in training or early stopping).", row)
+    history = pd.DataFrame(model.history)
+    series = {}
+    for stage, column in (("autoencoder", "val_recon"), ("predictor", "val_bce")):
+        part = history[history["stage"] == stage]
+        series[f"{drug} {stage} ({column})"] = dict(zip(part["epoch"].astype(int), part[column].astype(float)))
+    write_mqc_linegraph(out / f"bulk_{drug}_curve_mqc.json", f"scdeal_bulk_curve_{drug}", f"Bulk training: {drug}",
+                        "Validation loss per epoch of the autoencoder and the response predictor "
+                        "(training stops when it no longer improves).", series, "epoch", "validation loss")
+
+
+def cluster_report_files(out: Path, sample: str, adata) -> None:
+    qc = adata.uns["scdeal_cluster"]["qc"]
+    row = pd.DataFrame([{"Sample": sample, "Cells in": qc["cells_in"], "Cells after QC": qc["cells_after_qc"],
+                         "Genes after QC": qc["genes_after_qc"], "Input scale": adata.uns["scdeal_cluster"]["input_scale"],
+                         "Clusters": adata.uns["scdeal_cluster"]["n_clusters"]}])
+    write_mqc_table(out / f"{sample}_cluster_mqc.tsv", "scdeal_samples", "Samples: QC and clustering",
+                    "Cells before and after QC, the detected input scale and the number of Leiden clusters.", row)
+
+
+def transfer_report_files(out: Path, sample: str, drug: str, cells, history: pd.DataFrame, summary: dict) -> None:
+    name = run_name(sample, drug)
+    qc = cells.uns["scdeal_cluster"]["qc"]
+    general = pd.DataFrame([{"Sample": name, "cells_in": qc["cells_in"], "cells_after_qc": qc["cells_after_qc"],
+                             "genes_shared": summary["n_genes_used"], "clusters": summary["n_clusters"],
+                             "frac_sensitive": summary["sensitive_fraction_labelled"]}])
+    headers = ("headers:\n  cells_in: {title: 'Cells in', format: '{:,.0f}'}\n"
+               "  cells_after_qc: {title: 'Cells QC', format: '{:,.0f}'}\n"
+               "  genes_shared: {title: 'Genes shared', description: 'genes shared with the bulk model', format: '{:,.0f}'}\n"
+               "  clusters: {title: 'Clusters', format: '{:,.0f}'}\n"
+               "  frac_sensitive: {title: 'Sensitive', description: 'fraction of cells predicted sensitive', max: 1, min: 0, format: '{:,.2f}'}")
+    write_mqc_table(out / f"{name}_general_mqc.tsv", "scdeal_general", "scdeal", "Per (sample, drug) summary.",
+                    general, plot_type="generalstats", extra=headers)
+    series = {}
+    member0 = history[history["member"] == 0] if "member" in history else history
+    for term in ("bulk", "mmd", "cluster"):
+        if term in member0:
+            series[f"{name} {term}"] = dict(zip(member0["epoch"].astype(int), member0[term].astype(float)))
+    write_mqc_linegraph(out / f"{name}_transfer_curve_mqc.json", f"scdeal_transfer_curve_{name}",
+                        f"Transfer training: {name}", "Each loss term per epoch (first ensemble member): bulk "
+                        "response loss, MMD between bulk and cell embeddings, cluster regularisation.",
+                        series, "epoch", "loss")
+    umap_figure(cells, out / f"{name}_umap_mqc.png", name)
+
+
+def umap_figure(cells, path: Path, title: str) -> None:
+    umap = cells.obsm.get("X_umap")
+    if umap is None:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    sc_ = axes[0].scatter(umap[:, 0], umap[:, 1], c=cells.obs["prob_sensitive"], cmap="coolwarm", s=6, vmin=0, vmax=1)
+    fig.colorbar(sc_, ax=axes[0], label="P(sensitive)")
+    axes[0].set_title(f"{title}: probability of sensitivity")
+    for label, colour in (("resistant", "#2166ac"), ("sensitive", "#b2182b")):
+        mask = (cells.obs["predicted_label"] == label).to_numpy()
+        axes[1].scatter(umap[mask, 0], umap[mask, 1], s=6, c=colour, label=f"{label} ({mask.sum()})")
+    axes[1].legend(markerscale=3, fontsize=8)
+    axes[1].set_title("predicted label")
+    clusters = cells.obs["cluster"].astype(str)
+    for i, cl in enumerate(sorted(clusters.unique(), key=lambda c: (len(c), c))):
+        mask = (clusters == cl).to_numpy()
+        axes[2].scatter(umap[mask, 0], umap[mask, 1], s=6, color=plt.cm.tab20(i % 20), label=cl)
+    axes[2].legend(markerscale=3, fontsize=7, ncol=2, title="cluster")
+    axes[2].set_title("Leiden cluster")
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([]), ax.set_xlabel("UMAP1"), ax.set_ylabel("UMAP2")
+    save_figure(fig, path)
+
+
+def explain_report_files(out: Path, sample: str, drug: str, adata, signature: pd.DataFrame, attributions,
+                         summary: dict) -> None:
+    name = run_name(sample, drug)
+    top = signature.groupby("direction").head(15)
+    table = top.assign(Sample=[f"{name} {d} #{r}" for d, r in zip(top["direction"], top["rank"])])[
+        ["Sample", "gene", "direction", "effect", "mean_abs_attribution", "fraction_towards_sensitive",
+         "fraction_towards_resistant"]]
+    ov = summary["de_overlap"]
+    write_mqc_table(out / f"{name}_signature_mqc.tsv", f"scdeal_signature_{name}", f"Signature genes: {name}",
+                    f"Top integrated-gradient genes pushing cells towards sensitive or resistant (baseline: sample mean; "
+                    f"{summary['n_steps']} steps; mean |delta| {summary['mean_abs_delta']:.2g}). Overlap of the top "
+                    f"{ov['top_n']} with the top DE genes (predicted sensitive vs resistant): {ov['overlap']} "
+                    f"(expected {ov['expected']:.1f}, hypergeometric p = {ov['hypergeom_p']:.2g}).", table)
+    genes = top["gene"].tolist()
+    if not genes:
+        return
+    frame = pd.DataFrame(attributions[:, genes].X, columns=genes)
+    frame["cluster"] = attributions.obs["cluster"].astype(str).to_numpy()
+    means = frame.groupby("cluster").mean()
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(genes)), 0.5 * len(means) + 2))
+    lim = float(np.abs(means.to_numpy()).max()) or 1.0
+    im = ax.imshow(means.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(means)), [f"cluster {c}" for c in means.index], fontsize=8)
+    fig.colorbar(im, ax=ax, label="mean attribution (→ sensitive > 0)")
+    ax.set_title(f"{name}: signature genes across clusters")
+    save_figure(fig, out / f"{name}_signature_heatmap_mqc.png")
+
+
+def evaluation_report_files(out: Path, sample: str, drug: str, metrics: dict, table: pd.DataFrame) -> None:
+    name = run_name(sample, drug)
+    general = pd.DataFrame([{"Sample": name, "auroc": metrics["auroc"], "ap": metrics["ap"], "f1": metrics["f1"]}])
+    headers = ("headers:\n  auroc: {title: 'AUROC', min: 0, max: 1, format: '{:,.3f}'}\n"
+               "  ap: {title: 'AP', min: 0, max: 1, format: '{:,.3f}'}\n  f1: {title: 'F1', min: 0, max: 1, format: '{:,.3f}'}")
+    write_mqc_table(out / f"{name}_evaluation_general_mqc.tsv", "scdeal_general_eval", "scdeal evaluation",
+                    "Metrics against ground-truth labels.", general, plot_type="generalstats", extra=headers)
+    row = pd.DataFrame([{"Sample": name, **{k: metrics[k] for k in ("precision", "recall", "f1", "auroc", "ap", "ami", "ari")},
+                         "TP": int(table.loc["sensitive", "sensitive"]), "FN": int(table.loc["sensitive", "resistant"]),
+                         "FP": int(table.loc["resistant", "sensitive"]), "TN": int(table.loc["resistant", "resistant"])}])
+    write_mqc_table(out / f"{name}_evaluation_mqc.tsv", "scdeal_evaluation", "Evaluation against labels",
+                    "Per-cell precision, recall, F1 (predicted labels), AUROC and AP (probabilities), AMI/ARI "
+                    "(Leiden clusters vs labels), and the confusion matrix (sensitive = positive). Labels are never "
+                    "used to train or choose anything.", row)

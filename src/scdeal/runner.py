@@ -1,0 +1,233 @@
+"""Local runner: the pipeline's DAG without Nextflow, calling the same step code with the same flags.
+
+bulk_prepare → bulk_pretrain   once per drug
+cluster                        once per sample
+transfer → explain, evaluate   once per (sample, drug)
+multiqc                        once
+
+Each task runs as a subprocess into a staging folder; its files move into place only when it
+succeeds, and a stamp records the exact command and input file states, so a rerun skips what is
+up to date (resume) and redoes only what changed or failed. Independent tasks run in parallel.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .outputs import software_versions, write_json, write_text
+from .pipeline_config import step_flags
+from .samplesheet import Row
+
+log = logging.getLogger("scdeal.run")
+STAMP = ".scdeal_task.json"
+PROCESS = {"bulk_prepare": "SCDEAL_BULK_PREPARE", "bulk_pretrain": "SCDEAL_BULK_PRETRAIN", "cluster": "SCDEAL_CLUSTER",
+           "transfer": "SCDEAL_TRANSFER", "explain": "SCDEAL_EXPLAIN", "evaluate": "SCDEAL_EVALUATE"}
+
+
+@dataclass
+class Task:
+    name: str                      # e.g. transfer:pc9:ERLOTINIB
+    step: str
+    outdir: Path
+    args: list[str]                # step flags, without --outdir/--threads
+    inputs: list[Path]
+    deps: list[str] = field(default_factory=list)
+    status: str = "pending"
+    seconds: float = 0.0
+
+
+def ext_args(step: str, params: dict[str, Any], flags: dict) -> list[str]:
+    """The flags conf/modules.config passes to this step, with this run's parameter values."""
+    out: list[str] = []
+    for flag, param, is_switch in flags.get(PROCESS[step], []):
+        value = params.get(param)
+        if is_switch:
+            out += [f"--{flag}"] if value else []
+        elif value is not None:
+            out += [f"--{flag}", str(value)]
+    return out
+
+
+def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Path) -> list[Task]:
+    flags = step_flags(root)
+    tasks: list[Task] = []
+    common = ["--seed", str(params["seed"])]
+    drugs = {}
+    for row in rows:
+        drugs.setdefault(row.drug_key, row.drug)
+    for key in drugs:
+        bdir = outdir / "bulk" / key
+        prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", str(params["bulk_response"]),
+                "--drug", key] + (["--cosmic_map", str(params["cosmic_map"])] if params.get("cosmic_map") else [])
+        tasks.append(Task(f"bulk_prepare:{key}", "bulk_prepare", bdir, prep + common + ext_args("bulk_prepare", params, flags),
+                          [Path(params["bulk_expression"]), Path(params["bulk_response"])]))
+        tasks.append(Task(f"bulk_pretrain:{key}", "bulk_pretrain", bdir,
+                          ["--bulk", str(bdir / "bulk.h5ad"), "--drug", key] + common + ext_args("bulk_pretrain", params, flags),
+                          [bdir / "bulk.h5ad"], deps=[f"bulk_prepare:{key}"]))
+    samples = {}
+    for row in rows:
+        samples.setdefault(row.sample, row)
+    for sample, row in samples.items():
+        cdir = outdir / "cluster" / sample
+        tasks.append(Task(f"cluster:{sample}", "cluster", cdir,
+                          ["--input", str(row.input), "--sample", sample, "--species", row.species] + common
+                          + ext_args("cluster", params, flags), [row.input]))
+    for row in rows:
+        key, sample = row.drug_key, row.sample
+        bdir, cdir = outdir / "bulk" / key, outdir / "cluster" / sample
+        pdir = outdir / "predictions" / sample / key
+        annotated = pdir / f"{sample}_{key}.h5ad"
+        tasks.append(Task(f"transfer:{sample}:{key}", "transfer", pdir,
+                          ["--cells", str(cdir / f"{sample}.clustered.h5ad"), "--bulk", str(bdir / "bulk.h5ad"),
+                           "--model", str(bdir / "bulk_model.pt"), "--sample", sample, "--drug", key] + common
+                          + ext_args("transfer", params, flags),
+                          [cdir / f"{sample}.clustered.h5ad", bdir / "bulk.h5ad", bdir / "bulk_model.pt"],
+                          deps=[f"cluster:{sample}", f"bulk_pretrain:{key}"]))
+        if not params.get("skip_explain"):
+            tasks.append(Task(f"explain:{sample}:{key}", "explain", outdir / "explain" / sample / key,
+                              ["--adata", str(annotated), "--cell_model", str(pdir / "cell_model.pt"), "--sample", sample,
+                               "--drug", key] + common + ext_args("explain", params, flags),
+                              [annotated, pdir / "cell_model.pt"], deps=[f"transfer:{sample}:{key}"]))
+        if row.label_key:
+            tasks.append(Task(f"evaluate:{sample}:{key}", "evaluate", outdir / "evaluation" / sample / key,
+                              ["--adata", str(annotated), "--label_key", row.label_key, "--sample", sample,
+                               "--drug", key] + common + ext_args("evaluate", params, flags),
+                              [annotated], deps=[f"transfer:{sample}:{key}"]))
+    return tasks
+
+
+def file_state(path: Path) -> list:
+    if not path.exists():
+        return [str(path), None]
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    return [str(path), [(f.stat().st_size, f.stat().st_mtime_ns) for f in files]]
+
+
+def task_fingerprint(task: Task) -> str:
+    payload = json.dumps({"step": task.step, "args": task.args, "inputs": [file_state(p) for p in task.inputs]})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def up_to_date(task: Task) -> bool:
+    stamp = task.outdir / STAMP
+    return stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == task_fingerprint(task)
+
+
+def execute(task: Task, threads: int, logdir: Path, device: str | None) -> int:
+    """Run one step into a staging folder, then move its files into place and stamp it."""
+    staging = task.outdir.parent / f".staging.{task.outdir.name}.{task.step}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    cmd = [sys.executable, "-m", f"scdeal.steps.{task.step}", *task.args, "--outdir", str(staging),
+           "--threads", str(threads)]
+    if device and task.step in ("bulk_pretrain", "transfer", "explain") and "--device" not in task.args:
+        cmd += ["--device", device]
+    logfile = logdir / f"{task.name.replace(':', '_')}.log"
+    start = time.time()
+    with open(logfile, "w") as fh:
+        fh.write("$ " + " ".join(cmd) + "\n")
+        fh.flush()
+        code = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, "TQDM_DISABLE": "1"})
+    task.seconds = time.time() - start
+    if code == 0:
+        task.outdir.mkdir(parents=True, exist_ok=True)
+        for item in staging.iterdir():
+            os.replace(item, task.outdir / item.name)
+        write_json(task.outdir / STAMP, {"task": task.name, "fingerprint": task_fingerprint(task),
+                                         "seconds": round(task.seconds, 2)})
+    shutil.rmtree(staging, ignore_errors=True)
+    return code
+
+
+def run_dag(tasks: list[Task], outdir: Path, max_parallel: int, total_threads: int, device: str | None) -> list[Task]:
+    """Run tasks as their dependencies finish; a failed task skips its dependents, not the others."""
+    logdir = outdir / "pipeline_info" / "logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+    by_name = {t.name: t for t in tasks}
+    threads = max(1, total_threads // max_parallel)
+    running: dict[Future, Task] = {}
+    with ThreadPoolExecutor(max_workers=max_parallel) as pool:
+        while True:
+            for task in tasks:
+                if task.status != "pending":
+                    continue
+                dep_status = [by_name[d].status for d in task.deps]
+                if any(s in ("failed", "skipped (upstream failed)") for s in dep_status):
+                    task.status = "skipped (upstream failed)"
+                    log.error("%s: skipped because an upstream task failed", task.name)
+                elif all(s in ("done", "cached") for s in dep_status):
+                    if up_to_date(task):
+                        task.status = "cached"
+                        log.info("%s: up to date, skipped", task.name)
+                    elif len(running) < max_parallel:
+                        task.status = "running"
+                        log.info("%s: started", task.name)
+                        running[pool.submit(execute, task, threads, logdir, device)] = task
+            if not running:
+                if all(t.status != "pending" for t in tasks):
+                    break
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                task = running.pop(future)
+                code = future.result()
+                task.status = "done" if code == 0 else "failed"
+                log.log(logging.INFO if code == 0 else logging.ERROR, "%s: %s in %.1f s%s", task.name, task.status,
+                        task.seconds, "" if code == 0 else f" (exit {code}; log: {logdir / (task.name.replace(':', '_') + '.log')})")
+                if code != 0:
+                    print(tail_of_log(logdir / f"{task.name.replace(':', '_')}.log"), file=sys.stderr)
+    return tasks
+
+
+def tail_of_log(path: Path, lines: int = 5) -> str:
+    text = path.read_text().splitlines() if path.exists() else []
+    return "\n".join("    " + line for line in text[-lines:])
+
+
+def write_pipeline_info(outdir: Path, params: dict, tasks: list[Task], rows: list[Row]) -> None:
+    info = outdir / "pipeline_info"
+    write_json(info / "params.json", params)
+    trace = ["task\tstep\tstatus\tseconds\toutdir"] + [f"{t.name}\t{t.step}\t{t.status}\t{t.seconds:.2f}\t{t.outdir}"
+                                                        for t in tasks]
+    write_text(info / "execution_trace.tsv", "\n".join(trace) + "\n")
+    versions = software_versions()
+    lines = ["scdeal_local_runner:"] + [f'    {k}: "{v}"' for k, v in versions.items() if k != "platform"]
+    write_text(info / "scdeal_software_mqc_versions.yml", "\n".join(lines) + "\n")
+    sheet = ["sample,input,drug,species,label_key"] + [f"{r.sample},{r.input},{r.drug},{r.species},{r.label_key or ''}"
+                                                       for r in rows]
+    write_text(info / "samplesheet.valid.csv", "\n".join(sheet) + "\n")
+    summary = {"id": "workflow_summary", "section_name": "Parameters used", "plot_type": "html",
+               "description": "Every parameter of this run (defaults, profile, params file and command line).",
+               "data": "<dl class='dl-horizontal'>" + "".join(f"<dt>{k}</dt><dd><samp>{v}</samp></dd>"
+                                                              for k, v in sorted(params.items()) if v not in (None, "")) + "</dl>"}
+    write_json(info / "workflow_summary_mqc.json", summary)
+
+
+def run_multiqc(outdir: Path, root: Path, params: dict) -> bool:
+    """Build multiqc/multiqc_report.html from the custom content the steps wrote."""
+    target = outdir / "multiqc"
+    staging = outdir / ".staging.multiqc"
+    shutil.rmtree(staging, ignore_errors=True)
+    config = params.get("multiqc_config") or str(root / "assets" / "multiqc_config.yml")
+    cmd = [sys.executable, "-m", "multiqc", str(outdir), "--config", config, "--outdir", str(staging),
+           "--filename", "multiqc_report.html", "--force", "--no-ansi", "--ignore", str(target),
+           "--ignore", str(staging)]
+    if params.get("multiqc_title"):
+        cmd += ["--title", params["multiqc_title"]]
+    with open(outdir / "pipeline_info" / "logs" / "multiqc.log", "w") as fh:
+        code = subprocess.call(cmd, stdout=fh, stderr=subprocess.STDOUT)
+    if code == 0:
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(staging, target)
+    shutil.rmtree(staging, ignore_errors=True)
+    return code == 0

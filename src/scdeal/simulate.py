@@ -1,0 +1,126 @@
+"""Simulated bulk cell lines and single-cell samples with a known per-cell drug response.
+
+Response is driven by planted gene programs: `SENS_xx` genes are higher in sensitive lines/cells,
+`RES_xx` genes in resistant ones. Cells differ from bulk as real data do: counts with per-cell
+library size and extra dropout, a gene-specific bias (platform shift), subclone programs absent from
+bulk, only part of the bulk genes measured, and a resistant subpopulation enriched in one subclone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .outputs import atomic_path, write_h5ad, write_text
+
+DRUG = "Simulatin"
+
+
+@dataclass
+class SimParams:
+    n_genes: int = 600
+    n_planted: int = 20
+    n_lines: int = 300
+    sensitive_fraction: float = 0.3
+    n_tissues: int = 4
+    n_samples: int = 2
+    n_cells: int = 400
+    n_subclones: int = 3
+    resistant_fraction: float = 0.4
+    effect: float = 1.0            # log2 shift of a planted program
+    gene_bias_sd: float = 0.8      # platform shift between bulk and cells, per gene
+    gene_coverage: float = 0.85    # fraction of bulk genes the cells measure
+    library_mean: float = 8000
+    dropout: float = 0.1
+    seed: int = 0
+
+
+def gene_names(p: SimParams) -> list[str]:
+    planted = [f"SENS_{i:02d}" for i in range(p.n_planted)] + [f"RES_{i:02d}" for i in range(p.n_planted)]
+    mito = [f"MT-CO{i}" for i in range(1, 4)]
+    rest = [f"GENE{i:04d}" for i in range(p.n_genes - len(planted) - len(mito))]
+    return planted + mito + rest
+
+
+def program(rng: np.random.Generator, n_genes: int, n_active: int, size: float) -> np.ndarray:
+    """A random program: `n_active` genes shifted by ±size."""
+    v = np.zeros(n_genes)
+    idx = rng.choice(np.arange(2 * 20 + 3, n_genes), n_active, replace=False)
+    v[idx] = rng.choice([-1, 1], n_active) * size
+    return v
+
+
+def response_shift(genes: list[str], sensitive: np.ndarray, effect: float) -> np.ndarray:
+    is_sens = np.array([g.startswith("SENS_") for g in genes])
+    is_res = np.array([g.startswith("RES_") for g in genes])
+    s = sensitive.astype(float)[:, None]
+    return effect * (s * is_sens[None, :] + (1 - s) * is_res[None, :])
+
+
+def simulate_bulk(p: SimParams, rng: np.random.Generator, base: np.ndarray, genes: list[str]):
+    sensitive = rng.random(p.n_lines) < p.sensitive_fraction
+    tissue = rng.integers(0, p.n_tissues, p.n_lines)
+    tissue_programs = np.stack([program(rng, len(genes), 60, 1.0) for _ in range(p.n_tissues)])
+    x = base + tissue_programs[tissue] + response_shift(genes, sensitive, p.effect) + \
+        rng.normal(0, 0.5, (p.n_lines, len(genes)))
+    lines = [f"LINE-{i:03d}" for i in range(p.n_lines)]
+    expression = pd.DataFrame(x.astype(np.float32), index=lines, columns=genes)
+    ln_ic50 = 3.0 - 2.0 * sensitive + rng.normal(0, 0.8, p.n_lines)
+    return expression, sensitive, ln_ic50
+
+
+def simulate_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, genes: list[str], k: int) -> ad.AnnData:
+    n_g = len(genes)
+    bias = rng.normal(0, p.gene_bias_sd, n_g)
+    subclone = rng.integers(0, p.n_subclones, p.n_cells)
+    clone_programs = np.stack([program(rng, n_g, 40, 1.2) for _ in range(p.n_subclones)])
+    # the resistant subpopulation sits mostly in subclone 0, partly elsewhere
+    p_res = np.where(subclone == 0, 0.85, max(0.0, (p.resistant_fraction - 0.85 / p.n_subclones) /
+                                                 (1 - 1 / p.n_subclones)))
+    resistant = rng.random(p.n_cells) < p_res
+    log_expr = base + bias + clone_programs[subclone] + response_shift(genes, ~resistant, p.effect) + \
+        rng.normal(0, 0.3, (p.n_cells, n_g))
+    rate = np.exp2(log_expr)
+    rate /= rate.sum(1, keepdims=True)
+    library = rng.lognormal(np.log(p.library_mean), 0.4, p.n_cells)
+    counts = rng.poisson(rate * library[:, None]).astype(np.float32)
+    counts[rng.random(counts.shape) < p.dropout] = 0
+    measured = np.array([g.startswith(("SENS_", "RES_", "MT-")) for g in genes]) | (rng.random(n_g) < p.gene_coverage)
+    cells = [f"S{k}_{''.join(rng.choice(list('ACGT'), 12))}-1" for _ in range(p.n_cells)]
+    obs = pd.DataFrame({"response": np.where(resistant, "resistant", "sensitive"),
+                        "subclone": pd.Categorical(subclone.astype(str))}, index=cells)
+    return ad.AnnData(sp.csr_matrix(counts[:, measured]), obs=obs,
+                      var=pd.DataFrame(index=np.array(genes)[measured]))
+
+
+def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
+    """Write bulk tables, samples (h5ad) and a samplesheet under `outdir`; return their paths."""
+    p = p or SimParams()
+    rng = np.random.default_rng(p.seed)
+    outdir = Path(outdir)
+    genes = gene_names(p)
+    base = rng.normal(6, 1.5, len(genes))
+    expression, sensitive, ln_ic50 = simulate_bulk(p, rng, base, genes)
+    paths = {"bulk_expression": outdir / "bulk_expression.csv.gz", "bulk_response": outdir / "bulk_response.csv",
+             "bulk_ic50": outdir / "bulk_ic50_long.csv", "samplesheet": outdir / "samplesheet.csv"}
+    with atomic_path(paths["bulk_expression"]) as tmp:
+        expression.to_csv(tmp, float_format="%.4f", compression="gzip")
+    labels = pd.DataFrame({DRUG: np.where(sensitive, "sensitive", "resistant")}, index=expression.index)
+    with atomic_path(paths["bulk_response"]) as tmp:
+        labels.to_csv(tmp, index_label="cell_line")
+    long = pd.DataFrame({"CELL_LINE_NAME": expression.index, "DRUG_NAME": DRUG, "LN_IC50": ln_ic50.round(4)})
+    with atomic_path(paths["bulk_ic50"]) as tmp:
+        long.to_csv(tmp, index=False)
+    rows = ["sample,input,drug,species,label_key"]
+    for k in range(p.n_samples):
+        sample = simulate_sample(p, rng, base, genes, k)
+        path = outdir / f"sample{k + 1}.h5ad"
+        write_h5ad(path, sample)
+        paths[f"sample{k + 1}"] = path
+        rows.append(f"sample{k + 1},{path.name},{DRUG},human,response")
+    write_text(paths["samplesheet"], "\n".join(rows) + "\n")
+    return paths

@@ -1,0 +1,60 @@
+"""What every step shares: flags for logging/debug/seed/device, error handling and version files."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+
+from ..errors import InputError
+
+EXIT_INPUT_ERROR = 2
+
+
+def step_parser(prog: str, description: str, device: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--outdir", required=True, help="directory that receives this step's outputs")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed + device type → same result)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: all available)")
+    parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+                        help="logging verbosity")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser.add_argument("--versions", default=None, help="also write an nf-core versions.yml to this path")
+    if device:
+        parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    return parser
+
+
+def configure(args: argparse.Namespace) -> None:
+    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    import torch
+    threads = args.threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+
+
+def run_step(name: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None],
+             argv: list[str] | None = None) -> int:
+    """Parse flags, run `body`; user errors print one clear message and exit 2 (traceback with --debug)."""
+    args = parser.parse_args(argv)
+    configure(args)
+    try:
+        body(args)
+        if args.versions:
+            from ..outputs import write_versions_yml
+            write_versions_yml(args.versions, name.upper())
+    except InputError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"ERROR [{name}]: {err}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    return 0
+
+
+def safe_name(text: str) -> str:
+    """Drug key used in output paths: the normalised drug name (`I-BET-762` → `IBET762`)."""
+    from ..io import normalise_name
+    return normalise_name(text)

@@ -1,0 +1,109 @@
+"""Step: transfer the bulk model to one sample's cells and predict every cell (no labels used)."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import torch
+
+from ..device import select_device
+from ..outputs import atomic_path, provenance, write_h5ad, write_json, write_tsv
+from ..report import transfer_report_files
+from ..training import load_checkpoint
+from ..transfer import THRESHOLD_RULES, TransferConfig, threshold_for, transfer_and_predict
+from .common import run_step, step_parser
+
+NAME = "transfer"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TransferConfig()
+    p = step_parser("scdeal_transfer.py", __doc__, device=True)
+    p.add_argument("--cells", required=True, help="<sample>.clustered.h5ad from the cluster step")
+    p.add_argument("--bulk", required=True, help="bulk.h5ad of the drug (bulk_prepare step)")
+    p.add_argument("--model", required=True, help="bulk_model.pt of the drug (bulk_pretrain step)")
+    p.add_argument("--sample", required=True, help="sample id")
+    p.add_argument("--drug", required=True, help="drug name")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="transfer epochs (fixed; no cell labels are used)")
+    p.add_argument("--batch_size", type=int, default=d.batch_size, help="cells (and bulk lines) per step")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate of the transfer")
+    p.add_argument("--w_bulk", type=float, default=d.w_bulk, help="weight of the bulk response loss")
+    p.add_argument("--w_mmd", type=float, default=d.w_mmd, help="weight of the MMD alignment loss")
+    p.add_argument("--w_cluster", type=float, default=d.w_cluster, help="weight of the cluster regularisation")
+    p.add_argument("--no_pretrain", action="store_true", help="ablation: start from random weights")
+    p.add_argument("--n_ensemble", type=int, default=d.n_ensemble, help="models trained with consecutive seeds; their spread is the uncertainty")
+    p.add_argument("--threshold_rule", default=d.threshold_rule, choices=THRESHOLD_RULES,
+                   help="fixed: prob ≥ --threshold; bulk_prevalence: the top fraction equal to the bulk sensitive rate")
+    p.add_argument("--threshold", type=float, default=d.threshold, help="probability threshold of the fixed rule")
+    p.add_argument("--min_gene_overlap", type=int, default=d.min_gene_overlap,
+                   help="fewest bulk-model genes the sample must have")
+    return p
+
+
+def body(args: argparse.Namespace) -> None:
+    cfg = TransferConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, w_bulk=args.w_bulk,
+                         w_mmd=args.w_mmd, w_cluster=args.w_cluster, pretrained=not args.no_pretrain,
+                         n_ensemble=args.n_ensemble, threshold_rule=args.threshold_rule, threshold=args.threshold,
+                         min_gene_overlap=args.min_gene_overlap, seed=args.seed)
+    model = load_checkpoint(args.model)
+    cells, bulk = ad.read_h5ad(args.cells), ad.read_h5ad(args.bulk)
+    result = transfer_and_predict(model, bulk, cells, cfg, select_device(args.device), what=f"sample '{args.sample}'")
+    threshold = threshold_for(cfg.threshold_rule, result.prob, cfg.threshold, model.sensitive_fraction)
+    annotate(cells, result, threshold)
+    meta = provenance(NAME, vars(args), {"cells": args.cells, "bulk": args.bulk, "model": args.model})
+    cells.uns["scdeal_transfer"] = {"drug": args.drug, "threshold": threshold, "config": asdict(cfg),
+                                    "n_genes_used": len(result.genes), "created": meta["created"]}
+    write_outputs(Path(args.outdir), args, cells, result, threshold, meta)
+
+
+def annotate(cells: ad.AnnData, result, threshold: float) -> None:
+    cells.obs["prob_sensitive"] = result.prob.astype(np.float32)
+    cells.obs["prob_sensitive_sd"] = result.prob_sd.astype(np.float32)
+    cells.obs["predicted_label"] = pd.Categorical(np.where(result.prob >= threshold, "sensitive", "resistant"),
+                                                  categories=["sensitive", "resistant"])
+    cells.obsm["X_scdeal"] = result.embedding.astype(np.float32)
+
+
+def sensitive_fraction_interval(member_probs: np.ndarray, threshold: float, n_cells: int) -> dict:
+    """Estimated fraction of sensitive cells: mean probability, with a 95 % interval from the ensemble
+    spread and the binomial sampling of cells."""
+    per_member = member_probs.mean(1)
+    mean = float(per_member.mean())
+    sd = float(np.sqrt(per_member.var() + mean * (1 - mean) / max(n_cells, 1)))
+    labelled = float((member_probs.mean(0) >= threshold).mean())
+    return {"sensitive_fraction_mean_prob": mean, "sensitive_fraction_ci95": [max(0.0, mean - 1.96 * sd),
+                                                                            min(1.0, mean + 1.96 * sd)],
+            "sensitive_fraction_labelled": labelled}
+
+
+def write_outputs(out: Path, args, cells: ad.AnnData, result, threshold: float, meta: dict) -> None:
+    predictions = pd.DataFrame({"cell_id": cells.obs_names, "prob_sensitive": cells.obs["prob_sensitive"].to_numpy(),
+                                "predicted_label": cells.obs["predicted_label"].astype(str).to_numpy(),
+                                "cluster": cells.obs["cluster"].astype(str).to_numpy(),
+                                "prob_sensitive_sd": cells.obs["prob_sensitive_sd"].to_numpy()})
+    write_tsv(out / "predictions.tsv", predictions)
+    history = pd.DataFrame(result.history)
+    write_tsv(out / "transfer_history.tsv", history)
+    with atomic_path(out / "cell_model.pt", suffix=".pt") as tmp:
+        torch.save({**result.cell_model, "config": cells.uns["scdeal_transfer"]["config"],
+                    "bulk_model": args.model}, tmp)
+    summary = {"sample": args.sample, "drug": args.drug, "n_cells": int(cells.n_obs), "n_genes_used": len(result.genes),
+               "threshold_rule": args.threshold_rule, "threshold": threshold,
+               "n_clusters": int(cells.obs["cluster"].nunique()),
+               **sensitive_fraction_interval(result.member_probs, threshold, cells.n_obs), "provenance": meta}
+    write_json(out / "transfer_summary.json", summary)
+    write_h5ad(out / f"{args.sample}_{args.drug}.h5ad", cells)
+    transfer_report_files(out, args.sample, args.drug, cells, history, summary)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_step(NAME, build_parser(), body, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

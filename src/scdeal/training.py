@@ -1,0 +1,222 @@
+"""Training loops: bulk pretraining (autoencoder, then response predictor) and bulk → cell transfer.
+
+Every loss term is a named number, logged per epoch, so training curves and ablations come for free.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import asdict, dataclass, field
+
+import anndata as ad
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .device import autocast, seed_everything
+from .errors import InputError
+from .evaluate import binary_metrics
+from .models import Decoder, Encoder, Predictor, autoencoder_loss, cluster_loss, encoder_on_genes, mmd
+from .preprocess import model_features
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = "scdeal-bulk-model/1"
+
+
+@dataclass
+class BulkConfig:
+    encoder: str = "dae"
+    hidden: tuple[int, ...] = (256, 128)
+    latent: int = 64
+    predictor_hidden: tuple[int, ...] = (64,)
+    dropout: float = 0.2
+    noise: float = 0.2
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    batch_size: int = 64
+    ae_epochs: int = 60
+    predictor_epochs: int = 60
+    patience: int = 10
+    imbalance: str = "weight"
+    seed: int = 0
+
+
+@dataclass
+class BulkModel:
+    """Everything needed to apply a trained bulk model to new data, from any path."""
+    drug: str
+    genes: list[str]
+    gene_mean: np.ndarray
+    gene_sd: np.ndarray
+    config: BulkConfig
+    encoder: Encoder
+    decoder: Decoder
+    predictor: Predictor
+    metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    sensitive_fraction: float = 0.5
+
+
+def build_networks(n_genes: int, cfg: BulkConfig) -> tuple[Encoder, Decoder, Predictor]:
+    enc = Encoder(n_genes, cfg.hidden, cfg.latent, cfg.dropout, variational=cfg.encoder == "vae")
+    dec = Decoder(n_genes, cfg.hidden, cfg.latent, cfg.dropout)
+    pred = Predictor(cfg.latent, cfg.predictor_hidden, cfg.dropout)
+    return enc, dec, pred
+
+
+def _batches(n: int, size: int, generator: torch.Generator):
+    order = torch.randperm(n, generator=generator)
+    for start in range(0, n, size):
+        yield order[start:start + size]
+
+
+def resample_training_lines(x: np.ndarray, y: np.ndarray, how: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class-imbalance resampling, applied to training lines only."""
+    if how == "upsample":
+        from imblearn.over_sampling import RandomOverSampler
+        return RandomOverSampler(random_state=seed).fit_resample(x, y)
+    if how == "smote":
+        from imblearn.over_sampling import SMOTE
+        k = max(1, min(5, int(np.bincount(y).min()) - 1))
+        return SMOTE(random_state=seed, k_neighbors=k).fit_resample(x, y)
+    return x, y
+
+
+class EarlyStopping:
+    """Keeps the best state of `modules` by a monitored value (lower is better)."""
+
+    def __init__(self, patience: int, modules: list[torch.nn.Module]):
+        self.patience, self.modules = patience, modules
+        self.best, self.bad, self.state = float("inf"), 0, None
+
+    def step(self, value: float) -> bool:
+        if value < self.best - 1e-6:
+            self.best, self.bad = value, 0
+            self.state = [copy.deepcopy(m.state_dict()) for m in self.modules]
+        else:
+            self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self) -> None:
+        if self.state is not None:
+            for m, s in zip(self.modules, self.state):
+                m.load_state_dict(s)
+
+
+def pretrain_bulk(bulk: ad.AnnData, cfg: BulkConfig, device: torch.device, drug: str) -> BulkModel:
+    """Autoencoder on bulk lines, then the predictor (encoder fine-tuned), early-stopped on validation."""
+    seed_everything(cfg.seed)
+    split = bulk.obs["split"].to_numpy()
+    y = bulk.obs["label"].to_numpy().astype(np.int64)
+    train_x, stats = model_features(bulk.X[split == "train"])  # gene statistics from training lines only
+    feats = {s: model_features(bulk.X[split == s], stats)[0] for s in ("val", "test")}
+    feats["train"] = train_x
+    labels = {s: y[split == s] for s in ("train", "val", "test")}
+    enc, dec, pred = (m.to(device) for m in build_networks(bulk.n_vars, cfg))
+    history = train_autoencoder(enc, dec, feats, cfg, device)
+    history += train_predictor(enc, pred, feats, labels, cfg, device)
+    metrics = {s: binary_metrics(labels[s], predict_proba(enc, pred, feats[s], device)) for s in ("val", "test")}
+    log.info("bulk %s held-out test: AUROC %.3f AP %.3f F1 %.3f", drug, metrics["test"]["auroc"],
+             metrics["test"]["ap"], metrics["test"]["f1"])
+    return BulkModel(drug=drug, genes=list(map(str, bulk.var_names)), gene_mean=stats[0], gene_sd=stats[1],
+                     config=cfg, encoder=enc.cpu(), decoder=dec.cpu(), predictor=pred.cpu(), metrics=metrics,
+                     history=history, sensitive_fraction=float(labels["train"].mean()))
+
+
+def train_autoencoder(enc: Encoder, dec: Decoder, feats: dict, cfg: BulkConfig, device) -> list[dict]:
+    params = list(enc.parameters()) + list(dec.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    xt, xv = (torch.from_numpy(feats[s]).to(device) for s in ("train", "val"))
+    stopper, history = EarlyStopping(cfg.patience, [enc, dec]), []
+    for epoch in (bar := tqdm(range(cfg.ae_epochs), desc="bulk autoencoder", leave=False, disable=None)):
+        enc.train(), dec.train()
+        for idx in _batches(len(xt), cfg.batch_size, gen):
+            loss = sum(autoencoder_loss(enc, dec, xt[idx.to(device)], cfg.encoder, cfg.noise).values())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        enc.eval(), dec.eval()
+        with torch.no_grad():
+            val = float(sum(autoencoder_loss(enc, dec, xv, "ae", 0.0).values()))
+        history.append({"stage": "autoencoder", "epoch": epoch, "val_recon": val})
+        bar.set_postfix(val_recon=f"{val:.4f}")
+        if stopper.step(val):
+            break
+    stopper.restore()
+    return history
+
+
+def train_predictor(enc: Encoder, pred: Predictor, feats: dict, labels: dict, cfg: BulkConfig,
+                    device) -> list[dict]:
+    x, y = resample_training_lines(feats["train"], labels["train"], cfg.imbalance, cfg.seed)
+    pos_weight = torch.tensor(float((y == 0).sum()) / max((y == 1).sum(), 1) if cfg.imbalance == "weight" else 1.0,
+                              device=device)
+    xt, yt = torch.from_numpy(np.asarray(x, np.float32)).to(device), torch.from_numpy(np.asarray(y, np.float32)).to(device)
+    xv, yv = torch.from_numpy(feats["val"]).to(device), torch.from_numpy(labels["val"].astype(np.float32)).to(device)
+    opt = torch.optim.Adam(list(enc.parameters()) + list(pred.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    stopper, history = EarlyStopping(cfg.patience, [enc, pred]), []
+    for epoch in (bar := tqdm(range(cfg.predictor_epochs), desc="bulk predictor", leave=False, disable=None)):
+        enc.train(), pred.train()
+        for idx in _batches(len(xt), cfg.batch_size, gen):
+            idx = idx.to(device)
+            loss = F.binary_cross_entropy_with_logits(pred(enc(xt[idx])), yt[idx], pos_weight=pos_weight)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        enc.eval(), pred.eval()
+        with torch.no_grad():
+            val = float(F.binary_cross_entropy_with_logits(pred(enc(xv)), yv, pos_weight=pos_weight))
+        history.append({"stage": "predictor", "epoch": epoch, "val_bce": val})
+        bar.set_postfix(val_bce=f"{val:.4f}")
+        if stopper.step(val):
+            break
+    stopper.restore()
+    return history
+
+
+@torch.no_grad()
+def predict_proba(enc: Encoder, pred: Predictor, x: np.ndarray, device, batch: int = 4096) -> np.ndarray:
+    enc.eval(), pred.eval()
+    out = []
+    for start in range(0, len(x), batch):
+        xb = torch.from_numpy(np.ascontiguousarray(x[start:start + batch])).to(device)
+        with autocast(device):
+            out.append(torch.sigmoid(pred(enc(xb)).float()).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+# ---------------------------------------------------------------- checkpoint
+
+def save_checkpoint(model: BulkModel, path, provenance: dict) -> None:
+    from .outputs import atomic_path
+    payload = {"format": CHECKPOINT_FORMAT, "drug": model.drug, "genes": model.genes,
+               "gene_mean": torch.from_numpy(model.gene_mean), "gene_sd": torch.from_numpy(model.gene_sd),
+               "config": asdict(model.config), "encoder": model.encoder.state_dict(),
+               "decoder": model.decoder.state_dict(), "predictor": model.predictor.state_dict(),
+               "metrics": model.metrics, "history": model.history,
+               "sensitive_fraction": model.sensitive_fraction, "provenance": provenance}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path) -> BulkModel:
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as err:
+        raise InputError(f"Bulk model '{path}' could not be loaded: {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(f"'{path}' is not a scdeal bulk model (expected format {CHECKPOINT_FORMAT}).")
+    cfg_dict = payload["config"]
+    cfg = BulkConfig(**{**cfg_dict, "hidden": tuple(cfg_dict["hidden"]),
+                        "predictor_hidden": tuple(cfg_dict["predictor_hidden"])})
+    enc, dec, pred = build_networks(len(payload["genes"]), cfg)
+    enc.load_state_dict(payload["encoder"])
+    dec.load_state_dict(payload["decoder"])
+    pred.load_state_dict(payload["predictor"])
+    return BulkModel(drug=payload["drug"], genes=payload["genes"], gene_mean=payload["gene_mean"].numpy(),
+                     gene_sd=payload["gene_sd"].numpy(), config=cfg, encoder=enc, decoder=dec, predictor=pred,
+                     metrics=payload["metrics"], history=payload["history"],
+                     sensitive_fraction=payload["sensitive_fraction"])

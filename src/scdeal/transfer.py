@@ -1,0 +1,185 @@
+"""Bulk → single-cell transfer (DaNN-style) and per-cell prediction.
+
+loss = w_bulk · BCE(P(E_b(x_b)), y_b) + w_mmd · MMD(E_b(x_b), E_c(x_c)) + w_cluster · L_cluster(E_c(x_c))
+
+Both encoders read the same genes (the bulk model's genes present in the sample) and the cell
+encoder E_c starts as a copy of the bulk encoder E_b, so "sensitive" keeps its side of the
+embedding. All three networks are optimised; the bulk term keeps the bulk knowledge.
+No cell label is read anywhere here.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+
+import anndata as ad
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm.auto import tqdm
+
+from .device import autocast, seed_everything
+from .errors import InputError
+from .features import CellFeatures
+from .models import cluster_loss, encoder_on_genes, mmd
+from .preprocess import align_genes, model_features
+from .training import BulkModel, build_networks
+
+log = logging.getLogger(__name__)
+THRESHOLD_RULES = ("fixed", "bulk_prevalence")
+
+
+@dataclass
+class TransferConfig:
+    epochs: int = 30
+    batch_size: int = 256
+    lr: float = 1e-4
+    weight_decay: float = 1e-4
+    w_bulk: float = 1.0
+    w_mmd: float = 1.0
+    w_cluster: float = 0.5
+    pretrained: bool = True
+    n_ensemble: int = 3
+    threshold_rule: str = "fixed"
+    threshold: float = 0.5
+    min_gene_overlap: int = 200
+    seed: int = 0
+
+
+@dataclass
+class TransferResult:
+    prob: np.ndarray                 # mean over ensemble members
+    prob_sd: np.ndarray              # spread over members (uncertainty)
+    member_probs: np.ndarray         # members × cells
+    embedding: np.ndarray            # first member's cell embedding
+    genes: list[str]
+    history: list[dict] = field(default_factory=list)
+    cell_model: dict = field(default_factory=dict)
+
+
+class BulkSide:
+    """Bulk lines on the shared genes, standardised with training-line statistics."""
+
+    def __init__(self, bulk: ad.AnnData, genes: list[str], device: torch.device):
+        bulk = bulk[:, genes]
+        split = bulk.obs["split"].to_numpy()
+        train, stats = model_features(bulk.X[split == "train"])
+        val = model_features(bulk.X[split == "val"], stats)[0]
+        y = bulk.obs["label"].to_numpy().astype(np.float32)
+        self.x = torch.from_numpy(train).to(device)
+        self.y = torch.from_numpy(y[split == "train"]).to(device)
+        self.x_val = torch.from_numpy(val).to(device)
+        self.y_val = y[split == "val"]
+        n_pos = float(self.y.sum())
+        self.pos_weight = torch.tensor((len(self.y) - n_pos) / max(n_pos, 1.0), device=device)
+
+    def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.randint(len(self.x), (n,), generator=gen).to(self.x.device)
+        return self.x[idx], self.y[idx]
+
+
+def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, cfg: TransferConfig,
+                         device: torch.device, what: str = "sample") -> TransferResult:
+    """Train `cfg.n_ensemble` transfer models (seeds seed, seed+1, …) and predict every cell."""
+    cell_index = align_genes(list(cells.var_names), model.genes, cfg.min_gene_overlap, what)
+    genes = [str(cells.var_names[i]) for i in cell_index]
+    model_pos = {g: i for i, g in enumerate(model.genes)}
+    gene_pos_model = torch.tensor([model_pos[g] for g in genes])
+    features = CellFeatures(cells.X, cell_index)
+    side = BulkSide(bulk, genes, device)
+    clusters = torch.from_numpy(cells.obs["cluster"].astype("category").cat.codes.to_numpy().astype(np.int64))
+    members, history, first = [], [], None
+    for k in range(cfg.n_ensemble):
+        enc_c, pred, curve = train_member(model, gene_pos_model, side, features, clusters, cfg, device, cfg.seed + k)
+        history += [{**row, "member": k} for row in curve]
+        prob, emb = predict_cells(enc_c, pred, features, device)
+        members.append(prob)
+        if first is None:
+            first = (enc_c, pred, emb)
+    member_probs = np.vstack(members)
+    enc_c, pred, emb = first
+    cell_model = {"genes": genes, "encoder": enc_c.cpu().state_dict(), "predictor": pred.cpu().state_dict(),
+                  "hidden": list(model.config.hidden), "predictor_hidden": list(model.config.predictor_hidden),
+                  "latent": model.config.latent, "variational": model.config.encoder == "vae",
+                  "gene_mean": torch.from_numpy(features.mean), "gene_sd": torch.from_numpy(features.sd)}
+    return TransferResult(prob=member_probs.mean(0), prob_sd=member_probs.std(0), member_probs=member_probs,
+                          embedding=emb, genes=genes, history=history, cell_model=cell_model)
+
+
+def initial_networks(model: BulkModel, gene_pos: torch.Tensor, cfg: TransferConfig):
+    """Bulk encoder on the shared genes, a copy of it for cells, and the bulk predictor."""
+    if cfg.pretrained:
+        enc_b, pred = model.encoder, model.predictor
+    else:  # ablation: same architecture, random weights
+        enc_b, _, pred = build_networks(len(model.genes), model.config)
+    enc_b = encoder_on_genes(enc_b, gene_pos)
+    return enc_b, copy.deepcopy(enc_b), copy.deepcopy(pred)
+
+
+def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatures, clusters: torch.Tensor,
+                 cfg: TransferConfig, device: torch.device, seed: int):
+    seed_everything(seed)
+    enc_b, enc_c, pred = (m.to(device) for m in initial_networks(model, gene_pos, cfg))
+    params = list(enc_b.parameters()) + list(enc_c.parameters()) + list(pred.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(seed)
+    batch = min(cfg.batch_size, features.n)
+    curve = []
+    for epoch in (bar := tqdm(range(cfg.epochs), desc=f"transfer (seed {seed})", leave=False, disable=None)):
+        enc_b.train(), enc_c.train(), pred.train()
+        sums: dict[str, float] = {}
+        steps = 0
+        order = torch.randperm(features.n, generator=gen)
+        for start in range(0, features.n - batch + 1, batch):
+            idx = order[start:start + batch]
+            xc = features.batch(idx.numpy(), device)
+            xb, yb = side.sample(batch, gen)
+            with autocast(device):
+                zb, zc = enc_b(xb), enc_c(xc)
+                terms = {"bulk": F.binary_cross_entropy_with_logits(pred(zb).float(), yb, pos_weight=side.pos_weight),
+                         "mmd": mmd(zb, zc), "cluster": cluster_loss(zc, clusters[idx].to(device))}
+            loss = cfg.w_bulk * terms["bulk"] + cfg.w_mmd * terms["mmd"] + cfg.w_cluster * terms["cluster"]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            steps += 1
+        row = {"epoch": epoch, **{k: v / max(steps, 1) for k, v in sums.items()}}
+        row["bulk_val_auroc"] = bulk_val_auroc(enc_b, pred, side)
+        curve.append(row)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "epoch"})
+    if curve:
+        log.info("transfer seed %d: last epoch %s", seed, {k: round(v, 4) for k, v in curve[-1].items()})
+    return enc_c, pred, curve
+
+
+@torch.no_grad()
+def bulk_val_auroc(enc_b, pred, side: BulkSide) -> float:
+    from sklearn.metrics import roc_auc_score
+    enc_b.eval(), pred.eval()
+    prob = torch.sigmoid(pred(enc_b(side.x_val)).float()).cpu().numpy()
+    return float(roc_auc_score(side.y_val, prob)) if len(np.unique(side.y_val)) == 2 else float("nan")
+
+
+@torch.no_grad()
+def predict_cells(enc_c, pred, features: CellFeatures, device) -> tuple[np.ndarray, np.ndarray]:
+    enc_c.eval(), pred.eval()
+    probs, embs = [], []
+    for idx in features.blocks():
+        with autocast(device):
+            z = enc_c(features.batch(idx, device))
+            probs.append(torch.sigmoid(pred(z).float()).cpu().numpy())
+        embs.append(z.float().cpu().numpy())
+    return np.concatenate(probs), np.concatenate(embs)
+
+
+def threshold_for(rule: str, prob: np.ndarray, fixed: float, bulk_sensitive_fraction: float) -> float:
+    """Label threshold: a fixed probability, or the quantile that makes the predicted sensitive
+    fraction equal to the fraction of sensitive lines in the bulk training data."""
+    if rule == "fixed":
+        return fixed
+    if rule == "bulk_prevalence":
+        return float(np.quantile(prob, 1 - bulk_sensitive_fraction))
+    raise InputError(f"Unknown threshold rule '{rule}': choose one of {', '.join(THRESHOLD_RULES)}.")
