@@ -83,8 +83,8 @@ def cmd_run(argv: list[str]) -> int:
     parallel = options["max_parallel"] or min(2, cores)
     log = logging.getLogger("scdeal.run")
     log.info("%d samples × drugs → %d tasks, up to %d in parallel; outputs in %s", len(rows), len(tasks), parallel, outdir)
-    run_dag(tasks, outdir, parallel, cores, params.get("device"))
-    write_pipeline_info(outdir, params, tasks, rows)
+    run_dag(tasks, outdir, parallel, cores)
+    write_pipeline_info(outdir, root, params, tasks, rows)
     failed = [t for t in tasks if t.status not in ("done", "cached")]
     if not run_multiqc(outdir, root, params):
         log.error("MultiQC failed: see %s", outdir / "pipeline_info" / "logs" / "multiqc.log")

@@ -29,7 +29,6 @@ from .pipeline_config import step_flags
 from .samplesheet import Row
 
 log = logging.getLogger("scdeal.run")
-STAMP = ".scdeal_task.json"
 PROCESS = {"bulk_prepare": "SCDEAL_BULK_PREPARE", "bulk_pretrain": "SCDEAL_BULK_PRETRAIN", "cluster": "SCDEAL_CLUSTER",
            "transfer": "SCDEAL_TRANSFER", "explain": "SCDEAL_EXPLAIN", "evaluate": "SCDEAL_EVALUATE"}
 
@@ -61,7 +60,6 @@ def ext_args(step: str, params: dict[str, Any], flags: dict) -> list[str]:
 def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Path) -> list[Task]:
     flags = step_flags(root)
     tasks: list[Task] = []
-    common = ["--seed", str(params["seed"])]
     drugs = {}
     for row in rows:
         drugs.setdefault(row.drug_key, row.drug)
@@ -69,10 +67,10 @@ def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Pat
         bdir = outdir / "bulk" / key
         prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", str(params["bulk_response"]),
                 "--drug", key] + (["--cosmic_map", str(params["cosmic_map"])] if params.get("cosmic_map") else [])
-        tasks.append(Task(f"bulk_prepare:{key}", "bulk_prepare", bdir, prep + common + ext_args("bulk_prepare", params, flags),
+        tasks.append(Task(f"bulk_prepare:{key}", "bulk_prepare", bdir, prep + ext_args("bulk_prepare", params, flags),
                           [Path(params["bulk_expression"]), Path(params["bulk_response"])]))
         tasks.append(Task(f"bulk_pretrain:{key}", "bulk_pretrain", bdir,
-                          ["--bulk", str(bdir / "bulk.h5ad"), "--drug", key] + common + ext_args("bulk_pretrain", params, flags),
+                          ["--bulk", str(bdir / "bulk.h5ad"), "--drug", key] + ext_args("bulk_pretrain", params, flags),
                           [bdir / "bulk.h5ad"], deps=[f"bulk_prepare:{key}"]))
     samples = {}
     for row in rows:
@@ -80,7 +78,7 @@ def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Pat
     for sample, row in samples.items():
         cdir = outdir / "cluster" / sample
         tasks.append(Task(f"cluster:{sample}", "cluster", cdir,
-                          ["--input", str(row.input), "--sample", sample, "--species", row.species] + common
+                          ["--input", str(row.input), "--sample", sample, "--species", row.species]
                           + ext_args("cluster", params, flags), [row.input]))
     for row in rows:
         key, sample = row.drug_key, row.sample
@@ -89,19 +87,19 @@ def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Pat
         annotated = pdir / f"{sample}_{key}.h5ad"
         tasks.append(Task(f"transfer:{sample}:{key}", "transfer", pdir,
                           ["--cells", str(cdir / f"{sample}.clustered.h5ad"), "--bulk", str(bdir / "bulk.h5ad"),
-                           "--model", str(bdir / "bulk_model.pt"), "--sample", sample, "--drug", key] + common
+                           "--model", str(bdir / "bulk_model.pt"), "--sample", sample, "--drug", key]
                           + ext_args("transfer", params, flags),
                           [cdir / f"{sample}.clustered.h5ad", bdir / "bulk.h5ad", bdir / "bulk_model.pt"],
                           deps=[f"cluster:{sample}", f"bulk_pretrain:{key}"]))
         if not params.get("skip_explain"):
             tasks.append(Task(f"explain:{sample}:{key}", "explain", outdir / "explain" / sample / key,
                               ["--adata", str(annotated), "--cell_model", str(pdir / "cell_model.pt"), "--sample", sample,
-                               "--drug", key] + common + ext_args("explain", params, flags),
+                               "--drug", key] + ext_args("explain", params, flags),
                               [annotated, pdir / "cell_model.pt"], deps=[f"transfer:{sample}:{key}"]))
         if row.label_key:
             tasks.append(Task(f"evaluate:{sample}:{key}", "evaluate", outdir / "evaluation" / sample / key,
                               ["--adata", str(annotated), "--label_key", row.label_key, "--sample", sample,
-                               "--drug", key] + common + ext_args("evaluate", params, flags),
+                               "--drug", key] + ext_args("evaluate", params, flags),
                               [annotated], deps=[f"transfer:{sample}:{key}"]))
     return tasks
 
@@ -118,20 +116,22 @@ def task_fingerprint(task: Task) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def stamp_path(task: Task) -> Path:
+    return task.outdir / f".scdeal_{task.step}.done.json"
+
+
 def up_to_date(task: Task) -> bool:
-    stamp = task.outdir / STAMP
+    stamp = stamp_path(task)
     return stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == task_fingerprint(task)
 
 
-def execute(task: Task, threads: int, logdir: Path, device: str | None) -> int:
+def execute(task: Task, threads: int, logdir: Path) -> int:
     """Run one step into a staging folder, then move its files into place and stamp it."""
     staging = task.outdir.parent / f".staging.{task.outdir.name}.{task.step}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     cmd = [sys.executable, "-m", f"scdeal.steps.{task.step}", *task.args, "--outdir", str(staging),
            "--threads", str(threads)]
-    if device and task.step in ("bulk_pretrain", "transfer", "explain") and "--device" not in task.args:
-        cmd += ["--device", device]
     logfile = logdir / f"{task.name.replace(':', '_')}.log"
     start = time.time()
     with open(logfile, "w") as fh:
@@ -143,13 +143,13 @@ def execute(task: Task, threads: int, logdir: Path, device: str | None) -> int:
         task.outdir.mkdir(parents=True, exist_ok=True)
         for item in staging.iterdir():
             os.replace(item, task.outdir / item.name)
-        write_json(task.outdir / STAMP, {"task": task.name, "fingerprint": task_fingerprint(task),
+        write_json(stamp_path(task), {"task": task.name, "fingerprint": task_fingerprint(task),
                                          "seconds": round(task.seconds, 2)})
     shutil.rmtree(staging, ignore_errors=True)
     return code
 
 
-def run_dag(tasks: list[Task], outdir: Path, max_parallel: int, total_threads: int, device: str | None) -> list[Task]:
+def run_dag(tasks: list[Task], outdir: Path, max_parallel: int, total_threads: int) -> list[Task]:
     """Run tasks as their dependencies finish; a failed task skips its dependents, not the others."""
     logdir = outdir / "pipeline_info" / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ def run_dag(tasks: list[Task], outdir: Path, max_parallel: int, total_threads: i
                     elif len(running) < max_parallel:
                         task.status = "running"
                         log.info("%s: started", task.name)
-                        running[pool.submit(execute, task, threads, logdir, device)] = task
+                        running[pool.submit(execute, task, threads, logdir)] = task
             if not running:
                 if all(t.status != "pending" for t in tasks):
                     break
@@ -194,7 +194,7 @@ def tail_of_log(path: Path, lines: int = 5) -> str:
     return "\n".join("    " + line for line in text[-lines:])
 
 
-def write_pipeline_info(outdir: Path, params: dict, tasks: list[Task], rows: list[Row]) -> None:
+def write_pipeline_info(outdir: Path, root: Path, params: dict, tasks: list[Task], rows: list[Row]) -> None:
     info = outdir / "pipeline_info"
     write_json(info / "params.json", params)
     trace = ["task\tstep\tstatus\tseconds\toutdir"] + [f"{t.name}\t{t.step}\t{t.status}\t{t.seconds:.2f}\t{t.outdir}"
@@ -211,6 +211,15 @@ def write_pipeline_info(outdir: Path, params: dict, tasks: list[Task], rows: lis
                "data": "<dl class='dl-horizontal'>" + "".join(f"<dt>{k}</dt><dd><samp>{v}</samp></dd>"
                                                               for k, v in sorted(params.items()) if v not in (None, "")) + "</dl>"}
     write_json(info / "workflow_summary_mqc.json", summary)
+    write_methods_description(info, root)
+
+
+def write_methods_description(info: Path, root: Path) -> None:
+    """The methods section of the report, from the template the Nextflow pipeline also renders."""
+    from . import __version__
+    text = (root / "assets" / "methods_description_template.yml").read_text()
+    text = text.replace("${workflow.manifest.version}", __version__).replace("${doi_text}", "")
+    write_text(info / "methods_description_mqc.yaml", text)
 
 
 def run_multiqc(outdir: Path, root: Path, params: dict) -> bool:
