@@ -32,6 +32,7 @@ class SimParams:
     n_subclones: int = 3
     resistant_fraction: float = 0.4
     effect: float = 1.0            # log2 shift of a planted program
+    clone_effect: float = 1.2      # log2 shift of a subclone program (cells only)
     gene_bias_sd: float = 0.8      # platform shift between bulk and cells, per gene
     gene_coverage: float = 0.85    # fraction of bulk genes the cells measure
     library_mean: float = 8000
@@ -77,7 +78,7 @@ def simulate_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, ge
     n_g = len(genes)
     bias = rng.normal(0, p.gene_bias_sd, n_g)
     subclone = rng.integers(0, p.n_subclones, p.n_cells)
-    clone_programs = np.stack([program(rng, n_g, 40, 1.2) for _ in range(p.n_subclones)])
+    clone_programs = np.stack([program(rng, n_g, 40, p.clone_effect) for _ in range(p.n_subclones)])
     # the resistant subpopulation sits mostly in subclone 0, partly elsewhere
     p_res = np.where(subclone == 0, 0.85, max(0.0, (p.resistant_fraction - 0.85 / p.n_subclones) /
                                                  (1 - 1 / p.n_subclones)))

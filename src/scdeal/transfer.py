@@ -130,9 +130,7 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatu
         enc_b.train(), enc_c.train(), pred.train()
         sums: dict[str, float] = {}
         steps = 0
-        order = torch.randperm(features.n, generator=gen)
-        for start in range(0, features.n - batch + 1, batch):
-            idx = order[start:start + batch]
+        for idx in epoch_batches(features.n, len(side.x), batch, gen):
             xc = features.batch(idx.numpy(), device)
             xb, yb = side.sample(batch, gen)
             with autocast(device):
@@ -153,6 +151,15 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatu
     if curve:
         log.info("transfer seed %d: last epoch %s", seed, {k: round(v, 4) for k, v in curve[-1].items()})
     return enc_c, pred, curve
+
+
+def epoch_batches(n_cells: int, n_bulk: int, batch: int, gen: torch.Generator):
+    """Cell batches of one epoch: enough steps to see every cell and as many samples as there are
+    bulk training lines (small samples cycle through their cells more than once)."""
+    steps = max(1, -(-max(n_cells, n_bulk) // batch))
+    order = torch.cat([torch.randperm(n_cells, generator=gen) for _ in range(-(-steps * batch // n_cells))])
+    for step in range(steps):
+        yield order[step * batch:(step + 1) * batch]
 
 
 @torch.no_grad()

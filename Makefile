@@ -1,0 +1,29 @@
+# Quick start:  make test-profile   (installs into .venv, runs the pipeline on the test profile)
+#               make test           (installs into .venv if needed, runs the test suite)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+OUTDIR ?= results
+
+.PHONY: install test-profile test benchmark clean
+
+$(BIN)/scdeal: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(BIN)/scdeal
+
+install: $(BIN)/scdeal
+
+test-profile: install
+	$(BIN)/scdeal run -profile test --outdir $(OUTDIR)
+
+test: install
+	$(BIN)/python -m pytest -q
+
+benchmark: install
+	$(BIN)/python benchmarks/accuracy.py
+
+clean:
+	rm -rf $(VENV) $(OUTDIR) .pytest_cache
