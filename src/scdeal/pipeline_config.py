@@ -39,7 +39,7 @@ def schema_defaults(root: Path) -> dict[str, Any]:
     return {k: v.get("default") for k, v in schema_parameters(root).items()}
 
 
-PARAM_LINE = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*(.+?)\s*(//.*)?$")
+PARAM_LINE = re.compile(r"""^\s*([A-Za-z_]\w*)\s*=\s*('[^']*'|"[^"]*"|[^\s/]+)\s*(//.*)?$""")
 
 
 def config_params(text: str, project: Path) -> dict[str, Any]:
