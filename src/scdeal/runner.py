@@ -41,6 +41,7 @@ class Task:
     args: list[str]                # step flags, without --outdir/--threads
     inputs: list[Path]
     deps: list[str] = field(default_factory=list)
+    run_dir: Path | None = None    # the run's outdir: fingerprints are relative to it, so results can move
     status: str = "pending"
     seconds: float = 0.0
 
@@ -101,6 +102,8 @@ def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Pat
                               ["--adata", str(annotated), "--label_key", row.label_key, "--sample", sample,
                                "--drug", key] + ext_args("evaluate", params, flags),
                               [annotated], deps=[f"transfer:{sample}:{key}"]))
+    for task in tasks:
+        task.run_dir = outdir
     return tasks
 
 
@@ -113,6 +116,8 @@ def file_state(path: Path) -> list:
 
 def task_fingerprint(task: Task) -> str:
     payload = json.dumps({"step": task.step, "args": task.args, "inputs": [file_state(p) for p in task.inputs]})
+    if task.run_dir is not None:
+        payload = payload.replace(str(task.run_dir), "$OUTDIR")
     return hashlib.sha256(payload.encode()).hexdigest()
 
 

@@ -1,0 +1,154 @@
+"""The local runner end to end on the test profile: outputs, report, resume, failures, kill-and-resume."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+import pytest
+
+from scdeal.pipeline_config import schema_defaults
+from scdeal.runner import build_tasks
+from scdeal.samplesheet import Row
+
+ROOT = Path(__file__).resolve().parents[1]
+SCDEAL = [sys.executable, "-m", "scdeal.cli"]
+FAST = ["--bulk_epochs", "15", "--epochs", "8", "--ig_steps", "8"]
+
+
+def scdeal_run(*args, timeout=600):
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    return subprocess.run([*SCDEAL, "run", *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def test_profile_run(tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("run") / "results"
+    proc = scdeal_run("-profile", "test", "--outdir", str(outdir), *FAST)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return outdir, proc
+
+
+def test_predictions_and_annotated_h5ad(test_profile_run):
+    outdir, _ = test_profile_run
+    for sample in ("sample1", "sample2"):
+        pred = pd.read_csv(outdir / "predictions" / sample / "SIMULATIN" / "predictions.tsv", sep="\t")
+        assert list(pred.columns[:4]) == ["cell_id", "prob_sensitive", "predicted_label", "cluster"]
+        assert pred["prob_sensitive"].between(0, 1).all()
+        assert set(pred["predicted_label"]) <= {"sensitive", "resistant"}
+        adata = ad.read_h5ad(outdir / "predictions" / sample / "SIMULATIN" / f"{sample}_SIMULATIN.h5ad")
+        assert {"prob_sensitive", "prob_sensitive_sd", "predicted_label", "cluster"} <= set(adata.obs)
+        assert "X_scdeal" in adata.obsm and "X_umap" in adata.obsm
+        assert list(adata.obs_names) == list(pred["cell_id"])
+
+
+def test_evaluation_shows_the_model_learned(test_profile_run):
+    outdir, _ = test_profile_run
+    metrics = pd.read_csv(outdir / "evaluation" / "sample1" / "SIMULATIN" / "metrics.tsv", sep="\t").iloc[0]
+    assert metrics["auroc"] >= 0.85
+    assert {"precision", "recall", "f1", "ap", "ami"} <= set(metrics.index)
+
+
+def test_every_output_records_its_provenance(test_profile_run):
+    outdir, _ = test_profile_run
+    summary = json.loads((outdir / "predictions" / "sample1" / "SIMULATIN" / "transfer_summary.json").read_text())
+    prov = summary["provenance"]
+    assert prov["parameters"]["seed"] == 0 and prov["versions"]["torch"]
+    assert all(len(v["sha256"]) == 64 for v in prov["inputs"].values())
+    params = json.loads((outdir / "pipeline_info" / "params.json").read_text())
+    assert params["epochs"] == 8 and params["n_ensemble"] == 2  # command line over test profile over defaults
+
+
+def test_report_has_every_section(test_profile_run):
+    outdir, _ = test_profile_run
+    html = outdir / "multiqc" / "multiqc_report.html"
+    assert html.stat().st_size > 10_000
+    data = json.loads((outdir / "multiqc" / "multiqc_report_data" / "multiqc_data.json").read_text())
+    sections = json.dumps(data) + html.read_text()  # html-only sections (summary, methods) live in the page
+    for section in ("scdeal_bulk_models", "scdeal_samples", "scdeal_transfer_curve_sample1_SIMULATIN",
+                    "scdeal_signature_sample1_SIMULATIN", "scdeal_evaluation", "workflow_summary",
+                    "methods_description", "software_versions"):
+        assert section in sections, section
+    general = pd.read_csv(outdir / "multiqc" / "multiqc_report_data" / "multiqc_general_stats.txt", sep="\t")
+    assert len(general) == 2
+    columns = " ".join(general.columns)
+    for key in ("cells_in", "cells_after_qc", "genes_shared", "clusters", "frac_sensitive", "auroc", "ap", "f1"):
+        assert key in columns, key
+    assert (outdir / "predictions" / "sample1" / "SIMULATIN" / "sample1_SIMULATIN_umap_mqc.png").stat().st_size > 5000
+
+
+def test_rerun_resumes_everything(test_profile_run, tmp_path):
+    outdir, _ = test_profile_run
+    before = (outdir / "predictions" / "sample1" / "SIMULATIN" / "predictions.tsv").read_bytes()
+    proc = scdeal_run("-profile", "test", "--outdir", str(outdir), *FAST)
+    assert proc.returncode == 0
+    assert proc.stderr.count("up to date, skipped") == 10
+    assert (outdir / "predictions" / "sample1" / "SIMULATIN" / "predictions.tsv").read_bytes() == before
+
+
+def test_changed_parameter_reruns_only_what_depends_on_it(test_profile_run, tmp_path):
+    outdir = tmp_path / "results"
+    shutil.copytree(test_profile_run[0], outdir)
+    proc = scdeal_run("-profile", "test", "--outdir", str(outdir), *FAST, "--top_genes", "20")
+    assert proc.returncode == 0
+    assert "explain:sample1:SIMULATIN: started" in proc.stderr
+    assert "transfer:sample1:SIMULATIN: started" not in proc.stderr
+
+
+def test_dag_shape_for_many_samples_and_drugs(tmp_path):
+    rows = [Row(f"s{i}", tmp_path / f"s{i}.h5ad", drug, "human", None)
+            for i in range(10) for drug in ("Erlotinib", "Gefitinib", "I-BET-762")]
+    params = schema_defaults(ROOT) | {"bulk_expression": "e", "bulk_response": "r"}
+    steps = pd.Series([t.step for t in build_tasks(rows, params, tmp_path, ROOT)]).value_counts()
+    assert steps["bulk_pretrain"] == 3 and steps["cluster"] == 10 and steps["transfer"] == 30
+    assert "evaluate" not in steps
+
+
+def test_failure_in_one_sample_keeps_the_others(tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "assets" / "test_data", data)
+    broken = ad.read_h5ad(data / "sample2.h5ad")
+    broken.var_names = [f"OTHER{i}" for i in range(broken.n_vars)]  # no gene shared with the bulk model
+    broken.write_h5ad(data / "sample2.h5ad")
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("sample,input,drug\nsample1,data/sample1.h5ad,Simulatin\nsample2,data/sample2.h5ad,Simulatin\n")
+    outdir = tmp_path / "results"
+    proc = scdeal_run("--input", str(sheet), "--outdir", str(outdir), "--bulk_expression", str(data / "bulk_expression.csv.gz"),
+                      "--bulk_response", str(data / "bulk_response.csv"), *FAST, "--skip_explain")
+    assert proc.returncode == 1
+    assert "transfer:sample2:SIMULATIN" in proc.stderr and "shares only 0 genes" in proc.stderr
+    assert (outdir / "predictions" / "sample1" / "SIMULATIN" / "predictions.tsv").exists()
+    assert not (outdir / "predictions" / "sample2").exists() or \
+        not any((outdir / "predictions" / "sample2").rglob("predictions.tsv"))
+
+
+def test_killed_run_leaves_nothing_that_looks_finished_and_resumes(tmp_path):
+    outdir = tmp_path / "results"
+    proc = subprocess.Popen([*SCDEAL, "run", "-profile", "test", "--outdir", str(outdir), *FAST],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(outdir.glob("bulk/*/.scdeal_bulk_pretrain.done.json")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # whatever was running is staged only: no predictions or stamps without their files
+    for stamp in outdir.rglob(".scdeal_*.done.json"):
+        assert any(stamp.parent.iterdir())
+    assert not list(outdir.rglob("predictions.tsv")) or all(
+        (p.parent / ".scdeal_transfer.done.json").exists() for p in outdir.rglob("predictions.tsv"))
+    resumed = scdeal_run("-profile", "test", "--outdir", str(outdir), *FAST)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "up to date, skipped" in resumed.stderr
+    assert not list(outdir.rglob(".staging.*"))
+    reference = scdeal_run("-profile", "test", "--outdir", str(tmp_path / "fresh"), *FAST)
+    assert reference.returncode == 0
+    for sample in ("sample1", "sample2"):
+        rel = Path("predictions") / sample / "SIMULATIN" / "predictions.tsv"
+        assert (outdir / rel).read_bytes() == (tmp_path / "fresh" / rel).read_bytes()
