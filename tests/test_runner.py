@@ -81,7 +81,9 @@ def test_report_has_every_section(test_profile_run):
     columns = " ".join(general.columns)
     for key in ("cells_in", "cells_after_qc", "genes_shared", "clusters", "frac_sensitive", "auroc", "ap", "f1"):
         assert key in columns, key
-    assert (outdir / "predictions" / "sample1" / "SIMULATIN" / "sample1_SIMULATIN_umap_mqc.png").stat().st_size > 5000
+    assert (outdir / "predictions" / "sample1" / "SIMULATIN" / "sample1_SIMULATIN_umap.png").stat().st_size > 5000
+    for section in ("scdeal_umap_sample1_SIMULATIN", "scdeal_signature_heatmap_sample1_SIMULATIN"):
+        assert section in sections, section
 
 
 def test_rerun_resumes_everything(test_profile_run, tmp_path):

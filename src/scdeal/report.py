@@ -37,10 +37,24 @@ def write_mqc_linegraph(path: Path, section_id: str, name: str, description: str
     write_text(path, json.dumps(payload, indent=1, default=float))
 
 
-def save_figure(fig, path: Path) -> None:
-    with atomic_path(path, suffix=".png") as tmp:
-        fig.savefig(tmp, dpi=90, bbox_inches="tight", format="png")
+def epoch_pairs(epochs: pd.Series, values: pd.Series) -> list[list[float]]:
+    """[[epoch, value], ...]: numeric x values (dict keys would become strings and sort as text)."""
+    return [[int(e), float(v)] for e, v in zip(epochs, values)]
+
+
+def save_figure(fig, path: Path, section_id: str, name: str, description: str) -> None:
+    """Save `fig` as PNG and as a MultiQC section (the image embedded in `<stem>_mqc.json`)."""
+    import base64
+    import io as _io
+    buffer = _io.BytesIO()
+    fig.savefig(buffer, dpi=90, bbox_inches="tight", format="png")
     plt.close(fig)
+    with atomic_path(path, suffix=".png") as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    image = base64.b64encode(buffer.getvalue()).decode()
+    payload = {"id": section_id, "section_name": name, "description": description, "plot_type": "html",
+               "data": f'<img src="data:image/png;base64,{image}" style="max-width:100%">'}
+    write_text(path.with_name(path.stem + "_mqc.json"), json.dumps(payload))
 
 
 def run_name(sample: str, drug: str) -> str:
@@ -63,7 +77,7 @@ def bulk_report_files(out: Path, drug: str, bulk, model) -> None:
     series = {}
     for stage, column in (("autoencoder", "val_recon"), ("predictor", "val_bce")):
         part = history[history["stage"] == stage]
-        series[f"{drug} {stage} ({column})"] = dict(zip(part["epoch"].astype(int), part[column].astype(float)))
+        series[f"{drug} {stage} ({column})"] = epoch_pairs(part["epoch"], part[column])
     write_mqc_linegraph(out / f"bulk_{drug}_curve_mqc.json", f"scdeal_bulk_curve_{drug}", f"Bulk training: {drug}",
                         "Validation loss per epoch of the autoencoder and the response predictor "
                         "(training stops when it no longer improves).", series, "epoch", "validation loss")
@@ -95,12 +109,12 @@ def transfer_report_files(out: Path, sample: str, drug: str, cells, history: pd.
     member0 = history[history["member"] == 0] if "member" in history else history
     for term in ("bulk", "mmd", "cluster"):
         if term in member0:
-            series[f"{name} {term}"] = dict(zip(member0["epoch"].astype(int), member0[term].astype(float)))
+            series[f"{name} {term}"] = epoch_pairs(member0["epoch"], member0[term])
     write_mqc_linegraph(out / f"{name}_transfer_curve_mqc.json", f"scdeal_transfer_curve_{name}",
                         f"Transfer training: {name}", "Each loss term per epoch (first ensemble member): bulk "
                         "response loss, MMD between bulk and cell embeddings, cluster regularisation.",
                         series, "epoch", "loss")
-    umap_figure(cells, out / f"{name}_umap_mqc.png", name)
+    umap_figure(cells, out / f"{name}_umap.png", name)
 
 
 def umap_figure(cells, path: Path, title: str) -> None:
@@ -124,7 +138,8 @@ def umap_figure(cells, path: Path, title: str) -> None:
     axes[2].set_title("Leiden cluster")
     for ax in axes:
         ax.set_xticks([]), ax.set_yticks([]), ax.set_xlabel("UMAP1"), ax.set_ylabel("UMAP2")
-    save_figure(fig, path)
+    save_figure(fig, path, f"scdeal_umap_{title}", f"UMAP: {title}",
+                "Cells coloured by the predicted probability of sensitivity, the predicted label and the Leiden cluster.")
 
 
 def explain_report_files(out: Path, sample: str, drug: str, adata, signature: pd.DataFrame, attributions,
@@ -135,11 +150,15 @@ def explain_report_files(out: Path, sample: str, drug: str, adata, signature: pd
         ["Sample", "gene", "direction", "effect", "mean_abs_attribution", "fraction_towards_sensitive",
          "fraction_towards_resistant"]]
     ov = summary["de_overlap"]
+    headers = ("headers:\n  effect: {title: 'Effect', description: 'mean attribution × sign of expression vs the sample mean', format: '{:,.4f}'}\n"
+               "  mean_abs_attribution: {title: 'Mean |attribution|', format: '{:,.4f}'}\n"
+               "  fraction_towards_sensitive: {title: 'Cells → sensitive', min: 0, max: 1, format: '{:,.2f}'}\n"
+               "  fraction_towards_resistant: {title: 'Cells → resistant', min: 0, max: 1, format: '{:,.2f}'}")
     write_mqc_table(out / f"{name}_signature_mqc.tsv", f"scdeal_signature_{name}", f"Signature genes: {name}",
                     f"Top integrated-gradient genes pushing cells towards sensitive or resistant (baseline: sample mean; "
                     f"{summary['n_steps']} steps; mean |delta| {summary['mean_abs_delta']:.2g}). Overlap of the top "
                     f"{ov['top_n']} with the top DE genes (predicted sensitive vs resistant): {ov['overlap']} "
-                    f"(expected {ov['expected']:.1f}, hypergeometric p = {ov['hypergeom_p']:.2g}).", table)
+                    f"(expected {ov['expected']:.1f}, hypergeometric p = {ov['hypergeom_p']:.2g}).", table, extra=headers)
     genes = top["gene"].tolist()
     if not genes:
         return
@@ -153,7 +172,10 @@ def explain_report_files(out: Path, sample: str, drug: str, adata, signature: pd
     ax.set_yticks(range(len(means)), [f"cluster {c}" for c in means.index], fontsize=8)
     fig.colorbar(im, ax=ax, label="mean attribution (→ sensitive > 0)")
     ax.set_title(f"{name}: signature genes across clusters")
-    save_figure(fig, out / f"{name}_signature_heatmap_mqc.png")
+    save_figure(fig, out / f"{name}_signature_heatmap.png", f"scdeal_signature_heatmap_{name}",
+                f"Signature genes across clusters: {name}",
+                "Mean integrated-gradient attribution of the top signature genes in each Leiden cluster "
+                "(red: pushes towards sensitive, blue: towards resistant).")
 
 
 def evaluation_report_files(out: Path, sample: str, drug: str, metrics: dict, table: pd.DataFrame) -> None:
