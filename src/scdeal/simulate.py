@@ -37,6 +37,7 @@ class SimParams:
     gene_coverage: float = 0.85    # fraction of bulk genes the cells measure
     library_mean: float = 8000
     dropout: float = 0.1
+    species: str = "human"         # "mouse": cells named by mouse orthologs of the human bulk genes
     seed: int = 0
 
 
@@ -47,17 +48,28 @@ def gene_names(p: SimParams) -> list[str]:
     return planted + mito + rest
 
 
-def program(rng: np.random.Generator, n_genes: int, n_active: int, size: float) -> np.ndarray:
-    """A random program: `n_active` genes shifted by ±size."""
+def ortholog_names(n: int, seed: int) -> tuple[list[str], list[str]]:
+    """`n` human symbols with one-to-one mouse orthologs, and those orthologs (same order)."""
+    from .species import one_to_one_orthologs
+    pairs = sorted((human, mouse) for mouse, human in one_to_one_orthologs().items()
+                   if not human.startswith("MT-"))
+    pick = np.random.default_rng(seed).choice(len(pairs), n, replace=False)
+    return [pairs[i][0] for i in pick], [pairs[i][1] for i in pick]
+
+
+def program(rng: np.random.Generator, n_genes: int, n_active: int, size: float, first_free: int) -> np.ndarray:
+    """A random program: `n_active` genes from `first_free` on (never planted or mito genes) shifted by ±size."""
     v = np.zeros(n_genes)
-    idx = rng.choice(np.arange(2 * 20 + 3, n_genes), n_active, replace=False)
+    idx = rng.choice(np.arange(first_free, n_genes), n_active, replace=False)
     v[idx] = rng.choice([-1, 1], n_active) * size
     return v
 
 
-def response_shift(genes: list[str], sensitive: np.ndarray, effect: float) -> np.ndarray:
-    is_sens = np.array([g.startswith("SENS_") for g in genes])
-    is_res = np.array([g.startswith("RES_") for g in genes])
+def response_shift(genes: list[str], sensitive: np.ndarray, effect: float, n_planted: int = 20) -> np.ndarray:
+    """Planted programs: the first `n_planted` genes up in sensitive, the next `n_planted` up in resistant."""
+    position = np.arange(len(genes))
+    is_sens = position < n_planted
+    is_res = (position >= n_planted) & (position < 2 * n_planted)
     s = sensitive.astype(float)[:, None]
     return effect * (s * is_sens[None, :] + (1 - s) * is_res[None, :])
 
@@ -65,8 +77,8 @@ def response_shift(genes: list[str], sensitive: np.ndarray, effect: float) -> np
 def simulate_bulk(p: SimParams, rng: np.random.Generator, base: np.ndarray, genes: list[str]):
     sensitive = rng.random(p.n_lines) < p.sensitive_fraction
     tissue = rng.integers(0, p.n_tissues, p.n_lines)
-    tissue_programs = np.stack([program(rng, len(genes), 60, 1.0) for _ in range(p.n_tissues)])
-    x = base + tissue_programs[tissue] + response_shift(genes, sensitive, p.effect) + \
+    tissue_programs = np.stack([program(rng, len(genes), 60, 1.0, 2 * p.n_planted + 3) for _ in range(p.n_tissues)])
+    x = base + tissue_programs[tissue] + response_shift(genes, sensitive, p.effect, p.n_planted) + \
         rng.normal(0, 0.5, (p.n_lines, len(genes)))
     lines = [f"LINE-{i:03d}" for i in range(p.n_lines)]
     expression = pd.DataFrame(x.astype(np.float32), index=lines, columns=genes)
@@ -78,19 +90,20 @@ def simulate_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, ge
     n_g = len(genes)
     bias = rng.normal(0, p.gene_bias_sd, n_g)
     subclone = rng.integers(0, p.n_subclones, p.n_cells)
-    clone_programs = np.stack([program(rng, n_g, 40, p.clone_effect) for _ in range(p.n_subclones)])
+    clone_programs = np.stack([program(rng, n_g, 40, p.clone_effect, 2 * p.n_planted + 3) for _ in range(p.n_subclones)])
     # the resistant subpopulation sits mostly in subclone 0, partly elsewhere
     p_res = np.where(subclone == 0, 0.85, max(0.0, (p.resistant_fraction - 0.85 / p.n_subclones) /
                                                  (1 - 1 / p.n_subclones)))
     resistant = rng.random(p.n_cells) < p_res
-    log_expr = base + bias + clone_programs[subclone] + response_shift(genes, ~resistant, p.effect) + \
+    log_expr = base + bias + clone_programs[subclone] + response_shift(genes, ~resistant, p.effect, p.n_planted) + \
         rng.normal(0, 0.3, (p.n_cells, n_g))
     rate = np.exp2(log_expr)
     rate /= rate.sum(1, keepdims=True)
     library = rng.lognormal(np.log(p.library_mean), 0.4, p.n_cells)
     counts = rng.poisson(rate * library[:, None]).astype(np.float32)
     counts[rng.random(counts.shape) < p.dropout] = 0
-    measured = np.array([g.startswith(("SENS_", "RES_", "MT-")) for g in genes]) | (rng.random(n_g) < p.gene_coverage)
+    always = np.arange(n_g) < 2 * p.n_planted + 3  # planted programs and mitochondrial genes
+    measured = always | (rng.random(n_g) < p.gene_coverage)
     cells = [f"S{k}_{''.join(rng.choice(list('ACGT'), 12))}-1" for _ in range(p.n_cells)]
     obs = pd.DataFrame({"response": np.where(resistant, "resistant", "sensitive"),
                         "subclone": pd.Categorical(subclone.astype(str))}, index=cells)
@@ -104,6 +117,9 @@ def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
     rng = np.random.default_rng(p.seed)
     outdir = Path(outdir)
     genes = gene_names(p)
+    cell_names = genes
+    if p.species == "mouse":  # planted programs keep their positions; names become real orthologs
+        genes, cell_names = ortholog_names(len(genes), p.seed)
     base = rng.normal(6, 1.5, len(genes))
     expression, sensitive, ln_ic50 = simulate_bulk(p, rng, base, genes)
     paths = {"bulk_expression": outdir / "bulk_expression.csv.gz", "bulk_response": outdir / "bulk_response.csv",
@@ -119,9 +135,10 @@ def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
     rows = ["sample,input,drug,species,label_key"]
     for k in range(p.n_samples):
         sample = simulate_sample(p, rng, base, genes, k)
+        sample.var_names = np.array(cell_names)[[genes.index(g) for g in sample.var_names]]
         path = outdir / f"sample{k + 1}.h5ad"
         write_h5ad(path, sample)
         paths[f"sample{k + 1}"] = path
-        rows.append(f"sample{k + 1},{path.name},{DRUG},human,response")
+        rows.append(f"sample{k + 1},{path.name},{DRUG},{p.species},response")
     write_text(paths["samplesheet"], "\n".join(rows) + "\n")
     return paths
