@@ -58,3 +58,12 @@ def test_encoder_on_genes_reads_the_selected_columns():
     x = torch.zeros(5, 10)
     x[:, idx] = torch.randn(5, 3)
     torch.testing.assert_close(sub(x[:, idx]), enc(x))
+
+
+def test_cuda_request_without_gpu_falls_back_to_cpu_with_a_warning(caplog, monkeypatch):
+    from scdeal.device import select_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with caplog.at_level("WARNING"):
+        assert select_device("cuda").type == "cpu"
+    assert "no CUDA GPU is visible" in caplog.text
+    assert select_device("auto").type == "cpu"

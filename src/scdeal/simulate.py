@@ -18,6 +18,7 @@ import scipy.sparse as sp
 from .outputs import atomic_path, write_h5ad, write_text
 
 DRUG = "Simulatin"
+CHUNK = 20_000
 
 
 @dataclass
@@ -95,20 +96,27 @@ def simulate_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, ge
     p_res = np.where(subclone == 0, 0.85, max(0.0, (p.resistant_fraction - 0.85 / p.n_subclones) /
                                                  (1 - 1 / p.n_subclones)))
     resistant = rng.random(p.n_cells) < p_res
-    log_expr = base + bias + clone_programs[subclone] + response_shift(genes, ~resistant, p.effect, p.n_planted) + \
-        rng.normal(0, 0.3, (p.n_cells, n_g))
-    rate = np.exp2(log_expr)
-    rate /= rate.sum(1, keepdims=True)
-    library = rng.lognormal(np.log(p.library_mean), 0.4, p.n_cells)
-    counts = rng.poisson(rate * library[:, None]).astype(np.float32)
-    counts[rng.random(counts.shape) < p.dropout] = 0
+    response = response_shift(genes, ~resistant, p.effect, p.n_planted)
+    blocks = []
+    for start in range(0, p.n_cells, CHUNK):  # bounded memory for samples of a million cells
+        rows = slice(start, start + CHUNK)
+        log_expr = base + bias + clone_programs[subclone[rows]] + response[rows] + \
+            rng.normal(0, 0.3, (len(subclone[rows]), n_g))
+        rate = np.exp2(log_expr)
+        rate /= rate.sum(1, keepdims=True)
+        library = rng.lognormal(np.log(p.library_mean), 0.4, len(rate))
+        counts = rng.poisson(rate * library[:, None]).astype(np.float32)
+        counts[rng.random(counts.shape) < p.dropout] = 0
+        blocks.append(sp.csr_matrix(counts))
+    counts = sp.vstack(blocks).tocsr()
     always = np.arange(n_g) < 2 * p.n_planted + 3  # planted programs and mitochondrial genes
     measured = always | (rng.random(n_g) < p.gene_coverage)
     cells = [f"S{k}_{''.join(rng.choice(list('ACGT'), 12))}-1" for _ in range(p.n_cells)]
     obs = pd.DataFrame({"response": np.where(resistant, "resistant", "sensitive"),
                         "subclone": pd.Categorical(subclone.astype(str))}, index=cells)
-    return ad.AnnData(sp.csr_matrix(counts[:, measured]), obs=obs,
-                      var=pd.DataFrame(index=np.array(genes)[measured]))
+    sample = ad.AnnData(counts[:, measured], obs=obs, var=pd.DataFrame(index=np.array(genes)[measured]))
+    sample.obs_names_make_unique()  # random barcodes collide in very large samples
+    return sample
 
 
 def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:

@@ -92,8 +92,8 @@ def select_variable_genes(adata: ad.AnnData, n_top: int, scale: str) -> None:
 
 
 def embed_and_cluster(adata: ad.AnnData, p: ClusterParams) -> None:
+    # PCA centres sparse HVG data implicitly: cells × HVGs is never densified.
     hvg = adata[:, adata.var["highly_variable"].to_numpy()].copy()
-    sc.pp.scale(hvg, max_value=10)
     n_pcs = max(2, min(p.n_pcs, hvg.n_obs - 1, hvg.n_vars - 1))
     sc.tl.pca(hvg, n_comps=n_pcs, random_state=p.seed)
     adata.obsm["X_pca"] = hvg.obsm["X_pca"]
