@@ -144,3 +144,37 @@ def test_bulk_with_too_few_lines_of_one_class(tmp_path, capsys):
                      "--bulk_response", str(response), "--drug", "Simulatin", "--outdir", str(tmp_path / "o")])
     assert code == 2 and "only 3 sensitive cell lines" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def bulk_genes() -> list[str]:
+    return list(pd.read_csv(TEST_DATA / "bulk_expression.csv.gz", index_col=0, nrows=1).columns)
+
+
+SAMPLE_CASES = {
+    "ensembl ids": (dict(genes=[f"ENSG{i:011d}" for i in range(30)]), "", "Ensembl ids"),
+    "mouse genes declared human": (dict(genes=mouse_genes(30)), "", "gene names look mouse"),
+    "too few genes shared": (dict(), "", "shares only 0 genes with the bulk expression table"),
+    "label values": (dict(genes="bulk", labels=["sensitive", "unknown"] * 20), "truth", "values other than sensitive/resistant"),
+    "one-class labels": (dict(genes="bulk", labels=["resistant"] * 40), "truth", "only one class"),
+}
+
+
+@pytest.mark.parametrize("case", SAMPLE_CASES, ids=list(SAMPLE_CASES))
+def test_run_checks_samples_before_any_work(tmp_path, capsys, case):
+    spec, label_key, message = SAMPLE_CASES[case]
+    genes = bulk_genes()[:300] if spec.get("genes") == "bulk" else spec.get("genes")
+    x = np.random.default_rng(0).poisson(1.0, (40, len(genes) if genes else 30)).astype(np.float32)
+    obs = pd.DataFrame({"truth": spec["labels"]}, index=[f"c{i}" for i in range(40)]) if "labels" in spec else None
+    h5ad = cells(tmp_path, x=x, genes=genes, obs=obs)
+    text = f"sample,input,drug,species,label_key\ns1,{h5ad},Simulatin,human,{label_key}\n"
+    code = cli.main(run_args(tmp_path, sheet(tmp_path, text)))
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_negative_counts_are_rejected(tmp_path, capsys):
+    x = np.random.default_rng(0).poisson(1.0, (40, 30)).astype(np.float32)
+    x[0, 0] = -3
+    code = cli.main(["cluster", "--input", str(cells(tmp_path, x=x)), "--sample", "s", "--outdir", str(tmp_path / "o")])
+    assert code == 2 and "negative values" in capsys.readouterr().err

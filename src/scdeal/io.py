@@ -219,14 +219,18 @@ def _read_10x_dir(path: Path) -> ad.AnnData:
     return adata
 
 
-def _use_symbol_column(adata: ad.AnnData) -> ad.AnnData:
-    """If var_names are Ensembl ids but a symbol column exists, index by symbols."""
+def gene_symbols(adata: ad.AnnData) -> pd.Index:
+    """Gene names to use: var_names, or a symbol column of var when var_names are Ensembl ids."""
     if _fraction_ensembl(adata.var_names) < 0.5:
-        return adata
-    for col in ("gene_symbols", "gene_symbol", "feature_name", "gene_name", "symbol", "gene_ids"):
+        return adata.var_names
+    for col in ("gene_symbols", "gene_symbol", "feature_name", "gene_name", "symbol"):
         if col in adata.var and _fraction_ensembl(adata.var[col].astype(str)) < 0.5:
-            adata.var_names = adata.var[col].astype(str).to_numpy()
-            return adata
+            return pd.Index(adata.var[col].astype(str))
+    return adata.var_names
+
+
+def _use_symbol_column(adata: ad.AnnData) -> ad.AnnData:
+    adata.var_names = gene_symbols(adata).to_numpy()
     return adata
 
 
@@ -278,16 +282,28 @@ def check_single_cell(adata: ad.AnnData, path: Path) -> None:
     data = adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X)
     if not np.isfinite(data).all():
         raise InputError(f"Single-cell input '{path}' contains NaN or infinite values: fill or remove them.")
-    if adata.var_names.has_duplicates:
-        dup = adata.var_names[adata.var_names.duplicated()].unique()
-        raise InputError(f"Single-cell input '{path}' has {len(dup)} duplicated gene names (e.g. {list(dup[:3])}): "
-                         "sum or drop duplicates, or index genes by unique symbols.")
-    if adata.obs_names.has_duplicates:
-        dup = adata.obs_names[adata.obs_names.duplicated()].unique()
-        raise InputError(f"Single-cell input '{path}' has {len(dup)} duplicated cell names (e.g. {list(dup[:3])}).")
-    if _fraction_ensembl(adata.var_names) > 0.5:
-        raise InputError(f"Single-cell input '{path}' names genes by Ensembl ids (e.g. {adata.var_names[0]}); the "
-                         "bulk model uses HGNC symbols: add a symbol column to var (gene_symbols) or convert ids.")
-    if np.mean([str(g).isdigit() for g in adata.var_names[:2000]]) > 0.5:
-        raise InputError(f"Single-cell input '{path}' names genes by Entrez ids (e.g. {adata.var_names[0]}); "
-                         "convert them to HGNC symbols first.")
+    if data.size and data.min() < 0 and np.allclose(data, np.round(data)):
+        raise InputError(f"Single-cell input '{path}' holds integer counts with negative values: counts cannot be "
+                         "negative; check the matrix (scaled data should not be rounded).")
+    problems = name_problems(adata.var_names, adata.obs_names, f"Single-cell input '{path}'")
+    if problems:
+        raise InputError(problems[0])
+
+
+def name_problems(var_names, obs_names, where: str) -> list[str]:
+    """Problems with gene and cell names, readable without loading the matrix."""
+    var_names, obs_names = pd.Index(var_names), pd.Index(obs_names)
+    problems = []
+    if var_names.has_duplicates:
+        dup = var_names[var_names.duplicated()].unique()
+        problems.append(f"{where} has {len(dup)} duplicated gene names (e.g. {list(dup[:3])}): sum or drop "
+                        "duplicates, or index genes by unique symbols.")
+    if obs_names.has_duplicates:
+        dup = obs_names[obs_names.duplicated()].unique()
+        problems.append(f"{where} has {len(dup)} duplicated cell names (e.g. {list(dup[:3])}).")
+    if _fraction_ensembl(var_names) > 0.5:
+        problems.append(f"{where} names genes by Ensembl ids (e.g. {var_names[0]}); the bulk model uses HGNC "
+                        "symbols: add a symbol column to var (gene_symbols) or convert ids.")
+    elif len(var_names) and np.mean([str(g).isdigit() for g in var_names[:2000]]) > 0.5:
+        problems.append(f"{where} names genes by Entrez ids (e.g. {var_names[0]}); convert them to HGNC symbols first.")
+    return problems

@@ -1,53 +1,98 @@
-"""Checks run before any heavy step: bulk tables, drugs, and what can be read cheaply from each sample."""
+"""Checks run before any heavy step, reporting every problem at once: bulk tables, drugs, and what
+can be read cheaply from each sample (names, species, genes shared with the bulk data, labels).
+h5ad samples are checked here from their obs/var alone; other formats are checked when first read."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import h5py
-
+import anndata as ad
 from .bulk import find_drug
 from .errors import InputError, InputErrors
-from .io import read_response, require_file
+from .evaluate import truth_from_labels
+from .io import gene_symbols, line_key, name_problems, read_bulk_expression, read_response, require_file
 from .samplesheet import Row
+from .species import guess_species, one_to_one_orthologs
 
 
-def preflight(rows: list[Row], bulk_expression: str | None, bulk_response: str | None) -> None:
-    """Collect every problem found, then raise them together."""
-    problems = []
-    for name, value in (("bulk_expression", bulk_expression), ("bulk_response", bulk_response)):
-        if not value:
-            problems.append(f"--{name} is required (a bulk {'expression table' if 'expr' in name else 'drug-response table'})")
-        else:
-            try:
-                require_file(value, f"--{name}")
-            except InputError as err:
-                problems.append(str(err))
-    if bulk_response and not problems:
-        try:
-            response = read_response(bulk_response)
-            for drug in sorted({r.drug for r in rows}):
-                try:
-                    find_drug(response, drug)
-                except InputError as err:
-                    problems.append(str(err))
-        except InputError as err:
-            problems.append(str(err))
+def preflight(rows: list[Row], bulk_expression: str | None, bulk_response: str | None, min_gene_overlap: int) -> None:
+    problems = bulk_problems(rows, bulk_expression, bulk_response)
+    bulk_genes = None
+    if not problems:
+        response = read_response(bulk_response)
+        bulk_genes = set(read_bulk_expression(bulk_expression, {line_key(x) for x in response["line"].unique()}).var_names)
+    for row in {r.sample: r for r in rows}.values():
+        if row.input.name.endswith(".h5ad"):
+            problems += sample_problems(row, bulk_genes, min_gene_overlap)
     for row in rows:
         if row.label_key and row.input.name.endswith(".h5ad"):
-            columns = h5ad_obs_columns(row.input)
-            if columns is not None and row.label_key not in columns:
-                problems.append(f"sample '{row.sample}': label_key '{row.label_key}' is not an obs column of "
-                                f"{row.input.name} (columns: {', '.join(columns[:10])})")
+            problems += label_problems(row)
     if problems:
         raise InputErrors(problems)
 
 
-def h5ad_obs_columns(path: Path) -> list[str] | None:
-    """obs column names of an .h5ad without loading it (None if the file is not readable HDF5)."""
+def bulk_problems(rows: list[Row], bulk_expression: str | None, bulk_response: str | None) -> list[str]:
+    problems = []
+    for name, value, what in (("bulk_expression", bulk_expression, "an expression table"),
+                              ("bulk_response", bulk_response, "a drug-response table")):
+        if not value:
+            problems.append(f"--{name} is required ({what})")
+            continue
+        try:
+            require_file(value, f"--{name}")
+        except InputError as err:
+            problems.append(str(err))
+    if problems:
+        return problems
     try:
-        with h5py.File(path, "r") as fh:
-            obs = fh["obs"]
-            order = obs.attrs.get("column-order")
-            return [str(c) for c in order] if order is not None else [k for k in obs.keys() if k != "_index"]
-    except (OSError, KeyError):
+        response = read_response(bulk_response)
+    except InputError as err:
+        return [str(err)]
+    for drug in sorted({r.drug for r in rows}):
+        try:
+            find_drug(response, drug)
+        except InputError as err:
+            problems.append(str(err))
+    return problems
+
+
+def backed(path: Path) -> ad.AnnData | None:
+    try:
+        return ad.read_h5ad(path, backed="r")
+    except (OSError, KeyError, ValueError):
         return None
+
+
+def sample_problems(row: Row, bulk_genes: set[str] | None, min_overlap: int) -> list[str]:
+    where = f"sample '{row.sample}' ({row.input.name})"
+    adata = backed(row.input)
+    if adata is None:
+        return [f"{where}: not a readable .h5ad file"]
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        return [f"{where} is empty ({adata.n_obs} cells × {adata.n_vars} genes)"]
+    genes = gene_symbols(adata)
+    problems = name_problems(genes, adata.obs_names, where)
+    guessed = guess_species(genes)
+    if guessed in ("human", "mouse") and guessed != row.species:
+        problems.append(f"{where}: the samplesheet says species '{row.species}' but the gene names look {guessed} "
+                        f"(e.g. {list(genes[:3])}): fix the species column")
+    elif bulk_genes is not None and not problems:
+        named = [one_to_one_orthologs().get(g) for g in genes] if row.species == "mouse" else list(genes)
+        shared = len(bulk_genes & {g for g in named if g})
+        if shared < min_overlap:
+            problems.append(f"{where} shares only {shared} genes with the bulk expression table (minimum "
+                            f"{min_overlap}): check that genes are HGNC symbols and the species is right")
+    return problems
+
+
+def label_problems(row: Row) -> list[str]:
+    adata = backed(row.input)
+    if adata is None:
+        return []
+    if row.label_key not in adata.obs:
+        return [f"sample '{row.sample}': label_key '{row.label_key}' is not an obs column of {row.input.name} "
+                f"(columns: {', '.join(map(str, adata.obs.columns[:10]))})"]
+    try:
+        truth_from_labels(adata.obs[row.label_key], row.label_key)
+    except InputError as err:
+        return [f"sample '{row.sample}', drug '{row.drug}': {err}"]
+    return []
