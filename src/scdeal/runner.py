@@ -159,10 +159,10 @@ def run_dag(tasks: list[Task], outdir: Path, max_parallel: int, total_threads: i
     logdir = outdir / "pipeline_info" / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
     by_name = {t.name: t for t in tasks}
-    threads = max(1, total_threads // max_parallel)
     running: dict[Future, Task] = {}
     with ThreadPoolExecutor(max_workers=max_parallel) as pool:
         while True:
+            ready = []
             for task in tasks:
                 if task.status != "pending":
                     continue
@@ -174,10 +174,15 @@ def run_dag(tasks: list[Task], outdir: Path, max_parallel: int, total_threads: i
                     if up_to_date(task):
                         task.status = "cached"
                         log.info("%s: up to date, skipped", task.name)
-                    elif len(running) < max_parallel:
-                        task.status = "running"
-                        log.info("%s: started", task.name)
-                        running[pool.submit(execute, task, threads, logdir)] = task
+                    else:
+                        ready.append(task)
+            launch = ready[:max_parallel - len(running)]
+            # cores are shared among the tasks that will run side by side; a task alone gets them all
+            threads = max(1, total_threads // max(1, len(running) + len(launch)))
+            for task in launch:
+                task.status = "running"
+                log.info("%s: started", task.name)
+                running[pool.submit(execute, task, threads, logdir)] = task
             if not running:
                 if all(t.status != "pending" for t in tasks):
                     break

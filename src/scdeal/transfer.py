@@ -45,6 +45,7 @@ class TransferConfig:
     threshold: float = 0.5
     min_gene_overlap: int = 200
     mmd_neighbours: float = 1.0
+    max_cells_per_epoch: int = 20_000
     seed: int = 0
 
 
@@ -149,7 +150,7 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatu
         enc_b.train(), enc_c.train(), pred.train()
         sums: dict[str, float] = {}
         steps = 0
-        for idx in epoch_batches(features.n, len(side.x), batch, gen):
+        for idx in epoch_batches(features.n, len(side.x), batch, gen, cfg.max_cells_per_epoch):
             xc = features.batch(idx.numpy(), device)
             xb, yb = side.sample(batch, gen)
             with autocast(device):
@@ -173,10 +174,11 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatu
     return enc_c, pred, curve
 
 
-def epoch_batches(n_cells: int, n_bulk: int, batch: int, gen: torch.Generator):
-    """Cell batches of one epoch: enough steps to see every cell and as many samples as there are
-    bulk training lines (small samples cycle through their cells more than once)."""
-    steps = max(1, -(-max(n_cells, n_bulk) // batch))
+def epoch_batches(n_cells: int, n_bulk: int, batch: int, gen: torch.Generator, max_cells: int):
+    """Cell batches of one epoch: enough steps to see every cell (at most `max_cells`, drawn at random,
+    so training cost stops growing with sample size) and as many samples as there are bulk training
+    lines (small samples cycle through their cells more than once)."""
+    steps = max(1, -(-max(min(n_cells, max_cells), n_bulk) // batch))
     order = torch.cat([torch.randperm(n_cells, generator=gen) for _ in range(-(-steps * batch // n_cells))])
     for step in range(steps):
         yield order[step * batch:(step + 1) * batch]

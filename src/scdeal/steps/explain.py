@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ig_steps", type=int, default=32, help="integrated-gradient steps (Riemann trapezoid)")
     p.add_argument("--ig_batch_size", type=int, default=256, help="cells per attribution batch (bounds memory)")
     p.add_argument("--top_genes", type=int, default=50, help="signature genes reported per direction")
+    p.add_argument("--ig_max_cells", type=int, default=20000,
+                   help="cells attributed at most (a random subset, the same fraction of every cluster, beyond it)")
     return p
 
 
@@ -45,7 +47,7 @@ def load_cell_model(path: str) -> tuple[SensitivityProbability, dict]:
 
 
 def body(args: argparse.Namespace) -> None:
-    adata = ad.read_h5ad(args.adata)
+    adata = subsample_by_cluster(ad.read_h5ad(args.adata), args.ig_max_cells, args.seed)
     model, payload = load_cell_model(args.cell_model)
     genes = payload["genes"]
     features = CellFeatures(adata.X, adata.var_names.get_indexer(genes))
@@ -68,6 +70,17 @@ def body(args: argparse.Namespace) -> None:
                "provenance": provenance(NAME, vars(args), {"adata": args.adata, "cell_model": args.cell_model})}
     write_json(out / "explain_summary.json", summary)
     explain_report_files(out, args.sample, args.drug, adata, signature, attributions, summary)
+
+
+def subsample_by_cluster(adata: ad.AnnData, max_cells: int, seed: int) -> ad.AnnData:
+    """At most `max_cells` cells, keeping each cluster's share (attribution cost grows with cells)."""
+    if adata.n_obs <= max_cells:
+        return adata
+    rng = np.random.default_rng(seed)
+    keep = []
+    for idx in adata.obs.groupby("cluster", observed=True).indices.values():
+        keep.extend(rng.choice(idx, max(1, round(len(idx) * max_cells / adata.n_obs)), replace=False))
+    return adata[np.sort(keep)].copy()
 
 
 def differential_genes(adata: ad.AnnData, genes: list[str]) -> list[str]:

@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threshold_rule", default=d.threshold_rule, choices=THRESHOLD_RULES,
                    help="fixed: prob ≥ --threshold; bulk_prevalence: the top fraction equal to the bulk sensitive rate")
     p.add_argument("--threshold", type=float, default=d.threshold, help="probability threshold of the fixed rule")
+    p.add_argument("--max_cells_per_epoch", type=int, default=d.max_cells_per_epoch,
+                   help="cells drawn per epoch at most (training cost stops growing with sample size)")
     p.add_argument("--min_gene_overlap", type=int, default=d.min_gene_overlap,
                    help="fewest bulk-model genes the sample must have")
     return p
@@ -49,7 +51,8 @@ def body(args: argparse.Namespace) -> None:
     cfg = TransferConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, w_bulk=args.w_bulk,
                          w_mmd=args.w_mmd, w_cluster=args.w_cluster, pretrained=not args.no_pretrain,
                          n_ensemble=args.n_ensemble, threshold_rule=args.threshold_rule, threshold=args.threshold,
-                         min_gene_overlap=args.min_gene_overlap, seed=args.seed)
+                         min_gene_overlap=args.min_gene_overlap,
+                         max_cells_per_epoch=args.max_cells_per_epoch, seed=args.seed)
     model = load_checkpoint(args.model)
     cells, bulk = ad.read_h5ad(args.cells), ad.read_h5ad(args.bulk)
     result = transfer_and_predict(model, bulk, cells, cfg, select_device(args.device), what=f"sample '{args.sample}'")
