@@ -79,3 +79,16 @@ def test_too_few_shared_genes_is_a_clear_error(trained):
     bulk, model, cells = trained
     with pytest.raises(InputError, match="shares only 50 genes"):
         transfer_and_predict(model, bulk, cells[:, :50].copy(), TransferConfig(epochs=1, n_ensemble=1), CPU)
+
+
+def test_large_samples_get_a_neighbour_graph():
+    """Above a few thousand cells scanpy switches kNN method; both paths must build the graph."""
+    import anndata as ad
+    import scanpy as sc
+
+    from scdeal.singlecell import ApproximateKnn, knn_transformer
+    adata = ad.AnnData(np.random.default_rng(0).random((9000, 10), dtype=np.float32))
+    adata.obsm["X_pca"] = adata.X
+    for transformer in (knn_transformer(adata.n_obs, 10, 0), ApproximateKnn(10, 0)):
+        sc.pp.neighbors(adata, n_neighbors=10, use_rep="X_pca", transformer=transformer)
+        assert adata.obsp["connectivities"].shape == (9000, 9000)

@@ -8,6 +8,7 @@ import anndata as ad
 import numpy as np
 import scanpy as sc
 import scipy.sparse as sp
+from sklearn.base import BaseEstimator, TransformerMixin
 
 from .errors import InputError
 from .preprocess import data_scale
@@ -91,13 +92,39 @@ def select_variable_genes(adata: ad.AnnData, n_top: int, scale: str) -> None:
         sc.pp.highly_variable_genes(adata, n_top_genes=n_top, flavor="seurat")
 
 
+EXACT_KNN_MAX_CELLS = 200_000
+
+
+class ApproximateKnn(TransformerMixin, BaseEstimator):
+    """pynndescent kNN graph as a scipy sparse *matrix*: scanpy 1.11 fails on the sparse array that
+    current pynndescent/scipy return ('csr_array' object has no attribute 'getnnz')."""
+
+    def __init__(self, n_neighbors: int = 15, random_state: int = 0):
+        self.n_neighbors, self.random_state = n_neighbors, random_state
+
+    def fit(self, x, y=None):
+        return self
+
+    def fit_transform(self, x, y=None):
+        from pynndescent import PyNNDescentTransformer
+        graph = PyNNDescentTransformer(n_neighbors=self.n_neighbors, random_state=self.random_state).fit_transform(x)
+        return sp.csr_matrix(graph)
+
+
+def knn_transformer(n_cells: int, k: int, seed: int):
+    """Exact neighbours (fast below a few hundred thousand cells), approximate beyond."""
+    return "sklearn" if n_cells <= EXACT_KNN_MAX_CELLS else ApproximateKnn(k, seed)
+
+
 def embed_and_cluster(adata: ad.AnnData, p: ClusterParams) -> None:
     # PCA centres sparse HVG data implicitly: cells × HVGs is never densified.
     hvg = adata[:, adata.var["highly_variable"].to_numpy()].copy()
     n_pcs = max(2, min(p.n_pcs, hvg.n_obs - 1, hvg.n_vars - 1))
     sc.tl.pca(hvg, n_comps=n_pcs, random_state=p.seed)
     adata.obsm["X_pca"] = hvg.obsm["X_pca"]
-    sc.pp.neighbors(adata, n_neighbors=min(p.n_neighbors, adata.n_obs - 1), use_rep="X_pca", random_state=p.seed)
+    k = min(p.n_neighbors, adata.n_obs - 1)
+    sc.pp.neighbors(adata, n_neighbors=k, use_rep="X_pca", random_state=p.seed,
+                    transformer=knn_transformer(adata.n_obs, k, p.seed))
     sc.tl.leiden(adata, resolution=p.resolution, key_added="cluster", flavor="igraph", n_iterations=2,
                  directed=False, random_state=p.seed)
     sc.tl.umap(adata, random_state=p.seed)
