@@ -19,9 +19,15 @@ from datetime import date
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
 
-from scdeal.simulate import SimParams, simulate  # noqa: E402
+
+
+def simulate(outdir: Path, **params) -> dict[str, Path]:
+    """Simulate in a child process, so this process stays small (a child inherits its parent's peak RSS)."""
+    flags = [f"--{k}={v}" for k, v in params.items()]
+    out = subprocess.run([sys.executable, "-m", "scdeal.cli", "simulate", "--outdir", str(outdir), *flags],
+                         capture_output=True, text=True, check=True).stdout
+    return {name: Path(path) for name, path in (line.split("\t") for line in out.splitlines())}
 
 
 def run_step(step: str, args: list[str]) -> tuple[float, float]:
@@ -56,7 +62,7 @@ def main() -> int:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="scdeal_scale_"))
     rows = []
-    bulk_paths = simulate(work / "bulk", SimParams(n_genes=args.genes, n_lines=400, n_samples=0))
+    bulk_paths = simulate(work / "bulk", n_genes=args.genes, n_lines=400, n_samples=0)
     bdir = work / "out" / "bulk"
     prep = run_step("bulk_prepare", ["--bulk_expression", str(bulk_paths["bulk_expression"]), "--bulk_response",
                                      str(bulk_paths["bulk_response"]), "--drug", "Simulatin", "--outdir", str(bdir)])
@@ -64,7 +70,7 @@ def main() -> int:
                                      "--device", args.device])
     rows.append(("bulk (400 lines)", "prepare + pretrain", prep[0] + pre[0], max(prep[1], pre[1])))
     for n in args.cells:
-        paths = simulate(work / f"cells{n}", SimParams(n_genes=args.genes, n_lines=50, n_cells=n, n_samples=1))
+        paths = simulate(work / f"cells{n}", n_genes=args.genes, n_lines=50, n_cells=n, n_samples=1)
         cdir, pdir, edir = (work / "out" / d / str(n) for d in ("cluster", "pred", "explain"))
         steps = [("cluster", ["--input", str(paths["sample1"]), "--sample", "s", "--outdir", str(cdir)]),
                  ("transfer", ["--cells", str(cdir / "s.clustered.h5ad"), "--bulk", str(bdir / "bulk.h5ad"),
