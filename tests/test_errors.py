@@ -178,3 +178,17 @@ def test_negative_counts_are_rejected(tmp_path, capsys):
     x[0, 0] = -3
     code = cli.main(["cluster", "--input", str(cells(tmp_path, x=x)), "--sample", "s", "--outdir", str(tmp_path / "o")])
     assert code == 2 and "negative values" in capsys.readouterr().err
+
+
+def test_run_checks_bulk_class_balance_before_any_work(tmp_path, capsys):
+    labels = pd.read_csv(TEST_DATA / "bulk_response.csv", index_col=0)
+    labels.iloc[:, 0] = ["sensitive"] * 3 + ["resistant"] * (len(labels) - 3)
+    response = tmp_path / "resp.csv"
+    labels.to_csv(response)
+    genes = bulk_genes()[:300]
+    h5ad = cells(tmp_path, x=np.ones((40, 300), np.float32), genes=genes)
+    args = run_args(tmp_path, sheet(tmp_path, f"sample,input,drug\ns1,{h5ad},Simulatin\n"))
+    args[args.index("--bulk_response") + 1] = str(response)
+    assert cli.main(args) == 2
+    assert "only 3 sensitive cell lines" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -76,7 +76,7 @@ def cmd_run(argv: list[str]) -> int:
     if not params.get("input") or not params.get("outdir"):
         raise InputError("--input (samplesheet) and --outdir are required (or use -profile test).")
     rows = validate_samplesheet(params["input"])
-    preflight(rows, params.get("bulk_expression"), params.get("bulk_response"), params["min_gene_overlap"])
+    preflight(rows, params)
     outdir = Path(params["outdir"]).resolve()
     tasks = build_tasks(rows, params, outdir, root)
     cores = len(os.sched_getaffinity(0))

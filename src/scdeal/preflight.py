@@ -6,20 +6,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import anndata as ad
-from .bulk import find_drug
+from .bulk import find_drug, prepare_bulk
 from .errors import InputError, InputErrors
 from .evaluate import truth_from_labels
-from .io import gene_symbols, line_key, name_problems, read_bulk_expression, read_response, require_file
+from .io import (gene_symbols, line_key, name_problems, read_bulk_expression, read_cosmic_map, read_response,
+                 require_file)
 from .samplesheet import Row
 from .species import guess_species, one_to_one_orthologs
 
 
-def preflight(rows: list[Row], bulk_expression: str | None, bulk_response: str | None, min_gene_overlap: int) -> None:
+def preflight(rows: list[Row], params: dict) -> None:
+    """Every problem of the samplesheet's samples and the bulk tables, raised together."""
+    bulk_expression, bulk_response = params.get("bulk_expression"), params.get("bulk_response")
     problems = bulk_problems(rows, bulk_expression, bulk_response)
     bulk_genes = None
     if not problems:
         response = read_response(bulk_response)
-        bulk_genes = set(read_bulk_expression(bulk_expression, {line_key(x) for x in response["line"].unique()}).var_names)
+        cosmic = read_cosmic_map(params["cosmic_map"]) if params.get("cosmic_map") else None
+        expression = read_bulk_expression(bulk_expression, {line_key(x, cosmic) for x in response["line"].unique()})
+        bulk_genes = set(expression.var_names)
+        problems += drug_problems(rows, expression, response, cosmic, params)
+    min_gene_overlap = params["min_gene_overlap"]
     for row in {r.sample: r for r in rows}.values():
         if row.input.name.endswith(".h5ad"):
             problems += sample_problems(row, bulk_genes, min_gene_overlap)
@@ -50,6 +57,19 @@ def bulk_problems(rows: list[Row], bulk_expression: str | None, bulk_response: s
     for drug in sorted({r.drug for r in rows}):
         try:
             find_drug(response, drug)
+        except InputError as err:
+            problems.append(str(err))
+    return problems
+
+
+def drug_problems(rows: list[Row], expression, response, cosmic, params: dict) -> list[str]:
+    """Per drug: cell lines of the two bulk tables match, and each class has enough lines."""
+    problems = []
+    for drug in sorted({r.drug_key for r in rows}):
+        try:
+            prepare_bulk(expression, response, drug, rule=params["binarize_rule"],
+                         sensitive_fraction=params["sensitive_fraction"], cosmic=cosmic,
+                         min_per_class=params["min_lines_per_class"])
         except InputError as err:
             problems.append(str(err))
     return problems
