@@ -135,11 +135,16 @@ def test_bulk_tables_that_do_not_match(tmp_path, capsys):
     assert code == 2 and "No cell line of the bulk expression table matches" in capsys.readouterr().err
 
 
-def test_bulk_with_too_few_lines_of_one_class(tmp_path, capsys):
+def response_with_three_sensitive_lines(tmp_path) -> Path:
     labels = pd.read_csv(TEST_DATA / "bulk_response.csv", index_col=0)
     labels.iloc[:, 0] = ["sensitive"] * 3 + ["resistant"] * (len(labels) - 3)
     response = tmp_path / "resp.csv"
     labels.to_csv(response)
+    return response
+
+
+def test_bulk_with_too_few_lines_of_one_class(tmp_path, capsys):
+    response = response_with_three_sensitive_lines(tmp_path)
     code = cli.main(["bulk_prepare", "--bulk_expression", str(TEST_DATA / "bulk_expression.csv.gz"),
                      "--bulk_response", str(response), "--drug", "Simulatin", "--outdir", str(tmp_path / "o")])
     assert code == 2 and "only 3 sensitive cell lines" in capsys.readouterr().err
@@ -181,10 +186,7 @@ def test_negative_counts_are_rejected(tmp_path, capsys):
 
 
 def test_run_checks_bulk_class_balance_before_any_work(tmp_path, capsys):
-    labels = pd.read_csv(TEST_DATA / "bulk_response.csv", index_col=0)
-    labels.iloc[:, 0] = ["sensitive"] * 3 + ["resistant"] * (len(labels) - 3)
-    response = tmp_path / "resp.csv"
-    labels.to_csv(response)
+    response = response_with_three_sensitive_lines(tmp_path)
     genes = bulk_genes()[:300]
     h5ad = cells(tmp_path, x=np.ones((40, 300), np.float32), genes=genes)
     args = run_args(tmp_path, sheet(tmp_path, f"sample,input,drug\ns1,{h5ad},Simulatin\n"))
