@@ -23,7 +23,7 @@ from .device import autocast, seed_everything
 from .errors import InputError
 from .features import CellFeatures
 from .models import cluster_loss, encoder_on_genes, mmd
-from .preprocess import align_genes, model_features, row_standardise
+from .preprocess import align_genes, model_features
 from .training import BulkModel, build_networks
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,6 @@ class TransferConfig:
     threshold_rule: str = "fixed"
     threshold: float = 0.5
     min_gene_overlap: int = 200
-    mmd_neighbours: float = 1.0
     max_cells_per_epoch: int = 20_000
     seed: int = 0
 
@@ -75,27 +74,10 @@ class BulkSide:
         self.y_val = y[split == "val"]
         n_pos = float(self.y.sum())
         self.pos_weight = torch.tensor((len(self.y) - n_pos) / max(n_pos, 1.0), device=device)
-        self.profiles = row_standardise(bulk.X[split == "train"])
-        self.neighbours = torch.arange(len(self.x), device=device)
 
     def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(self.x), (n,), generator=gen).to(self.x.device)
         return self.x[idx], self.y[idx]
-
-    def restrict_alignment_to_similar_lines(self, pseudobulk: np.ndarray, fraction: float) -> None:
-        """MMD aligns the cells to the training lines whose profiles correlate best with the sample's
-        average profile (no label used). Aligning one sample to every line would make its cells mimic
-        the differences between tissues."""
-        if fraction >= 1.0:
-            return
-        centred = pseudobulk - pseudobulk.mean()
-        corr = self.profiles @ centred / (np.linalg.norm(self.profiles, axis=1) * np.linalg.norm(centred) + 1e-12)
-        keep = max(10, int(round(fraction * len(corr))))
-        self.neighbours = torch.from_numpy(np.argsort(-corr)[:keep].copy()).to(self.x.device)
-
-    def sample_for_alignment(self, n: int, gen: torch.Generator) -> torch.Tensor:
-        pick = torch.randint(len(self.neighbours), (n,), generator=gen).to(self.x.device)
-        return self.x[self.neighbours[pick]]
 
 
 def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, cfg: TransferConfig,
@@ -107,7 +89,6 @@ def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, 
     gene_pos_model = torch.tensor([model_pos[g] for g in genes])
     features = CellFeatures(cells.X, cell_index)
     side = BulkSide(bulk, genes, device)
-    side.restrict_alignment_to_similar_lines(features.mean, cfg.mmd_neighbours)
     clusters = torch.from_numpy(cells.obs["cluster"].astype("category").cat.codes.to_numpy().astype(np.int64))
     members, history, first = [], [], None
     for k in range(cfg.n_ensemble):
@@ -155,9 +136,8 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatu
             xb, yb = side.sample(batch, gen)
             with autocast(device):
                 zb, zc = enc_b(xb), enc_c(xc)
-                za = zb if cfg.mmd_neighbours >= 1.0 else enc_b(side.sample_for_alignment(batch, gen))
                 terms = {"bulk": F.binary_cross_entropy_with_logits(pred(zb).float(), yb, pos_weight=side.pos_weight),
-                         "mmd": mmd(za, zc), "cluster": cluster_loss(zc, clusters[idx].to(device))}
+                         "mmd": mmd(zb, zc), "cluster": cluster_loss(zc, clusters[idx].to(device))}
             loss = cfg.w_bulk * terms["bulk"] + cfg.w_mmd * terms["mmd"] + cfg.w_cluster * terms["cluster"]
             opt.zero_grad(set_to_none=True)
             loss.backward()
