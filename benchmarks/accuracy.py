@@ -162,7 +162,7 @@ def main() -> int:
     frame = pd.concat(frames)
     frame.to_csv(args.out.with_name("accuracy_per_seed.tsv"), sep="\t", index=False, float_format="%.4f")
     table = summarise(frame)
-    report = [f"# Accuracy benchmark", "",
+    report = ["# Accuracy benchmark", "",
               f"date {date.today()}, machine {platform.node()} ({platform.processor() or platform.machine()}, "
               f"{len(os.sched_getaffinity(0))} CPU threads, torch {torch.__version__}, CPU), commit {commit()}, "
               f"{args.seeds} seeds (mean ± sd).", "",

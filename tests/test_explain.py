@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scdeal.explain import SensitivityProbability, integrated_gradients, overlap_with_de, signature_genes
+from scdeal.explain import cell_model_network, integrated_gradients, overlap_with_de, signature_genes
 from scdeal.features import CellFeatures
 from scdeal.transfer import TransferConfig, transfer_and_predict
 
@@ -12,13 +12,8 @@ from scdeal.transfer import TransferConfig, transfer_and_predict
 def explained(trained):
     bulk, model, cells = trained
     result = transfer_and_predict(model, bulk, cells, TransferConfig(epochs=10, n_ensemble=1), torch.device("cpu"))
-    from scdeal.models import Encoder, Predictor
     cm = result.cell_model
-    enc = Encoder(len(cm["genes"]), tuple(cm["hidden"]), cm["latent"], 0.0, cm["variational"])
-    enc.load_state_dict(cm["encoder"])
-    pred = Predictor(cm["latent"], tuple(cm["predictor_hidden"]), 0.0)
-    pred.load_state_dict(cm["predictor"])
-    net = SensitivityProbability(enc, pred)
+    net = cell_model_network(cm)
     features = CellFeatures(cells.X, cells.var_names.get_indexer(cm["genes"]))
     return net, features, cm["genes"]
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from .device import autocast
 from .features import CellFeatures
+from .models import Encoder, Predictor
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,16 @@ class SensitivityProbability(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.predictor(self.encoder(x)))
+
+
+def cell_model_network(cell_model: dict) -> SensitivityProbability:
+    """The transferred cell encoder and predictor (as saved by the transfer step), eval-ready."""
+    enc = Encoder(len(cell_model["genes"]), tuple(cell_model["hidden"]), cell_model["latent"], 0.0,
+                  cell_model["variational"])
+    enc.load_state_dict(cell_model["encoder"])
+    pred = Predictor(cell_model["latent"], tuple(cell_model["predictor_hidden"]), 0.0)
+    pred.load_state_dict(cell_model["predictor"])
+    return SensitivityProbability(enc, pred).eval()
 
 
 def integrated_gradients(model: nn.Module, features: CellFeatures, device: torch.device, n_steps: int = 32,

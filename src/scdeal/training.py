@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .device import autocast, seed_everything
 from .errors import InputError
 from .evaluate import binary_metrics
-from .models import Decoder, Encoder, Predictor, autoencoder_loss, cluster_loss, encoder_on_genes, mmd
+from .models import Decoder, Encoder, Predictor, autoencoder_loss
 from .preprocess import model_features
 
 log = logging.getLogger(__name__)

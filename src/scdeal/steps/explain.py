@@ -12,9 +12,8 @@ import scanpy as sc
 import torch
 
 from ..device import select_device
-from ..explain import SensitivityProbability, cluster_signatures, integrated_gradients, overlap_with_de, signature_genes
+from ..explain import cell_model_network, cluster_signatures, integrated_gradients, overlap_with_de, signature_genes
 from ..features import CellFeatures
-from ..models import Encoder, Predictor
 from ..outputs import provenance, write_h5ad, write_json, write_tsv
 from ..report import explain_report_files
 from .common import run_step, step_parser
@@ -36,19 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def load_cell_model(path: str) -> tuple[SensitivityProbability, dict]:
-    """The transferred cell encoder and predictor, as saved by the transfer step."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    enc = Encoder(len(payload["genes"]), tuple(payload["hidden"]), payload["latent"], 0.0, payload["variational"])
-    enc.load_state_dict(payload["encoder"])
-    pred = Predictor(payload["latent"], tuple(payload["predictor_hidden"]), 0.0)
-    pred.load_state_dict(payload["predictor"])
-    return SensitivityProbability(enc, pred), payload
-
-
 def body(args: argparse.Namespace) -> None:
     adata = subsample_by_cluster(ad.read_h5ad(args.adata), args.ig_max_cells, args.seed)
-    model, payload = load_cell_model(args.cell_model)
+    payload = torch.load(args.cell_model, map_location="cpu", weights_only=True)
+    model = cell_model_network(payload)
     genes = payload["genes"]
     features = CellFeatures(adata.X, adata.var_names.get_indexer(genes))
     attr, delta, effect = integrated_gradients(model, features, select_device(args.device), args.ig_steps, args.ig_batch_size)
