@@ -6,22 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import anndata as ad
-from .bulk import find_drug, prepare_bulk
+import pandas as pd
+
+from .bulk import prepare_bulk
 from .errors import InputError, InputErrors
 from .evaluate import truth_from_labels
 from .io import (gene_symbols, line_key, name_problems, read_bulk_expression, read_cosmic_map, read_response,
                  require_file)
 from .samplesheet import Row
-from .species import guess_species, one_to_one_orthologs
+from .species import one_to_one_orthologs, species_mismatch
 
 
 def preflight(rows: list[Row], params: dict) -> None:
     """Every problem of the samplesheet's samples and the bulk tables, raised together."""
     bulk_expression, bulk_response = params.get("bulk_expression"), params.get("bulk_response")
-    problems = bulk_problems(rows, bulk_expression, bulk_response)
+    problems, response = bulk_problems(bulk_expression, bulk_response)
     bulk_genes = None
-    if not problems:
-        response = read_response(bulk_response)
+    if response is not None:
         cosmic = read_cosmic_map(params["cosmic_map"]) if params.get("cosmic_map") else None
         expression = read_bulk_expression(bulk_expression, {line_key(x, cosmic) for x in response["line"].unique()})
         bulk_genes = set(expression.var_names)
@@ -37,7 +38,8 @@ def preflight(rows: list[Row], params: dict) -> None:
         raise InputErrors(problems)
 
 
-def bulk_problems(rows: list[Row], bulk_expression: str | None, bulk_response: str | None) -> list[str]:
+def bulk_problems(bulk_expression: str | None, bulk_response: str | None) -> tuple[list[str], pd.DataFrame | None]:
+    """Problems with the bulk files, and the response table when both files are usable."""
     problems = []
     for name, value, what in (("bulk_expression", bulk_expression, "an expression table"),
                               ("bulk_response", bulk_response, "a drug-response table")):
@@ -49,23 +51,17 @@ def bulk_problems(rows: list[Row], bulk_expression: str | None, bulk_response: s
         except InputError as err:
             problems.append(str(err))
     if problems:
-        return problems
+        return problems, None
     try:
-        response = read_response(bulk_response)
+        return [], read_response(bulk_response)
     except InputError as err:
-        return [str(err)]
-    for drug in sorted({r.drug for r in rows}):
-        try:
-            find_drug(response, drug)
-        except InputError as err:
-            problems.append(str(err))
-    return problems
+        return [str(err)], None
 
 
 def drug_problems(rows: list[Row], expression, response, cosmic, params: dict) -> list[str]:
-    """Per drug: cell lines of the two bulk tables match, and each class has enough lines."""
+    """Per drug: it is in the response table, the two tables' cell lines match, each class has enough lines."""
     problems = []
-    for drug in sorted({r.drug_key for r in rows}):
+    for drug in sorted({r.drug_key: r.drug for r in rows}.values()):
         try:
             prepare_bulk(expression, response, drug, rule=params["binarize_rule"],
                          sensitive_fraction=params["sensitive_fraction"], cosmic=cosmic,
@@ -91,10 +87,9 @@ def sample_problems(row: Row, bulk_genes: set[str] | None, min_overlap: int) -> 
         return [f"{where} is empty ({adata.n_obs} cells × {adata.n_vars} genes)"]
     genes = gene_symbols(adata)
     problems = name_problems(genes, adata.obs_names, where)
-    guessed = guess_species(genes)
-    if guessed in ("human", "mouse") and guessed != row.species:
-        problems.append(f"{where}: the samplesheet says species '{row.species}' but the gene names look {guessed} "
-                        f"(e.g. {list(genes[:3])}): fix the species column")
+    mismatch = species_mismatch(genes, row.species, where)
+    if mismatch:
+        problems.append(mismatch)
     elif bulk_genes is not None and not problems:
         named = [one_to_one_orthologs().get(g) for g in genes] if row.species == "mouse" else list(genes)
         shared = len(bulk_genes & {g for g in named if g})

@@ -54,8 +54,16 @@ def mouse_to_human(adata: ad.AnnData, orthologs: dict[str, str] | None = None,
     return out, report
 
 
-def check_declared_species(adata: ad.AnnData, declared: str, where: str) -> None:
-    guessed = guess_species(adata.var_names)
+def species_mismatch(genes, declared: str, where: str) -> str | None:
+    """A message when the gene names look like another species than the samplesheet declares."""
+    guessed = guess_species(genes)
     if guessed in ("human", "mouse") and guessed != declared:
-        raise InputError(f"{where}: the samplesheet says species '{declared}' but the gene names look {guessed} "
-                         f"(e.g. {list(adata.var_names[:3])}): fix the species column.")
+        return (f"{where}: the samplesheet says species '{declared}' but the gene names look {guessed} "
+                f"(e.g. {list(genes[:3])}): fix the species column.")
+    return None
+
+
+def check_declared_species(adata: ad.AnnData, declared: str, where: str) -> None:
+    problem = species_mismatch(adata.var_names, declared, where)
+    if problem:
+        raise InputError(problem)
