@@ -32,7 +32,7 @@ workflow {
     SCDEAL (
         PIPELINE_INITIALISATION.out.samplesheet,
         file(params.bulk_expression, checkIfExists: true),
-        file(params.bulk_response, checkIfExists: true),
+        params.bulk_response.tokenize(',').collect { path -> file(path.trim(), checkIfExists: true) },
         params.cosmic_map ? file(params.cosmic_map, checkIfExists: true) : []
     )
 

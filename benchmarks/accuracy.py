@@ -2,10 +2,11 @@
 """Accuracy benchmark on the real labelled single-cell sets in ../shared/data (see its MANIFEST.md).
 
 For every set and seed: the default scdeal configuration (bulk model + transfer, defaults of
-nextflow_schema.json), and two baselines on the same genes, run here on the same data:
+nextflow_schema.json) on all the bulk evidence there is for the drug (binary calls where they exist,
+GDSC1 and GDSC2 LN_IC50 for the auxiliary regression), and baselines on the same genes and lines:
   direct   - the bulk model applied to the cells without transfer;
-  logreg   - logistic regression on GDSC bulk (each profile z-scored across the shared genes);
-  hgb      - gradient-boosted trees, same features.
+  logreg   - the pipeline's `--baseline logistic` (each profile z-scored across the shared genes);
+  gbt      - the pipeline's `--baseline gbt`, same features.
 No cell label is used by any method except to score it. Writes benchmarks/results/accuracy.md.
 
 usage: python benchmarks/accuracy.py [--seeds 5] [--ablations] [--data ../shared/data]
@@ -26,41 +27,32 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from scdeal import io  # noqa: E402
+from scdeal.baseline import baseline_predictions  # noqa: E402
 from scdeal.bulk import prepare_bulk  # noqa: E402
 from scdeal.evaluate import binary_metrics  # noqa: E402
-from scdeal.preprocess import row_standardise  # noqa: E402
 from scdeal.singlecell import ClusterParams, preprocess_and_cluster  # noqa: E402
 from scdeal.training import BulkConfig, pretrain_bulk  # noqa: E402
 from scdeal.transfer import TransferConfig, transfer_and_predict  # noqa: E402
 from sklearn.metrics import adjusted_mutual_info_score  # noqa: E402
 
-SETS = [  # name, file, label column, drug, response table
-    ("PC9 / erlotinib", "sc/pc9_erlotinib_gse149383.h5ad", "response", "Erlotinib", "bulk/gdsc_binary_labels_scdeal.csv"),
-    ("SCAD / gefitinib", "sc/scad_gefitinib_ar42.h5ad", "response_gefitinib", "Gefitinib", "bulk/gdsc_binary_labels_scdeal.csv"),
-    ("SCAD / AR-42", "sc/scad_gefitinib_ar42.h5ad", "response_ar42", "AR-42", "bulk/gdsc1_ic50_long.csv.gz"),
+BINARY, IC50 = ["bulk/gdsc_binary_labels_scdeal.csv"], ["bulk/gdsc1_ic50_long.csv.gz", "bulk/gdsc2_ic50_long.csv.gz"]
+SETS = [  # name, file, label column, drug, response tables
+    ("PC9 / erlotinib", "sc/pc9_erlotinib_gse149383.h5ad", "response", "Erlotinib", BINARY + IC50),
+    ("SCAD / gefitinib", "sc/scad_gefitinib_ar42.h5ad", "response_gefitinib", "Gefitinib", BINARY + IC50),
+    ("SCAD / AR-42", "sc/scad_gefitinib_ar42.h5ad", "response_ar42", "AR-42", IC50),  # GDSC1 only has it
 ]
-ABLATIONS = {"no MMD": {"w_mmd": 0.0}, "no cluster loss": {"w_cluster": 0.0}, "no bulk loss": {"w_bulk": 0.0},
-             "no pretraining": {"pretrained": False}}
+# name → (bulk model changes, transfer changes)
+ABLATIONS = {"no MMD": ({}, {"w_mmd": 0.0}), "no cluster loss": ({}, {"w_cluster": 0.0}),
+             "no bulk loss": ({}, {"w_bulk": 0.0}), "no pretraining": ({}, {"pretrained": False}),
+             "no continuous response": ({"w_response": 0.0}, {}), "no calibration": ({}, {"calibration": "none"})}
+BASELINE_NAMES = {"logistic": "logistic regression", "gbt": "gradient boosting"}
 METRICS = ["precision", "recall", "f1", "auroc", "ap", "ami"]
-
-
-def baseline_scores(bulk, cells, genes, seed: int) -> dict[str, np.ndarray]:
-    xb = row_standardise(bulk[:, genes].X)
-    yb = bulk.obs["label"].to_numpy()
-    xc = row_standardise(cells[:, genes].X)
-    logreg = LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced").fit(xb, yb)
-    # unweighted: class weights make sklearn bin every feature by weighted percentiles (minutes per fit);
-    # AUROC and AP do not depend on the classes' weighting of a ranking.
-    hgb = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, random_state=seed).fit(xb, yb)
-    return {"logreg": logreg.predict_proba(xc)[:, 1], "hgb": hgb.predict_proba(xc)[:, 1]}
 
 
 def score(y, prob, clusters, threshold=0.5) -> dict[str, float]:
@@ -69,8 +61,8 @@ def score(y, prob, clusters, threshold=0.5) -> dict[str, float]:
     return m
 
 
-def run_set(name, path, key, drug, response_file, data: Path, seeds: int, ablations: bool, expression):
-    response = io.read_response(data / response_file)
+def run_set(name, path, key, drug, response_files, data: Path, seeds: int, ablations: bool, expression):
+    response = io.read_responses([data / f for f in response_files])
     cells = preprocess_and_cluster(io.read_single_cell(data / path), ClusterParams())
     y = (cells.obs[key].astype(str) == "sensitive").to_numpy().astype(int)
     clusters = cells.obs["cluster"].astype(str).to_numpy()
@@ -86,12 +78,15 @@ def run_set(name, path, key, drug, response_file, data: Path, seeds: int, ablati
         rows.append({"method": "scdeal (default)", "seed": seed, **score(y, result.prob, clusters)})
         direct = transfer_and_predict(model, bulk, cells, replace(cfg, epochs=0, n_ensemble=1), device, what=name)
         rows.append({"method": "bulk model, no transfer", "seed": seed, **score(y, direct.prob, clusters)})
-        for method, prob in baseline_scores(bulk, cells, result.genes, seed).items():
-            rows.append({"method": {"logreg": "logistic regression", "hgb": "gradient boosting"}[method],
-                         "seed": seed, **score(y, prob, clusters)})
+        for kind, method in BASELINE_NAMES.items():
+            prob = baseline_predictions(kind, bulk, cells, result.genes, seed).prob
+            rows.append({"method": method, "seed": seed, **score(y, prob, clusters)})
         if ablations:
-            for label, change in ABLATIONS.items():
-                ablated = transfer_and_predict(model, bulk, cells, replace(cfg, **change), device, what=name)
+            for label, (bulk_change, transfer_change) in ABLATIONS.items():
+                ablated_model = pretrain_bulk(bulk, BulkConfig(seed=seed, **bulk_change), device, drug) \
+                    if bulk_change else model
+                ablated = transfer_and_predict(ablated_model, bulk, cells, replace(cfg, **transfer_change), device,
+                                               what=name)
                 rows.append({"method": f"ablation: {label}", "seed": seed, **score(y, ablated.prob, clusters)})
         logging.info("%s seed %d: scdeal AUROC %.3f", name, seed, rows[-4 - (len(ABLATIONS) if ablations else 0)]["auroc"])
     frame = pd.DataFrame(rows).assign(dataset=name)

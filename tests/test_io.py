@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scdeal import io
-from scdeal.bulk import binarize, find_drug, prepare_bulk
+from scdeal.bulk import binarize, drug_labels, find_drug, prepare_bulk
 from scdeal.errors import InputError
 
 GENES = [f"G{i}" for i in range(30)]
@@ -197,3 +197,29 @@ def test_wide_response_reader_accepts_any_mix_of_valid_values(tmp_path_factory, 
     long = io.read_response(path)
     assert len(long) == sum(v.strip() != "" for v in values)
     assert set(long["value"]) <= {0.0, 1.0}
+
+
+def test_binary_calls_label_lines_and_continuous_releases_are_pooled_on_one_scale(tmp_path):
+    wide, gdsc1, gdsc2 = tmp_path / "labels.csv", tmp_path / "gdsc1.csv", tmp_path / "gdsc2.csv"
+    pd.DataFrame({"line": ["A", "B", "C"], "ERLOTINIB": ["sensitive", "resistant", "resistant"]}).to_csv(wide, index=False)
+    # GDSC2 measures on another scale (x10 + 50); after z-scoring per file both rank A < B < C identically
+    pd.DataFrame({"CELL_LINE_NAME": ["A", "B", "C", "D"], "DRUG_NAME": "Erlotinib",
+                  "LN_IC50": [-1.0, 0.0, 1.0, 2.0]}).to_csv(gdsc1, index=False)
+    pd.DataFrame({"CELL_LINE_NAME": ["A", "B", "C"], "DRUG_NAME": "Erlotinib",
+                  "LN_IC50": [40.0, 50.0, 60.0]}).to_csv(gdsc2, index=False)
+    response = io.read_responses(f"{wide},{gdsc1}, {gdsc2}")
+    assert set(response["source"]) == {"labels.csv", "gdsc1.csv", "gdsc2.csv"}
+    labels, kind = drug_labels(response, "erlotinib", "quantile", 0.2)
+    assert kind == "binary+LN_IC50"
+    assert list(labels.index) == ["A", "B", "C"]  # D has no binary call: not labelled
+    assert labels["label"].tolist() == [1.0, 0.0, 0.0]
+    z1 = (np.array([-1.0, 0.0, 1.0]) - 0.5) / np.std([-1.0, 0.0, 1.0, 2.0], ddof=1)
+    z2 = np.array([-1.0, 0.0, 1.0])
+    np.testing.assert_allclose(labels["response_z"], (z1 + z2) / 2, atol=1e-6)
+
+
+def test_continuous_only_responses_are_binarised_from_the_pooled_score(tmp_path):
+    rows = pd.DataFrame({"line": [f"L{i}" for i in range(10)], "drug": "AR-42", "value": np.arange(10.0),
+                         "kind": "AUC", "source": "gdsc1_auc.csv"})
+    labels, kind = drug_labels(rows, "AR-42", "quantile", 0.2)
+    assert kind == "AUC" and labels.loc[["L0", "L1"], "label"].eq(1).all() and labels["label"].sum() == 2

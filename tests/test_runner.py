@@ -45,6 +45,7 @@ def test_predictions_and_annotated_h5ad(test_profile_run):
         assert set(pred["predicted_label"]) <= {"sensitive", "resistant"}
         adata = ad.read_h5ad(outdir / "predictions" / sample / "SIMULATIN" / f"{sample}_SIMULATIN.h5ad")
         assert {"prob_sensitive", "prob_sensitive_sd", "predicted_label", "cluster"} <= set(adata.obs)
+        assert pred["prob_sensitive_baseline"].between(0, 1).all()  # --baseline logistic, beside scdeal
         assert "X_scdeal" in adata.obsm and "X_umap" in adata.obsm
         assert list(adata.obs_names) == list(pred["cell_id"])
 
@@ -53,7 +54,10 @@ def test_evaluation_shows_the_model_learned(test_profile_run):
     outdir, _ = test_profile_run
     metrics = pd.read_csv(outdir / "evaluation" / "sample1" / "SIMULATIN" / "metrics.tsv", sep="\t").iloc[0]
     assert metrics["auroc"] >= 0.85
-    assert {"precision", "recall", "f1", "ap", "ami"} <= set(metrics.index)
+    assert {"precision", "recall", "f1", "ap", "ami", "baseline_auroc", "baseline_ap"} <= set(metrics.index)
+    summary = json.loads((outdir / "predictions" / "sample1" / "SIMULATIN" / "transfer_summary.json").read_text())
+    assert summary["comparison"]["baseline"] == "logistic"
+    assert summary["comparison"]["baseline_bulk_test_auroc"] > 0.7 and summary["comparison"]["scdeal_bulk_test_auroc"] > 0.7
 
 
 def test_every_output_records_its_provenance(test_profile_run):
@@ -73,7 +77,7 @@ def test_report_has_every_section(test_profile_run):
     data = json.loads((outdir / "multiqc" / "multiqc_report_data" / "multiqc_data.json").read_text())
     sections = json.dumps(data) + html.read_text()  # html-only sections (summary, methods) live in the page
     for section in ("scdeal_bulk_models", "scdeal_samples", "scdeal_transfer_curve_sample1_SIMULATIN",
-                    "scdeal_signature_sample1_SIMULATIN", "scdeal_evaluation", "workflow_summary",
+                    "scdeal_signature_sample1_SIMULATIN", "scdeal_evaluation", "scdeal_comparison", "workflow_summary",
                     "methods_description", "software_versions"):
         assert section in sections, section
     general = pd.read_csv(outdir / "multiqc" / "multiqc_report_data" / "multiqc_general_stats.txt", sep="\t")

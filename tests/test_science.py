@@ -92,3 +92,61 @@ def test_large_samples_get_a_neighbour_graph():
     for transformer in (knn_transformer(adata.n_obs, 10, 0), ApproximateKnn(10, 0)):
         sc.pp.neighbors(adata, n_neighbors=10, use_rep="X_pca", transformer=transformer)
         assert adata.obsp["connectivities"].shape == (9000, 9000)
+
+
+def test_auxiliary_regression_learns_the_continuous_response(trained):
+    from scipy.stats import spearmanr
+
+    from scdeal.preprocess import model_features
+    from scdeal.training import BulkConfig, pretrain_bulk
+    bulk, _, _ = trained
+    bulk = bulk.copy()
+    rng = np.random.default_rng(0)
+    x = model_features(bulk.X)[0]
+    bulk.obs["response_z"] = x[:, :20].sum(1) / np.sqrt(20) + 0.3 * rng.normal(size=bulk.n_obs)
+    bulk.obs.loc[bulk.obs_names[::7], "response_z"] = np.nan  # lines without a continuous measure are skipped
+    model = pretrain_bulk(bulk, BulkConfig(ae_epochs=20, predictor_epochs=40, w_response=1.0), CPU, "X")
+    test = (bulk.obs["split"] == "test").to_numpy() & bulk.obs["response_z"].notna().to_numpy()
+    stats = (model.gene_mean, model.gene_sd)
+    with torch.no_grad():
+        model.encoder.eval(), model.regressor.eval()
+        predicted = model.regressor(model.encoder(torch.from_numpy(model_features(bulk.X[test], stats)[0]))).numpy()
+    assert spearmanr(predicted, bulk.obs["response_z"].to_numpy()[test]).statistic > 0.5
+    assert any("val_response_mse" in row for row in model.history)
+
+
+def test_platt_scaling_recovers_the_true_calibration():
+    from scdeal.transfer import platt_scaling
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=2, size=20_000)
+    y = rng.random(20_000) < 1 / (1 + np.exp(-(0.5 * logits - 1.0)))
+    slope, intercept = platt_scaling(logits, y.astype(int))
+    assert abs(slope - 0.5) < 0.05 and abs(intercept + 1.0) < 0.1
+    assert platt_scaling(-logits, y.astype(int)) == (1.0, 0.0)  # worse than chance: left uncalibrated
+
+
+def test_calibrated_probabilities_follow_the_bulk_prevalence(trained):
+    bulk, _, _ = trained
+    raw, calibrated = run(trained, calibration="none"), run(trained, calibration="platt")
+    assert roc_auc_score(truth(trained[2]), calibrated.prob) > 0.85
+    prevalence = bulk.obs["label"].mean()
+    assert abs(calibrated.prob.mean() - prevalence) < abs(raw.prob.mean() - prevalence) + 0.02
+
+
+def test_otsu_threshold_splits_two_populations():
+    from scdeal.transfer import threshold_for
+    rng = np.random.default_rng(0)
+    prob = np.concatenate([rng.normal(0.2, 0.05, 700), rng.normal(0.8, 0.05, 300)]).clip(0, 1)
+    threshold = threshold_for("otsu", prob, 0.5, 0.1)
+    assert 0.35 < threshold < 0.65 and (prob >= threshold).sum() == 300
+
+
+def test_baseline_is_scored_on_bulk_test_lines_and_predicts_cells(trained):
+    from scdeal.baseline import baseline_predictions
+    bulk, model, cells = trained
+    genes = [g for g in model.genes if g in set(cells.var_names)]
+    for kind in ("logistic", "gbt"):
+        result = baseline_predictions(kind, bulk, cells, genes, seed=0)
+        assert result.prob.shape == (cells.n_obs,) and result.bulk_test_auroc > 0.7
+        assert roc_auc_score(truth(cells), result.prob) > 0.6
+    assert baseline_predictions("none", bulk, cells, genes) is None

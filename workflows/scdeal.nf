@@ -23,7 +23,7 @@ workflow SCDEAL {
     take:
     ch_samplesheet   // channel: [ meta(id, drug, drug_key, species, label_key), input ]
     bulk_expression  // file
-    bulk_response    // file
+    bulk_response    // list of files (binary and/or continuous response tables)
     cosmic_map       // file or []
 
     main:

@@ -49,17 +49,38 @@ def binarize(values: pd.Series, rule: str = "quantile", sensitive_fraction: floa
 
 def drug_labels(response: pd.DataFrame, drug: str, rule: str, sensitive_fraction: float,
                 cosmic: dict[str, str] | None = None) -> tuple[pd.DataFrame, str]:
-    """Per-line labels (`label`, and `response_value` for continuous tables) for one drug."""
-    name = find_drug(response, drug)
-    rows = response[response["drug"] == name].copy()
+    """Per-line `label` and, where a continuous measure exists, `response_z` (lower = more sensitive).
+
+    Binary calls, where the tables have them for this drug, are the labels. Continuous measures
+    (LN_IC50, AUC; GDSC1 and GDSC2 alike) are z-scored within each file and measure, then averaged
+    per line, so releases and measures share one scale; without binary calls they are binarised.
+    """
+    find_drug(response, drug)
+    rows = response[response["drug"].map(normalise_name) == normalise_name(drug)].copy()
     rows["key"] = [line_key(x, cosmic) for x in rows["line"]]
-    kind = rows["kind"].iloc[0]
-    grouped = rows.groupby("key")["value"].mean()  # repeated screens of one line are averaged
-    if kind == "binary":
-        labels = pd.DataFrame({"label": grouped.round()})
+    if "source" not in rows:
+        rows["source"] = "response"
+    binary = rows[rows["kind"] == "binary"]
+    continuous = rows[rows["kind"] != "binary"]
+    labels = pd.DataFrame(index=pd.Index(sorted(set(rows["key"])), name="key"))
+    if len(continuous):
+        labels["response_z"] = pooled_response_z(continuous)
+    if len(binary):
+        calls = binary.groupby("key")["value"].mean().round()  # repeated screens of one line are averaged
+        labels = labels.loc[calls.index].assign(label=calls)
     else:
-        labels = pd.DataFrame({"label": binarize(grouped, rule, sensitive_fraction), "response_value": grouped})
-    return labels, kind
+        labels["label"] = binarize(labels["response_z"], rule, sensitive_fraction)
+    kinds = (["binary"] if len(binary) else []) + sorted(set(continuous["kind"]))
+    return labels, "+".join(kinds)
+
+
+def pooled_response_z(continuous: pd.DataFrame) -> pd.Series:
+    """Mean over (file, measure) of each line's z-scored response."""
+    per_group = []
+    for _, group in continuous.groupby(["source", "kind"]):
+        values = group.groupby("key")["value"].mean()
+        per_group.append((values - values.mean()) / (values.std() + 1e-12))
+    return pd.concat(per_group, axis=1).mean(axis=1)
 
 
 def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, rule: str = "quantile",
@@ -91,7 +112,9 @@ def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, r
         log.info("bulk expression looks linear-scale: applying log2(x + 1)")
         bulk.X = np.log2(np.clip(bulk.X, 0, None) + 1).astype(np.float32)
     bulk.uns["scdeal_bulk"] = {"drug": drug, "drug_in_table": find_drug(response, drug), "response_kind": kind,
-                               "binarize_rule": rule if kind != "binary" else "given",
+                               "binarize_rule": "given" if kind.startswith("binary") else rule,
+                               "n_with_continuous_response": int(bulk.obs["response_z"].notna().sum())
+                               if "response_z" in bulk.obs else 0,
                                "n_expression_lines": int(expression.n_obs), "n_matched": int(bulk.n_obs),
                                "n_sensitive": int(counts.get(1.0, 0)), "n_resistant": int(counts.get(0.0, 0))}
     return bulk

@@ -43,6 +43,9 @@ def evaluate_cells(obs: pd.DataFrame, label_key: str) -> dict[str, float]:
         raise InputError(f"Label column '{label_key}' is not in the sample's obs (columns: {list(obs.columns)[:10]}).")
     y = truth_from_labels(obs[label_key], label_key)
     result = binary_metrics(y, obs["prob_sensitive"], predicted=(obs["predicted_label"] == "sensitive"))
+    if "prob_sensitive_baseline" in obs:
+        baseline = binary_metrics(y, obs["prob_sensitive_baseline"])
+        result |= {"baseline_auroc": baseline["auroc"], "baseline_ap": baseline["ap"]}
     result["ami"] = float(skm.adjusted_mutual_info_score(y, obs["cluster"].astype(str)))
     result["ari"] = float(skm.adjusted_rand_score(y, obs["cluster"].astype(str)))
     return result

@@ -115,6 +115,21 @@ LONG_LINE_COLUMNS = ("CELL_LINE_NAME", "CELL_LINE", "SAMPLE_NAME", "COSMIC_ID")
 LONG_VALUE_COLUMNS = ("LN_IC50", "AUC", "IC50")
 
 
+def response_paths(value: str | Path | list) -> list[str]:
+    """The response files of a parameter: one path, a comma-separated list, or a list."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [part.strip() for item in items for part in str(item).split(",") if part.strip()]
+
+
+def read_responses(paths: str | Path | list) -> pd.DataFrame:
+    """Several response tables (e.g. scDEAL's binary labels, GDSC1 and GDSC2 LN_IC50) as one long
+    table; `source` names the file each row came from, so releases can be put on one scale."""
+    frames = [read_response(p).assign(source=Path(p).name) for p in response_paths(paths)]
+    if not frames:
+        raise InputError("No drug response file given (--bulk_response).")
+    return pd.concat(frames, ignore_index=True)
+
+
 def read_response(path: str | Path) -> pd.DataFrame:
     """Drug response as a long table with columns `line`, `drug`, `value`, `kind`.
 

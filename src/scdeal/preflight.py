@@ -11,8 +11,8 @@ import pandas as pd
 from .bulk import prepare_bulk
 from .errors import InputError, InputErrors
 from .evaluate import truth_from_labels
-from .io import (gene_symbols, line_key, name_problems, read_bulk_expression, read_cosmic_map, read_response,
-                 require_file)
+from .io import (gene_symbols, line_key, name_problems, read_bulk_expression, read_cosmic_map, read_responses,
+                 require_file, response_paths)
 from .samplesheet import Row
 from .species import one_to_one_orthologs, species_mismatch
 
@@ -42,18 +42,19 @@ def bulk_problems(bulk_expression: str | None, bulk_response: str | None) -> tup
     """Problems with the bulk files, and the response table when both files are usable."""
     problems = []
     for name, value, what in (("bulk_expression", bulk_expression, "an expression table"),
-                              ("bulk_response", bulk_response, "a drug-response table")):
+                              ("bulk_response", bulk_response, "one or more drug-response tables")):
         if not value:
             problems.append(f"--{name} is required ({what})")
             continue
-        try:
-            require_file(value, f"--{name}")
-        except InputError as err:
-            problems.append(str(err))
+        for path in response_paths(value):
+            try:
+                require_file(path, f"--{name}")
+            except InputError as err:
+                problems.append(str(err))
     if problems:
         return problems, None
     try:
-        return [], read_response(bulk_response)
+        return [], read_responses(bulk_response)
     except InputError as err:
         return [str(err)], None
 

@@ -19,8 +19,10 @@ from .outputs import atomic_path, write_text, write_tsv  # noqa: E402
 
 
 def mqc_header(section_id: str, name: str, description: str, plot_type: str, extra: str = "") -> str:
-    lines = [f"id: '{section_id}'", f"section_name: '{name}'", f"description: '{description}'",
-             f"plot_type: '{plot_type}'"] + ([extra] if extra else [])
+    quoted = {key: "'" + str(value).replace("'", "''") + "'"  # YAML single quotes: '' is a literal '
+              for key, value in (("id", section_id), ("section_name", name), ("description", description),
+                                 ("plot_type", plot_type))}
+    lines = [f"{key}: {value}" for key, value in quoted.items()] + ([extra] if extra else [])
     return "".join(f"# {line}\n" for block in lines for line in block.splitlines())
 
 
@@ -75,7 +77,7 @@ def bulk_report_files(out: Path, drug: str, bulk, model) -> None:
                     "(lines never seen in training or early stopping).", row)
     history = pd.DataFrame(model.history)
     series = {}
-    for stage, column in (("autoencoder", "val_recon"), ("predictor", "val_bce")):
+    for stage, column in (("autoencoder", "val_recon"), ("predictor", "val_loss")):
         part = history[history["stage"] == stage]
         series[f"{drug} {stage} ({column})"] = epoch_pairs(part["epoch"], part[column])
     write_mqc_linegraph(out / f"bulk_{drug}_curve_mqc.json", f"scdeal_bulk_curve_{drug}", f"Bulk training: {drug}",
@@ -115,6 +117,21 @@ def transfer_report_files(out: Path, sample: str, drug: str, cells, history: pd.
                         "response loss, MMD between bulk and cell embeddings, cluster regularisation.",
                         series, "epoch", "loss")
     umap_figure(cells, out / f"{name}_umap.png", name)
+    comparison_table(out, name, summary["comparison"])
+
+
+def comparison_table(out: Path, name: str, compare: dict) -> None:
+    if "baseline" not in compare:
+        return
+    row = pd.DataFrame([{"Sample": name, "Baseline": compare["baseline"],
+                         "scdeal bulk test AUROC": compare["scdeal_bulk_test_auroc"],
+                         "Baseline bulk test AUROC": compare["baseline_bulk_test_auroc"],
+                         "Spearman per cell": compare["spearman_scdeal_vs_baseline"]}])
+    write_mqc_table(out / f"{name}_comparison_mqc.tsv", "scdeal_comparison", "Deep transfer vs baseline",
+                    "The simple baseline (--baseline) trained on the same bulk lines and genes, applied to the cells "
+                    "without transfer: both models' AUROC on the same held-out bulk test lines, and the rank "
+                    "correlation of their per-cell scores. Where cell labels exist, the evaluation table scores "
+                    "both on the cells.", row)
 
 
 def umap_figure(cells, path: Path, title: str) -> None:
@@ -185,10 +202,12 @@ def evaluation_report_files(out: Path, sample: str, drug: str, metrics: dict, ta
                "  ap: {title: 'AP', min: 0, max: 1, format: '{:,.3f}'}\n  f1: {title: 'F1', min: 0, max: 1, format: '{:,.3f}'}")
     write_mqc_table(out / f"{name}_evaluation_general_mqc.tsv", "scdeal_general_eval", "scdeal evaluation",
                     "Metrics against ground-truth labels.", general, plot_type="generalstats", extra=headers)
-    row = pd.DataFrame([{"Sample": name, **{k: metrics[k] for k in ("precision", "recall", "f1", "auroc", "ap", "ami", "ari")},
+    keys = ("precision", "recall", "f1", "auroc", "ap", "baseline_auroc", "baseline_ap", "ami", "ari")
+    row = pd.DataFrame([{"Sample": name, **{k: metrics[k] for k in keys if k in metrics},
                          "TP": int(table.loc["sensitive", "sensitive"]), "FN": int(table.loc["sensitive", "resistant"]),
                          "FP": int(table.loc["resistant", "sensitive"]), "TN": int(table.loc["resistant", "resistant"])}])
     write_mqc_table(out / f"{name}_evaluation_mqc.tsv", "scdeal_evaluation", "Evaluation against labels",
-                    "Per-cell precision, recall, F1 (predicted labels), AUROC and AP (probabilities), AMI/ARI "
+                    "Per-cell precision, recall, F1 (predicted labels), AUROC and AP (probabilities), the same "
+                    "AUROC and AP of the baseline model where one was run, AMI/ARI "
                     "(Leiden clusters vs labels), and the confusion matrix (sensitive = positive). Labels are never "
                     "used to train or choose anything.", row)

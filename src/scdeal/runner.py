@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .io import response_paths
 from .outputs import software_versions, write_json, write_text
 from .pipeline_config import step_flags
 from .samplesheet import Row
@@ -66,10 +67,11 @@ def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Pat
         drugs.setdefault(row.drug_key, row.drug)
     for key in drugs:
         bdir = outdir / "bulk" / key
-        prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", str(params["bulk_response"]),
+        responses = response_paths(params["bulk_response"])
+        prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", *responses,
                 "--drug", key] + (["--cosmic_map", str(params["cosmic_map"])] if params.get("cosmic_map") else [])
         tasks.append(Task(f"bulk_prepare:{key}", "bulk_prepare", bdir, prep + ext_args("bulk_prepare", params, flags),
-                          [Path(params["bulk_expression"]), Path(params["bulk_response"])]))
+                          [Path(params["bulk_expression"]), *map(Path, responses)]))
         tasks.append(Task(f"bulk_pretrain:{key}", "bulk_pretrain", bdir,
                           ["--bulk", str(bdir / "bulk.h5ad"), "--drug", key] + ext_args("bulk_pretrain", params, flags),
                           [bdir / "bulk.h5ad"], deps=[f"bulk_prepare:{key}"]))

@@ -21,7 +21,7 @@ from .models import Decoder, Encoder, Predictor, autoencoder_loss
 from .preprocess import model_features
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FORMAT = "scdeal-bulk-model/1"
+CHECKPOINT_FORMAT = "scdeal-bulk-model/2"
 
 
 @dataclass
@@ -39,6 +39,7 @@ class BulkConfig:
     predictor_epochs: int = 60
     patience: int = 10
     imbalance: str = "weight"
+    w_response: float = 0.5
     seed: int = 0
 
 
@@ -53,16 +54,33 @@ class BulkModel:
     encoder: Encoder
     decoder: Decoder
     predictor: Predictor
+    regressor: Predictor
     metrics: dict = field(default_factory=dict)
     history: list[dict] = field(default_factory=list)
     sensitive_fraction: float = 0.5
 
 
-def build_networks(n_genes: int, cfg: BulkConfig) -> tuple[Encoder, Decoder, Predictor]:
+def build_networks(n_genes: int, cfg: BulkConfig) -> tuple[Encoder, Decoder, Predictor, Predictor]:
+    """Encoder, decoder, response classifier and the auxiliary continuous-response regressor."""
     enc = Encoder(n_genes, cfg.hidden, cfg.latent, cfg.dropout, variational=cfg.encoder == "vae")
     dec = Decoder(n_genes, cfg.hidden, cfg.latent, cfg.dropout)
     pred = Predictor(cfg.latent, cfg.predictor_hidden, cfg.dropout)
-    return enc, dec, pred
+    reg = Predictor(cfg.latent, cfg.predictor_hidden, cfg.dropout)
+    return enc, dec, pred, reg
+
+
+def masked_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the lines that have a continuous response (NaN elsewhere); 0 if none."""
+    valid = ~torch.isnan(target)
+    if not bool(valid.any()):
+        return output.sum() * 0.0
+    return F.mse_loss(output.float()[valid], target[valid])
+
+
+def response_targets(bulk: ad.AnnData, split: np.ndarray) -> dict[str, np.ndarray]:
+    """z-scored continuous response per split (NaN where a line has none, or the tables have none)."""
+    z = bulk.obs["response_z"].to_numpy(np.float32) if "response_z" in bulk.obs else np.full(bulk.n_obs, np.nan, np.float32)
+    return {s: z[split == s] for s in ("train", "val", "test")}
 
 
 def _batches(n: int, size: int, generator: torch.Generator):
@@ -71,16 +89,21 @@ def _batches(n: int, size: int, generator: torch.Generator):
         yield order[start:start + size]
 
 
-def resample_training_lines(x: np.ndarray, y: np.ndarray, how: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Class-imbalance resampling, applied to training lines only."""
+def resample_training_lines(x: np.ndarray, y: np.ndarray, r: np.ndarray, how: str,
+                            seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class-imbalance resampling of training lines (features, label, continuous response).
+    Copies keep their line's response; SMOTE's synthetic lines have none (NaN)."""
     if how == "upsample":
         from imblearn.over_sampling import RandomOverSampler
-        return RandomOverSampler(random_state=seed).fit_resample(x, y)
+        sampler = RandomOverSampler(random_state=seed)
+        xs, ys = sampler.fit_resample(x, y)
+        return xs, ys, r[sampler.sample_indices_]
     if how == "smote":
         from imblearn.over_sampling import SMOTE
         k = max(1, min(5, int(np.bincount(y).min()) - 1))
-        return SMOTE(random_state=seed, k_neighbors=k).fit_resample(x, y)
-    return x, y
+        xs, ys = SMOTE(random_state=seed, k_neighbors=k).fit_resample(x, y)  # originals first, then synthetic
+        return xs, ys, np.concatenate([r, np.full(len(ys) - len(r), np.nan, np.float32)])
+    return x, y, r
 
 
 class EarlyStopping:
@@ -113,14 +136,15 @@ def pretrain_bulk(bulk: ad.AnnData, cfg: BulkConfig, device: torch.device, drug:
     feats = {s: model_features(bulk.X[split == s], stats)[0] for s in ("val", "test")}
     feats["train"] = train_x
     labels = {s: y[split == s] for s in ("train", "val", "test")}
-    enc, dec, pred = (m.to(device) for m in build_networks(bulk.n_vars, cfg))
+    enc, dec, pred, reg = (m.to(device) for m in build_networks(bulk.n_vars, cfg))
     history = train_autoencoder(enc, dec, feats, cfg, device)
-    history += train_predictor(enc, pred, feats, labels, cfg, device)
+    history += train_predictor(enc, pred, reg, feats, labels, response_targets(bulk, split), cfg, device)
     metrics = {s: binary_metrics(labels[s], predict_proba(enc, pred, feats[s], device)) for s in ("val", "test")}
     log.info("bulk %s held-out test: AUROC %.3f AP %.3f F1 %.3f", drug, metrics["test"]["auroc"],
              metrics["test"]["ap"], metrics["test"]["f1"])
     return BulkModel(drug=drug, genes=list(map(str, bulk.var_names)), gene_mean=stats[0], gene_sd=stats[1],
-                     config=cfg, encoder=enc.cpu(), decoder=dec.cpu(), predictor=pred.cpu(), metrics=metrics,
+                     config=cfg, encoder=enc.cpu(), decoder=dec.cpu(), predictor=pred.cpu(), regressor=reg.cpu(),
+                     metrics=metrics,
                      history=history, sensitive_fraction=float(labels["train"].mean()))
 
 
@@ -148,29 +172,48 @@ def train_autoencoder(enc: Encoder, dec: Decoder, feats: dict, cfg: BulkConfig, 
     return history
 
 
-def train_predictor(enc: Encoder, pred: Predictor, feats: dict, labels: dict, cfg: BulkConfig,
-                    device) -> list[dict]:
-    x, y = resample_training_lines(feats["train"], labels["train"], cfg.imbalance, cfg.seed)
+def response_loss(enc: Encoder, pred: Predictor, reg: Predictor, x: torch.Tensor, y: torch.Tensor,
+                  r: torch.Tensor, pos_weight: torch.Tensor, w_response: float) -> dict[str, torch.Tensor]:
+    """Weighted BCE of the binary label, and the auxiliary regression of the continuous response."""
+    z = enc(x)
+    terms = {"bce": F.binary_cross_entropy_with_logits(pred(z).float(), y, pos_weight=pos_weight)}
+    if w_response > 0:
+        terms["response_mse"] = masked_mse(reg(z), r)
+    return terms
+
+
+def total(terms: dict[str, torch.Tensor], w_response: float) -> torch.Tensor:
+    return terms["bce"] + w_response * terms.get("response_mse", 0.0)
+
+
+def train_predictor(enc: Encoder, pred: Predictor, reg: Predictor, feats: dict, labels: dict, responses: dict,
+                    cfg: BulkConfig, device) -> list[dict]:
+    x, y, r = resample_training_lines(feats["train"], labels["train"], responses["train"], cfg.imbalance, cfg.seed)
     pos_weight = torch.tensor(float((y == 0).sum()) / max((y == 1).sum(), 1) if cfg.imbalance == "weight" else 1.0,
                               device=device)
-    xt, yt = torch.from_numpy(np.asarray(x, np.float32)).to(device), torch.from_numpy(np.asarray(y, np.float32)).to(device)
-    xv, yv = torch.from_numpy(feats["val"]).to(device), torch.from_numpy(labels["val"].astype(np.float32)).to(device)
-    opt = torch.optim.Adam(list(enc.parameters()) + list(pred.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    tensor = lambda a: torch.from_numpy(np.asarray(a, np.float32)).to(device)  # noqa: E731
+    xt, yt, rt = tensor(x), tensor(y), tensor(r)
+    xv, yv, rv = tensor(feats["val"]), tensor(labels["val"]), tensor(responses["val"])
+    params = list(enc.parameters()) + list(pred.parameters()) + list(reg.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    stopper, history = EarlyStopping(cfg.patience, [enc, pred]), []
+    stopper, history = EarlyStopping(cfg.patience, [enc, pred, reg]), []
     for epoch in (bar := tqdm(range(cfg.predictor_epochs), desc="bulk predictor", leave=False, disable=None)):
-        enc.train(), pred.train()
+        enc.train(), pred.train(), reg.train()
         for idx in _batches(len(xt), cfg.batch_size, gen):
             idx = idx.to(device)
-            loss = F.binary_cross_entropy_with_logits(pred(enc(xt[idx])), yt[idx], pos_weight=pos_weight)
+            loss = total(response_loss(enc, pred, reg, xt[idx], yt[idx], rt[idx], pos_weight, cfg.w_response),
+                         cfg.w_response)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        enc.eval(), pred.eval()
+        enc.eval(), pred.eval(), reg.eval()
         with torch.no_grad():
-            val = float(F.binary_cross_entropy_with_logits(pred(enc(xv)), yv, pos_weight=pos_weight))
-        history.append({"stage": "predictor", "epoch": epoch, "val_bce": val})
-        bar.set_postfix(val_bce=f"{val:.4f}")
+            terms = response_loss(enc, pred, reg, xv, yv, rv, pos_weight, cfg.w_response)
+        val = float(total(terms, cfg.w_response))
+        history.append({"stage": "predictor", "epoch": epoch, "val_loss": val,
+                        **{f"val_{k}": float(v) for k, v in terms.items()}})
+        bar.set_postfix(val_loss=f"{val:.4f}")
         if stopper.step(val):
             break
     stopper.restore()
@@ -196,6 +239,7 @@ def save_checkpoint(model: BulkModel, path, provenance: dict) -> None:
                "gene_mean": torch.from_numpy(model.gene_mean), "gene_sd": torch.from_numpy(model.gene_sd),
                "config": asdict(model.config), "encoder": model.encoder.state_dict(),
                "decoder": model.decoder.state_dict(), "predictor": model.predictor.state_dict(),
+               "regressor": model.regressor.state_dict(),
                "metrics": model.metrics, "history": model.history,
                "sensitive_fraction": model.sensitive_fraction, "provenance": provenance}
     with atomic_path(path, suffix=".pt") as tmp:
@@ -212,11 +256,12 @@ def load_checkpoint(path) -> BulkModel:
     cfg_dict = payload["config"]
     cfg = BulkConfig(**{**cfg_dict, "hidden": tuple(cfg_dict["hidden"]),
                         "predictor_hidden": tuple(cfg_dict["predictor_hidden"])})
-    enc, dec, pred = build_networks(len(payload["genes"]), cfg)
+    enc, dec, pred, reg = build_networks(len(payload["genes"]), cfg)
     enc.load_state_dict(payload["encoder"])
     dec.load_state_dict(payload["decoder"])
     pred.load_state_dict(payload["predictor"])
+    reg.load_state_dict(payload["regressor"])
     return BulkModel(drug=payload["drug"], genes=payload["genes"], gene_mean=payload["gene_mean"].numpy(),
-                     gene_sd=payload["gene_sd"].numpy(), config=cfg, encoder=enc, decoder=dec, predictor=pred,
+                     gene_sd=payload["gene_sd"].numpy(), config=cfg, encoder=enc, decoder=dec, predictor=pred, regressor=reg,
                      metrics=payload["metrics"], history=payload["history"],
                      sensitive_fraction=payload["sensitive_fraction"])

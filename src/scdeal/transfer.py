@@ -1,6 +1,9 @@
 """Bulk → single-cell transfer (DaNN-style) and per-cell prediction.
 
-loss = w_bulk · BCE(P(E_b(x_b)), y_b) + w_mmd · MMD(E_b(x_b), E_c(x_c)) + w_cluster · L_cluster(E_c(x_c))
+loss = w_bulk · [BCE(P(E_b(x_b)), y_b) + w_response · MSE(R(E_b(x_b)), r_b)]
+       + w_mmd · MMD(E_b(x_b), E_c(x_c)) + w_cluster · L_cluster(E_c(x_c))
+
+(r_b: the lines' z-scored continuous response where the bulk tables have one; R: its regressor.)
 
 Both encoders read the same genes (the bulk model's genes present in the sample) and the cell
 encoder E_c starts as a copy of the bulk encoder E_b, so "sensitive" keeps its side of the
@@ -16,6 +19,8 @@ from dataclasses import dataclass, field
 import anndata as ad
 import numpy as np
 import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
@@ -24,10 +29,11 @@ from .errors import InputError
 from .features import CellFeatures
 from .models import cluster_loss, encoder_on_genes, mmd
 from .preprocess import align_genes, model_features
-from .training import BulkModel, build_networks
+from .training import BulkModel, build_networks, masked_mse
 
 log = logging.getLogger(__name__)
-THRESHOLD_RULES = ("fixed", "bulk_prevalence")
+THRESHOLD_RULES = ("fixed", "bulk_prevalence", "otsu")
+CALIBRATIONS = ("platt", "none")
 
 
 @dataclass
@@ -41,6 +47,7 @@ class TransferConfig:
     w_cluster: float = 0.5
     pretrained: bool = True
     n_ensemble: int = 3
+    calibration: str = "platt"
     threshold_rule: str = "fixed"
     threshold: float = 0.5
     min_gene_overlap: int = 200
@@ -50,7 +57,7 @@ class TransferConfig:
 
 @dataclass
 class TransferResult:
-    prob: np.ndarray                 # mean over ensemble members
+    prob: np.ndarray                 # mean over ensemble members (calibrated on bulk validation lines)
     prob_sd: np.ndarray              # spread over members (uncertainty)
     member_probs: np.ndarray         # members × cells
     embedding: np.ndarray            # first member's cell embedding
@@ -68,16 +75,18 @@ class BulkSide:
         train, stats = model_features(bulk.X[split == "train"])
         val = model_features(bulk.X[split == "val"], stats)[0]
         y = bulk.obs["label"].to_numpy().astype(np.float32)
+        r = bulk.obs["response_z"].to_numpy(np.float32) if "response_z" in bulk.obs else np.full(len(y), np.nan, np.float32)
         self.x = torch.from_numpy(train).to(device)
         self.y = torch.from_numpy(y[split == "train"]).to(device)
+        self.r = torch.from_numpy(r[split == "train"]).to(device)
         self.x_val = torch.from_numpy(val).to(device)
         self.y_val = y[split == "val"]
         n_pos = float(self.y.sum())
         self.pos_weight = torch.tensor((len(self.y) - n_pos) / max(n_pos, 1.0), device=device)
 
-    def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         idx = torch.randint(len(self.x), (n,), generator=gen).to(self.x.device)
-        return self.x[idx], self.y[idx]
+        return self.x[idx], self.y[idx], self.r[idx]
 
 
 def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, cfg: TransferConfig,
@@ -91,11 +100,16 @@ def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, 
     side = BulkSide(bulk, genes, device)
     clusters = torch.from_numpy(cells.obs["cluster"].astype("category").cat.codes.to_numpy().astype(np.int64))
     members, history, first = [], [], None
+    calibrations = []
     for k in range(cfg.n_ensemble):
-        enc_c, pred, curve = train_member(model, gene_pos_model, side, features, clusters, cfg, device, cfg.seed + k)
+        enc_b, enc_c, pred, curve = train_member(model, gene_pos_model, side, features, clusters, cfg, device,
+                                                 cfg.seed + k)
         history += [{**row, "member": k} for row in curve]
-        prob, emb = predict_cells(enc_c, pred, features, device)
-        members.append(prob)
+        slope, intercept = (platt_scaling(bulk_logits(enc_b, pred, side.x_val), side.y_val)
+                            if cfg.calibration == "platt" else (1.0, 0.0))
+        calibrations.append({"slope": slope, "intercept": intercept})
+        logit, emb = predict_cells(enc_c, pred, features, device)
+        members.append(sigmoid(slope * logit + intercept))
         if first is None:
             first = (enc_c, pred, emb)
     member_probs = np.vstack(members)
@@ -103,42 +117,46 @@ def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, 
     cell_model = {"genes": genes, "encoder": enc_c.cpu().state_dict(), "predictor": pred.cpu().state_dict(),
                   "hidden": list(model.config.hidden), "predictor_hidden": list(model.config.predictor_hidden),
                   "latent": model.config.latent, "variational": model.config.encoder == "vae",
-                  "gene_mean": torch.from_numpy(features.mean), "gene_sd": torch.from_numpy(features.sd)}
+                  "gene_mean": torch.from_numpy(features.mean), "gene_sd": torch.from_numpy(features.sd),
+                  "calibration": calibrations}
     return TransferResult(prob=member_probs.mean(0), prob_sd=member_probs.std(0), member_probs=member_probs,
                           embedding=emb, genes=genes, history=history, cell_model=cell_model)
 
 
 def initial_networks(model: BulkModel, gene_pos: torch.Tensor, cfg: TransferConfig):
-    """Bulk encoder on the shared genes, a copy of it for cells, and the bulk predictor."""
+    """Bulk encoder on the shared genes, a copy of it for cells, the bulk predictor and regressor."""
     if cfg.pretrained:
-        enc_b, pred = model.encoder, model.predictor
+        enc_b, pred, reg = model.encoder, model.predictor, model.regressor
     else:  # ablation: same architecture, random weights
-        enc_b, _, pred = build_networks(len(model.genes), model.config)
+        enc_b, _, pred, reg = build_networks(len(model.genes), model.config)
     enc_b = encoder_on_genes(enc_b, gene_pos)
-    return enc_b, copy.deepcopy(enc_b), copy.deepcopy(pred)
+    return enc_b, copy.deepcopy(enc_b), copy.deepcopy(pred), copy.deepcopy(reg)
 
 
 def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatures, clusters: torch.Tensor,
                  cfg: TransferConfig, device: torch.device, seed: int):
     seed_everything(seed)
-    enc_b, enc_c, pred = (m.to(device) for m in initial_networks(model, gene_pos, cfg))
-    params = list(enc_b.parameters()) + list(enc_c.parameters()) + list(pred.parameters())
+    enc_b, enc_c, pred, reg = (m.to(device) for m in initial_networks(model, gene_pos, cfg))
+    w_response = model.config.w_response
+    params = [p for m in (enc_b, enc_c, pred, reg) for p in m.parameters()]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     batch = min(cfg.batch_size, features.n)
     curve = []
     for epoch in (bar := tqdm(range(cfg.epochs), desc=f"transfer (seed {seed})", leave=False, disable=None)):
-        enc_b.train(), enc_c.train(), pred.train()
+        enc_b.train(), enc_c.train(), pred.train(), reg.train()
         sums: dict[str, float] = {}
         steps = 0
         for idx in epoch_batches(features.n, len(side.x), batch, gen, cfg.max_cells_per_epoch):
             xc = features.batch(idx.numpy(), device)
-            xb, yb = side.sample(batch, gen)
+            xb, yb, rb = side.sample(batch, gen)
             with autocast(device):
                 zb, zc = enc_b(xb), enc_c(xc)
                 terms = {"bulk": F.binary_cross_entropy_with_logits(pred(zb).float(), yb, pos_weight=side.pos_weight),
+                         "bulk_response": masked_mse(reg(zb), rb) if w_response > 0 else zb.new_zeros(()),
                          "mmd": mmd(zb, zc), "cluster": cluster_loss(zc, clusters[idx].to(device))}
-            loss = cfg.w_bulk * terms["bulk"] + cfg.w_mmd * terms["mmd"] + cfg.w_cluster * terms["cluster"]
+            loss = (cfg.w_bulk * (terms["bulk"] + w_response * terms["bulk_response"]) + cfg.w_mmd * terms["mmd"]
+                    + cfg.w_cluster * terms["cluster"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -151,7 +169,7 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatu
         bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "epoch"})
     if curve:
         log.info("transfer seed %d: last epoch %s", seed, {k: round(v, 4) for k, v in curve[-1].items()})
-    return enc_c, pred, curve
+    return enc_b, enc_c, pred, curve
 
 
 def epoch_batches(n_cells: int, n_bulk: int, batch: int, gen: torch.Generator, max_cells: int):
@@ -165,30 +183,69 @@ def epoch_batches(n_cells: int, n_bulk: int, batch: int, gen: torch.Generator, m
 
 
 @torch.no_grad()
-def bulk_val_auroc(enc_b, pred, side: BulkSide) -> float:
-    from sklearn.metrics import roc_auc_score
+def bulk_logits(enc_b, pred, x: torch.Tensor) -> np.ndarray:
     enc_b.eval(), pred.eval()
-    prob = torch.sigmoid(pred(enc_b(side.x_val)).float()).cpu().numpy()
-    return float(roc_auc_score(side.y_val, prob)) if len(np.unique(side.y_val)) == 2 else float("nan")
+    return pred(enc_b(x)).float().cpu().numpy()
+
+
+def bulk_val_auroc(enc_b, pred, side: BulkSide) -> float:
+    if len(np.unique(side.y_val)) < 2:
+        return float("nan")
+    return float(roc_auc_score(side.y_val, bulk_logits(enc_b, pred, side.x_val)))
+
+
+def platt_scaling(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Slope and intercept that turn the model's logits into calibrated log-odds, fitted on held-out
+    bulk lines (cell labels are never used). The class-weighted loss inflates the minority class's
+    probability; this undoes it. A model that ranks validation lines no better than chance keeps its
+    raw output (slope 1, intercept 0), since inverting it would trust noise."""
+    if len(np.unique(y)) < 2:
+        return 1.0, 0.0
+    fit = LogisticRegression(C=1e4).fit(logits.reshape(-1, 1), y)
+    slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
+    if slope <= 0:
+        log.warning("calibration skipped: the transferred model does not rank bulk validation lines above chance")
+        return 1.0, 0.0
+    return slope, intercept
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))).astype(np.float32)
 
 
 @torch.no_grad()
 def predict_cells(enc_c, pred, features: CellFeatures, device) -> tuple[np.ndarray, np.ndarray]:
+    """Logit of sensitivity and embedding of every cell, block by block."""
     enc_c.eval(), pred.eval()
-    probs, embs = [], []
+    logits, embs = [], []
     for idx in features.blocks():
         with autocast(device):
             z = enc_c(features.batch(idx, device))
-            probs.append(torch.sigmoid(pred(z).float()).cpu().numpy())
+            logits.append(pred(z).float().cpu().numpy())
         embs.append(z.float().cpu().numpy())
-    return np.concatenate(probs), np.concatenate(embs)
+    return np.concatenate(logits), np.concatenate(embs)
 
 
 def threshold_for(rule: str, prob: np.ndarray, fixed: float, bulk_sensitive_fraction: float) -> float:
-    """Label threshold: a fixed probability, or the quantile that makes the predicted sensitive
-    fraction equal to the fraction of sensitive lines in the bulk training data."""
+    """Label threshold: a fixed probability; the quantile that makes the predicted sensitive fraction
+    equal to the fraction of sensitive lines in the bulk training data; or Otsu's split of the
+    probabilities into two groups (data-driven, for samples expected to hold two populations)."""
     if rule == "fixed":
         return fixed
     if rule == "bulk_prevalence":
         return float(np.quantile(prob, 1 - bulk_sensitive_fraction))
+    if rule == "otsu":
+        return otsu_threshold(prob)
     raise InputError(f"Unknown threshold rule '{rule}': choose one of {', '.join(THRESHOLD_RULES)}.")
+
+
+def otsu_threshold(prob: np.ndarray, bins: int = 256) -> float:
+    """The probability that maximises the between-group variance of the two groups it makes."""
+    hist, edges = np.histogram(prob, bins=bins, range=(float(np.min(prob)), float(np.max(prob)) + 1e-9))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(hist) / max(hist.sum(), 1)
+    mean_low = np.cumsum(hist * centres) / np.maximum(np.cumsum(hist), 1)
+    total_mean = (hist * centres).sum() / max(hist.sum(), 1)
+    mean_high = (total_mean - weight * mean_low) / np.maximum(1 - weight, 1e-12)
+    between = weight * (1 - weight) * (mean_low - mean_high) ** 2
+    return float(edges[int(np.argmax(between[:-1])) + 1])

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..bulk import BINARIZE_RULES, prepare_bulk
-from ..io import line_key, read_bulk_expression, read_cosmic_map, read_response
+from ..io import line_key, read_bulk_expression, read_cosmic_map, read_responses, response_paths
 from ..outputs import provenance, write_h5ad, write_json
 from .common import run_step, step_parser
 
@@ -16,8 +16,10 @@ NAME = "bulk_prepare"
 def build_parser() -> argparse.ArgumentParser:
     p = step_parser("scdeal_bulk_prepare.py", __doc__)
     p.add_argument("--bulk_expression", required=True, help="cell lines × genes (or transposed) CSV/TSV[.gz] or h5ad")
-    p.add_argument("--bulk_response", required=True,
-                   help="wide binary table (one column per drug) or GDSC long table (CELL_LINE_NAME, DRUG_NAME, LN_IC50 or AUC)")
+    p.add_argument("--bulk_response", required=True, nargs="+",
+                   help="one or more response tables (space- or comma-separated): wide binary (one column per drug) "
+                        "and/or GDSC long tables (CELL_LINE_NAME, DRUG_NAME, LN_IC50 or AUC; GDSC1 and GDSC2 "
+                        "are pooled); a continuous measure also trains the auxiliary regression")
     p.add_argument("--drug", required=True, help="drug name, however spelled (I-BET-762 = I.BET.762)")
     p.add_argument("--binarize_rule", default="quantile", choices=BINARIZE_RULES,
                    help="how a continuous response becomes sensitive/resistant (lower LN_IC50/AUC = sensitive)")
@@ -30,13 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def body(args: argparse.Namespace) -> None:
     cosmic = read_cosmic_map(args.cosmic_map) if args.cosmic_map else None
-    response = read_response(args.bulk_response)
+    response = read_responses(args.bulk_response)
     expression = read_bulk_expression(args.bulk_expression, {line_key(x, cosmic) for x in response["line"].unique()})
     bulk = prepare_bulk(expression, response, args.drug, rule=args.binarize_rule,
                         sensitive_fraction=args.sensitive_fraction, cosmic=cosmic,
                         min_per_class=args.min_lines_per_class, seed=args.seed)
     out = Path(args.outdir)
-    meta = provenance(NAME, vars(args), {"bulk_expression": args.bulk_expression, "bulk_response": args.bulk_response})
+    meta = provenance(NAME, vars(args), {"bulk_expression": args.bulk_expression,
+                                       **{f"bulk_response_{i}": p for i, p in enumerate(response_paths(args.bulk_response))}})
     bulk.uns["provenance"] = {"created": meta["created"], "step": NAME}
     write_h5ad(out / "bulk.h5ad", bulk)
     counts = {f"{split}_{'sensitive' if label else 'resistant'}": int(n)

@@ -32,13 +32,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=d.patience, help="early-stopping patience on validation loss")
     p.add_argument("--imbalance", default=d.imbalance, choices=["weight", "upsample", "smote", "none"],
                    help="class imbalance handling, fit on training lines only")
+    p.add_argument("--w_response", type=float, default=d.w_response,
+                   help="weight of the auxiliary regression of the continuous response (0: off)")
     return p
 
 
 def body(args: argparse.Namespace) -> None:
     cfg = BulkConfig(encoder=args.encoder, latent=args.latent_dim, dropout=args.dropout, lr=args.bulk_lr,
                      hidden=tuple(int(h) for h in args.hidden_dims.split(",")), ae_epochs=args.bulk_epochs,
-                     predictor_epochs=args.bulk_epochs, patience=args.patience, imbalance=args.imbalance,
+                     predictor_epochs=args.bulk_epochs, patience=args.patience, imbalance=args.imbalance, w_response=args.w_response,
                      seed=args.seed)
     bulk = ad.read_h5ad(args.bulk)
     model = pretrain_bulk(bulk, cfg, select_device(args.device), args.drug)

@@ -10,12 +10,14 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import spearmanr
 
+from ..baseline import BASELINES, baseline_predictions
 from ..device import select_device
 from ..outputs import atomic_path, provenance, write_h5ad, write_json, write_tsv
 from ..report import transfer_report_files
 from ..training import load_checkpoint
-from ..transfer import THRESHOLD_RULES, TransferConfig, threshold_for, transfer_and_predict
+from ..transfer import CALIBRATIONS, THRESHOLD_RULES, TransferConfig, threshold_for, transfer_and_predict
 from .common import run_step, step_parser
 
 NAME = "transfer"
@@ -37,20 +39,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--w_cluster", type=float, default=d.w_cluster, help="weight of the cluster regularisation")
     p.add_argument("--no_pretrain", action="store_true", help="ablation: start from random weights")
     p.add_argument("--n_ensemble", type=int, default=d.n_ensemble, help="models trained with consecutive seeds; their spread is the uncertainty")
+    p.add_argument("--calibration", default=d.calibration, choices=CALIBRATIONS,
+                   help="platt: probabilities calibrated on held-out bulk lines; none: the network's raw output")
     p.add_argument("--threshold_rule", default=d.threshold_rule, choices=THRESHOLD_RULES,
-                   help="fixed: prob ≥ --threshold; bulk_prevalence: the top fraction equal to the bulk sensitive rate")
+                   help="fixed: prob ≥ --threshold; bulk_prevalence: the top fraction equal to the bulk sensitive "
+                        "rate; otsu: the split of the probabilities into two groups")
     p.add_argument("--threshold", type=float, default=d.threshold, help="probability threshold of the fixed rule")
     p.add_argument("--max_cells_per_epoch", type=int, default=d.max_cells_per_epoch,
                    help="cells drawn per epoch at most (training cost stops growing with sample size)")
     p.add_argument("--min_gene_overlap", type=int, default=d.min_gene_overlap,
                    help="fewest bulk-model genes the sample must have")
+    p.add_argument("--baseline", default="logistic", choices=BASELINES,
+                   help="simple model trained on the same bulk lines and genes and predicted beside scdeal, "
+                        "so the report shows whether deep transfer helped (none: skip)")
     return p
 
 
 def body(args: argparse.Namespace) -> None:
     cfg = TransferConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, w_bulk=args.w_bulk,
                          w_mmd=args.w_mmd, w_cluster=args.w_cluster, pretrained=not args.no_pretrain,
-                         n_ensemble=args.n_ensemble, threshold_rule=args.threshold_rule, threshold=args.threshold,
+                         n_ensemble=args.n_ensemble, calibration=args.calibration,
+                         threshold_rule=args.threshold_rule, threshold=args.threshold,
                          min_gene_overlap=args.min_gene_overlap,
                          max_cells_per_epoch=args.max_cells_per_epoch, seed=args.seed)
     model = load_checkpoint(args.model)
@@ -58,10 +67,13 @@ def body(args: argparse.Namespace) -> None:
     result = transfer_and_predict(model, bulk, cells, cfg, select_device(args.device), what=f"sample '{args.sample}'")
     threshold = threshold_for(cfg.threshold_rule, result.prob, cfg.threshold, model.sensitive_fraction)
     annotate(cells, result, threshold)
+    baseline = baseline_predictions(args.baseline, bulk, cells, result.genes, args.seed)
+    if baseline is not None:
+        cells.obs["prob_sensitive_baseline"] = baseline.prob
     meta = provenance(NAME, vars(args), {"cells": args.cells, "bulk": args.bulk, "model": args.model})
     cells.uns["scdeal_transfer"] = {"drug": args.drug, "threshold": threshold, "config": asdict(cfg),
                                     "n_genes_used": len(result.genes), "created": meta["created"]}
-    write_outputs(Path(args.outdir), args, cells, result, threshold, meta)
+    write_outputs(Path(args.outdir), args, cells, result, threshold, meta, comparison(model, result, baseline))
 
 
 def annotate(cells: ad.AnnData, result, threshold: float) -> None:
@@ -70,6 +82,17 @@ def annotate(cells: ad.AnnData, result, threshold: float) -> None:
     cells.obs["predicted_label"] = pd.Categorical(np.where(result.prob >= threshold, "sensitive", "resistant"),
                                                   categories=["sensitive", "resistant"])
     cells.obsm["X_scdeal"] = result.embedding.astype(np.float32)
+
+
+def comparison(model, result, baseline) -> dict:
+    """What a user needs to judge, without cell labels, whether deep transfer helped: both models on
+    the same held-out bulk lines, and how far their per-cell rankings agree."""
+    out = {"scdeal_bulk_test_auroc": float(model.metrics["test"]["auroc"])}
+    if baseline is not None:
+        rho = spearmanr(result.prob, baseline.prob).statistic if np.ptp(baseline.prob) > 0 else float("nan")
+        out |= {"baseline": baseline.kind, "baseline_bulk_test_auroc": baseline.bulk_test_auroc,
+                "spearman_scdeal_vs_baseline": float(rho)}
+    return out
 
 
 def sensitive_fraction_interval(member_probs: np.ndarray, threshold: float, n_cells: int) -> dict:
@@ -84,11 +107,11 @@ def sensitive_fraction_interval(member_probs: np.ndarray, threshold: float, n_ce
             "sensitive_fraction_labelled": labelled}
 
 
-def write_outputs(out: Path, args, cells: ad.AnnData, result, threshold: float, meta: dict) -> None:
-    predictions = pd.DataFrame({"cell_id": cells.obs_names, "prob_sensitive": cells.obs["prob_sensitive"].to_numpy(),
-                                "predicted_label": cells.obs["predicted_label"].astype(str).to_numpy(),
-                                "cluster": cells.obs["cluster"].astype(str).to_numpy(),
-                                "prob_sensitive_sd": cells.obs["prob_sensitive_sd"].to_numpy()})
+def write_outputs(out: Path, args, cells: ad.AnnData, result, threshold: float, meta: dict, compare: dict) -> None:
+    columns = ["prob_sensitive", "predicted_label", "cluster", "prob_sensitive_sd", "prob_sensitive_baseline"]
+    predictions = pd.DataFrame({"cell_id": cells.obs_names,
+                                **{c: cells.obs[c].astype(str).to_numpy() if c in ("predicted_label", "cluster")
+                                   else cells.obs[c].to_numpy() for c in columns if c in cells.obs}})
     write_tsv(out / "predictions.tsv", predictions)
     history = pd.DataFrame(result.history)
     write_tsv(out / "transfer_history.tsv", history)
@@ -96,9 +119,10 @@ def write_outputs(out: Path, args, cells: ad.AnnData, result, threshold: float, 
         torch.save({**result.cell_model, "config": cells.uns["scdeal_transfer"]["config"],
                     "bulk_model": args.model}, tmp)
     summary = {"sample": args.sample, "drug": args.drug, "n_cells": int(cells.n_obs), "n_genes_used": len(result.genes),
-               "threshold_rule": args.threshold_rule, "threshold": threshold,
+               "calibration": args.calibration, "threshold_rule": args.threshold_rule, "threshold": threshold,
                "n_clusters": int(cells.obs["cluster"].nunique()),
-               **sensitive_fraction_interval(result.member_probs, threshold, cells.n_obs), "provenance": meta}
+               **sensitive_fraction_interval(result.member_probs, threshold, cells.n_obs), "comparison": compare,
+               "provenance": meta}
     write_json(out / "transfer_summary.json", summary)
     write_h5ad(out / f"{args.sample}_{args.drug}.h5ad", cells)
     transfer_report_files(out, args.sample, args.drug, cells, history, summary)

@@ -8,7 +8,7 @@ process SCDEAL_BULK_PREPARE {
     input:
     tuple val(meta), val(drug)
     path(bulk_expression)
-    path(bulk_response)
+    path(bulk_response, stageAs: 'response_?/*')
     path(cosmic_map)
 
     output:
@@ -26,7 +26,7 @@ process SCDEAL_BULK_PREPARE {
     """
     scdeal_bulk_prepare.py \\
         --bulk_expression ${bulk_expression} \\
-        --bulk_response ${bulk_response} \\
+        --bulk_response ${[bulk_response].flatten().join(' ')} \\
         --drug ${drug} \\
         ${cosmic} \\
         --outdir ${prefix} \\
