@@ -50,6 +50,14 @@ def test_predictions_and_annotated_h5ad(test_profile_run):
         assert list(adata.obs_names) == list(pred["cell_id"])
 
 
+def test_bulk_model_uses_binary_labels_and_the_continuous_response(test_profile_run):
+    outdir, _ = test_profile_run
+    summary = json.loads((outdir / "bulk" / "SIMULATIN" / "bulk_summary.json").read_text())
+    assert summary["response_kind"] == "binary+LN_IC50" and summary["n_with_continuous_response"] == summary["n_matched"]
+    history = pd.read_csv(outdir / "bulk" / "SIMULATIN" / "bulk_history.tsv", sep="\t")
+    assert history["val_response_mse"].dropna().min() < 1.0  # the regression head learnt the simulated LN_IC50
+
+
 def test_evaluation_shows_the_model_learned(test_profile_run):
     outdir, _ = test_profile_run
     metrics = pd.read_csv(outdir / "evaluation" / "sample1" / "SIMULATIN" / "metrics.tsv", sep="\t").iloc[0]
