@@ -4,6 +4,11 @@
 Simulates one bulk dataset and samples of N cells × 5,000 genes, then runs the pipeline steps as the
 runner does (one process per step) and reads each process's own peak resident memory (wait4).
 usage: python benchmarks/scale.py [--cells 10000 100000] [--device auto] [--epochs 30]
+                                  [--measure_epochs 2 --from_cells 1000000] [--workdir DIR]
+For the largest samples the transfer may run fewer epochs (--measure_epochs for samples of at least
+--from_cells cells): its time is then extrapolated to --epochs from the per-epoch seconds it logs
+(transfer_history.tsv), since an epoch's cost does not depend on the sample size (at most
+max_cells_per_epoch cells are drawn per epoch). Simulated data are kept in --workdir and reused.
 Prints a table and appends it to benchmarks/results/speed.md.
 """
 from __future__ import annotations
@@ -23,10 +28,15 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def simulate(outdir: Path, **params) -> dict[str, Path]:
-    """Simulate in a child process, so this process stays small (a child inherits its parent's peak RSS)."""
+    """Simulate in a child process, so this process stays small (a child inherits its parent's peak RSS).
+    A folder simulated before with the same parameters is reused."""
     flags = [f"--{k}={v}" for k, v in params.items()]
+    stamp = outdir / "simulated_with.txt"
+    if stamp.is_file() and stamp.read_text().startswith(" ".join(flags) + "\n"):
+        return {name: Path(path) for name, path in (line.split("\t") for line in stamp.read_text().splitlines()[1:])}
     out = subprocess.run([sys.executable, "-m", "scdeal.cli", "simulate", "--outdir", str(outdir), *flags],
                          capture_output=True, text=True, check=True).stdout
+    stamp.write_text(" ".join(flags) + "\n" + out)
     return {name: Path(path) for name, path in (line.split("\t") for line in out.splitlines())}
 
 
@@ -40,6 +50,14 @@ def run_step(step: str, args: list[str]) -> tuple[float, float]:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{step} failed: {' '.join(cmd)}")
     return seconds, usage.ru_maxrss / 1024 ** 2  # ru_maxrss is in kB on Linux
+
+
+def extrapolated(seconds: float, history: Path, epochs: int) -> float:
+    """Measured wall time plus the missing epochs of every ensemble member at their mean logged cost."""
+    import pandas as pd
+    log = pd.read_csv(history, sep="\t")
+    missing = epochs * log["member"].nunique() - len(log)
+    return seconds + missing * float(log["seconds"].mean())
 
 
 def commit() -> str:
@@ -57,10 +75,14 @@ def main() -> int:
     parser.add_argument("--genes", type=int, default=5000)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--measure_epochs", type=int, default=None, help="epochs actually run for large samples")
+    parser.add_argument("--from_cells", type=int, default=1_000_000, help="samples this large use --measure_epochs")
+    parser.add_argument("--library_mean", type=float, default=1000.0, help="UMIs per cell (1,000: ~10 %% non-zero)")
     parser.add_argument("--skip_explain", action="store_true")
+    parser.add_argument("--workdir", type=Path, default=None, help="keep and reuse simulated data here")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "speed.md")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="scdeal_scale_"))
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="scdeal_scale_"))
     rows = []
     bulk_paths = simulate(work / "bulk", n_genes=args.genes, n_lines=400, n_samples=0)
     bdir = work / "out" / "bulk"
@@ -70,25 +92,31 @@ def main() -> int:
                                      "--device", args.device])
     rows.append(("bulk (400 lines)", "prepare + pretrain", prep[0] + pre[0], max(prep[1], pre[1])))
     for n in args.cells:
-        paths = simulate(work / f"cells{n}", n_genes=args.genes, n_lines=50, n_cells=n, n_samples=1)
+        paths = simulate(work / f"cells{n}", n_genes=args.genes, n_lines=50, n_cells=n, n_samples=1,
+                         library_mean=args.library_mean)
         cdir, pdir, edir = (work / "out" / d / str(n) for d in ("cluster", "pred", "explain"))
+        epochs = args.measure_epochs if args.measure_epochs and n >= args.from_cells else args.epochs
         steps = [("cluster", ["--input", str(paths["sample1"]), "--sample", "s", "--outdir", str(cdir)]),
                  ("transfer", ["--cells", str(cdir / "s.clustered.h5ad"), "--bulk", str(bdir / "bulk.h5ad"),
                                "--model", str(bdir / "bulk_model.pt"), "--sample", "s", "--drug", "S",
-                               "--epochs", str(args.epochs), "--outdir", str(pdir), "--device", args.device])]
+                               "--epochs", str(epochs), "--outdir", str(pdir), "--device", args.device])]
         if not args.skip_explain:
             steps.append(("explain", ["--adata", str(pdir / "s_S.h5ad"), "--cell_model", str(pdir / "cell_model.pt"),
                                       "--sample", "s", "--drug", "S", "--outdir", str(edir), "--device", args.device]))
         total = 0.0
         for step, step_args in steps:
             seconds, peak = run_step(step, step_args)
+            if step == "transfer" and epochs < args.epochs:
+                seconds, step = extrapolated(seconds, pdir / "transfer_history.tsv", args.epochs), \
+                    f"transfer ({epochs} epochs run, extrapolated to {args.epochs})"
             total += seconds
             rows.append((f"{n:,} cells", step, seconds, peak))
             print(f"{n:>9,} cells  {step:<9} {seconds:8.1f} s  peak {peak:5.2f} GB", flush=True)
         rows.append((f"{n:,} cells", "total per sample", total, max(r[3] for r in rows if r[0] == f"{n:,} cells")))
     header = (f"\n## Scale: {date.today()}, {platform.node()}, {os.cpu_count()} CPUs, GPU {gpu_name()}, "
-              f"device {args.device}, commit {commit()}\n\n{args.genes} genes, {args.epochs} transfer epochs, defaults "
-              "otherwise (3 ensemble members). One process per step; peak = that process's max RSS.\n\n"
+              f"device {args.device}, commit {commit()}\n\n{args.genes} genes, {args.epochs} transfer epochs, "
+              f"{args.library_mean:.0f} UMIs per cell on average, defaults otherwise (3 ensemble members). "
+              "One process per step; peak = that process's max RSS.\n\n"
               "| sample | step | wall time (s) | peak memory (GB) |\n|---|---|---|---|\n")
     table = header + "".join(f"| {a} | {b} | {c:.1f} | {d:.2f} |\n" for a, b, c, d in rows)
     print(table)

@@ -80,28 +80,31 @@ def mmd(a: torch.Tensor, b: torch.Tensor, scales: tuple[float, ...] = (0.25, 0.5
     """Maximum mean discrepancy with RBF kernels at several multiples of the median squared distance.
 
     Bandwidths follow the data, so the kernel never saturates at ≈ 1 whatever the embedding's scale.
+    Shapes stay fixed (no boolean indexing), so on a GPU no step waits for the host.
     """
     a, b = a.float(), b.float()
     joint = torch.cat([a, b])
     d2 = torch.cdist(joint, joint).pow(2)
-    median = d2.detach()[d2.detach() > 0].median() if (d2.detach() > 0).any() else d2.new_tensor(1.0)
+    rows, cols = torch.triu_indices(len(joint), len(joint), offset=1, device=joint.device)
+    median = d2.detach()[rows, cols].median().clamp_min(1e-12)
     kernel = sum(torch.exp(-d2 / (s * median)) for s in scales) / len(scales)
     n = a.shape[0]
     return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
 
 
-def cluster_loss(z: torch.Tensor, clusters: torch.Tensor) -> torch.Tensor:
+def cluster_loss(z: torch.Tensor, clusters: torch.Tensor, n_clusters: int | None = None) -> torch.Tensor:
     """Within-cluster spread of the embedding relative to its total spread (scale-free).
 
     Acts on the embedding and carries gradients into the encoder, so cells of one Leiden cluster
-    stay together while the domains are aligned.
+    stay together while the domains are aligned. `clusters` are codes 0..n_clusters-1; passing
+    `n_clusters` keeps every shape fixed (no host synchronisation on a GPU).
     """
     z = z.float()
-    uniq, inverse = torch.unique(clusters, return_inverse=True)
-    sums = torch.zeros(len(uniq), z.shape[1], device=z.device).index_add_(0, inverse, z)
-    counts = torch.bincount(inverse, minlength=len(uniq)).clamp(min=1).unsqueeze(1).to(z.dtype)
-    centroids = sums / counts
-    within = (z - centroids[inverse]).pow(2).sum(1).mean()
+    k = n_clusters if n_clusters is not None else int(clusters.max()) + 1
+    sums = torch.zeros(k, z.shape[1], device=z.device).index_add_(0, clusters, z)
+    counts = torch.zeros(k, device=z.device).index_add_(0, clusters, torch.ones_like(z[:, 0]))
+    centroids = sums / counts.clamp(min=1).unsqueeze(1)
+    within = (z - centroids[clusters]).pow(2).sum(1).mean()
     total = (z - z.mean(0)).pow(2).sum(1).mean()
     return within / (total + 1e-8)
 

@@ -109,12 +109,13 @@ def transfer_report_files(out: Path, sample: str, drug: str, cells, history: pd.
                     general, plot_type="generalstats", extra=headers)
     series = {}
     member0 = history[history["member"] == 0] if "member" in history else history
-    for term in ("bulk", "mmd", "cluster"):
-        if term in member0:
+    for term in ("bulk", "bulk_response", "mmd", "cluster"):
+        if term in member0 and member0[term].abs().sum() > 0:  # bulk_response is 0 without a continuous measure
             series[f"{name} {term}"] = epoch_pairs(member0["epoch"], member0[term])
     write_mqc_linegraph(out / f"{name}_transfer_curve_mqc.json", f"scdeal_transfer_curve_{name}",
                         f"Transfer training: {name}", "Each loss term per epoch (first ensemble member): bulk "
-                        "response loss, MMD between bulk and cell embeddings, cluster regularisation.",
+                        "response loss (and the continuous-response regression where there is one), MMD between "
+                        "bulk and cell embeddings, cluster regularisation.",
                         series, "epoch", "loss")
     umap_figure(cells, out / f"{name}_umap.png", name)
     comparison_table(out, name, summary["comparison"])

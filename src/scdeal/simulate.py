@@ -36,7 +36,7 @@ class SimParams:
     clone_effect: float = 1.2      # log2 shift of a subclone program (cells only)
     gene_bias_sd: float = 0.8      # platform shift between bulk and cells, per gene
     gene_coverage: float = 0.85    # fraction of bulk genes the cells measure
-    library_mean: float = 8000
+    library_mean: float = 8000.0
     dropout: float = 0.1
     species: str = "human"         # "mouse": cells named by mouse orthologs of the human bulk genes
     seed: int = 0
@@ -96,11 +96,11 @@ def simulate_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, ge
     p_res = np.where(subclone == 0, 0.85, max(0.0, (p.resistant_fraction - 0.85 / p.n_subclones) /
                                                  (1 - 1 / p.n_subclones)))
     resistant = rng.random(p.n_cells) < p_res
-    response = response_shift(genes, ~resistant, p.effect, p.n_planted)
     blocks = []
     for start in range(0, p.n_cells, CHUNK):  # bounded memory for samples of a million cells
         rows = slice(start, start + CHUNK)
-        log_expr = base + bias + clone_programs[subclone[rows]] + response[rows] + \
+        response = response_shift(genes, ~resistant[rows], p.effect, p.n_planted)
+        log_expr = base + bias + clone_programs[subclone[rows]] + response + \
             rng.normal(0, 0.3, (len(subclone[rows]), n_g))
         rate = np.exp2(log_expr)
         rate /= rate.sum(1, keepdims=True)

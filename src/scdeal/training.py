@@ -70,11 +70,11 @@ def build_networks(n_genes: int, cfg: BulkConfig) -> tuple[Encoder, Decoder, Pre
 
 
 def masked_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over the lines that have a continuous response (NaN elsewhere); 0 if none."""
+    """Mean squared error over the lines that have a continuous response (NaN elsewhere); 0 if none.
+    Masked arithmetic rather than boolean indexing: no host synchronisation on a GPU."""
     valid = ~torch.isnan(target)
-    if not bool(valid.any()):
-        return output.sum() * 0.0
-    return F.mse_loss(output.float()[valid], target[valid])
+    diff = torch.where(valid, output.float() - torch.nan_to_num(target), torch.zeros_like(target))
+    return diff.pow(2).sum() / valid.sum().clamp(min=1)
 
 
 def response_targets(bulk: ad.AnnData, split: np.ndarray) -> dict[str, np.ndarray]:

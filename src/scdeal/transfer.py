@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 from dataclasses import dataclass, field
 
 import anndata as ad
@@ -98,7 +99,8 @@ def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, 
     gene_pos_model = torch.tensor([model_pos[g] for g in genes])
     features = CellFeatures(cells.X, cell_index)
     side = BulkSide(bulk, genes, device)
-    clusters = torch.from_numpy(cells.obs["cluster"].astype("category").cat.codes.to_numpy().astype(np.int64))
+    codes = cells.obs["cluster"].astype("category").cat.codes.to_numpy().astype(np.int64)
+    clusters = torch.from_numpy(codes).to(device)  # on the device once; batches index it there
     members, history, first = [], [], None
     calibrations = []
     for k in range(cfg.n_ensemble):
@@ -142,10 +144,12 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatu
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     batch = min(cfg.batch_size, features.n)
+    n_clusters = int(clusters.max()) + 1
     curve = []
     for epoch in (bar := tqdm(range(cfg.epochs), desc=f"transfer (seed {seed})", leave=False, disable=None)):
+        started = time.perf_counter()
         enc_b.train(), enc_c.train(), pred.train(), reg.train()
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch
         steps = 0
         for idx in epoch_batches(features.n, len(side.x), batch, gen, cfg.max_cells_per_epoch):
             xc = features.batch(idx.numpy(), device)
@@ -154,17 +158,19 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatu
                 zb, zc = enc_b(xb), enc_c(xc)
                 terms = {"bulk": F.binary_cross_entropy_with_logits(pred(zb).float(), yb, pos_weight=side.pos_weight),
                          "bulk_response": masked_mse(reg(zb), rb) if w_response > 0 else zb.new_zeros(()),
-                         "mmd": mmd(zb, zc), "cluster": cluster_loss(zc, clusters[idx].to(device))}
+                         "mmd": mmd(zb, zc),
+                         "cluster": cluster_loss(zc, clusters[idx.to(device, non_blocking=True)], n_clusters)}
             loss = (cfg.w_bulk * (terms["bulk"] + w_response * terms["bulk_response"]) + cfg.w_mmd * terms["mmd"]
                     + cfg.w_cluster * terms["cluster"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             for name, value in terms.items():
-                sums[name] = sums.get(name, 0.0) + float(value.detach())
+                sums[name] = sums.get(name, 0.0) + value.detach().float()
             steps += 1
-        row = {"epoch": epoch, **{k: v / max(steps, 1) for k, v in sums.items()}}
+        row = {"epoch": epoch, **{k: float(v) / max(steps, 1) for k, v in sums.items()}}
         row["bulk_val_auroc"] = bulk_val_auroc(enc_b, pred, side)
+        row["seconds"] = time.perf_counter() - started
         curve.append(row)
         bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "epoch"})
     if curve:
