@@ -150,3 +150,16 @@ def test_baseline_is_scored_on_bulk_test_lines_and_predicts_cells(trained):
         assert result.prob.shape == (cells.n_obs,) and result.bulk_test_auroc > 0.7
         assert roc_auc_score(truth(cells), result.prob) > 0.6
     assert baseline_predictions("none", bulk, cells, genes) is None
+
+
+def test_very_large_samples_take_the_scalable_clustering_path(sim_paths, monkeypatch):
+    """Above the exact-kNN limit: approximate neighbours and a UMAP started from the PCs, not spectral."""
+    import anndata as ad
+
+    from scdeal import singlecell
+    monkeypatch.setattr(singlecell, "EXACT_KNN_MAX_CELLS", 100)
+    cells = singlecell.preprocess_and_cluster(ad.read_h5ad(sim_paths["sample1"]), singlecell.ClusterParams(n_top_genes=300))
+    assert isinstance(singlecell.knn_transformer(cells.n_obs, 15, 0), singlecell.ApproximateKnn)
+    start = singlecell.umap_init(cells.obsm["X_pca"])
+    assert start.shape == (cells.n_obs, 2) and np.isclose(np.abs(start).max(), 10.0)
+    assert np.isfinite(cells.obsm["X_umap"]).all() and cells.obs["cluster"].nunique() >= 2

@@ -43,7 +43,7 @@ def body(args: argparse.Namespace) -> None:
     bulk.uns["provenance"] = {"created": meta["created"], "step": NAME}
     write_h5ad(out / "bulk.h5ad", bulk)
     counts = {f"{split}_{'sensitive' if label else 'resistant'}": int(n)
-              for (split, label), n in bulk.obs.groupby(["split", "label"]).size().items()}
+              for (split, label), n in bulk.obs.groupby(["split", "label"], observed=True).size().items()}
     write_json(out / "bulk_summary.json", {**bulk.uns["scdeal_bulk"], "split_counts": counts, "provenance": meta})
 
 
