@@ -147,6 +147,7 @@ def main() -> int:
         print(f"real data not found at {args.data}: nothing to benchmark", file=sys.stderr)
         return 1
     torch.set_num_threads(len(os.sched_getaffinity(0)))
+    code_commit = commit()  # the code this process imported, whatever HEAD is when it finishes
     expression = io.read_bulk_expression(args.data / "bulk" / "gdsc_expression_rowz.csv.gz")
     frames, notes = [], []
     for spec in SETS:
@@ -159,7 +160,7 @@ def main() -> int:
     table = summarise(frame)
     report = ["# Accuracy benchmark", "",
               f"date {date.today()}, machine {platform.node()} ({platform.processor() or platform.machine()}, "
-              f"{len(os.sched_getaffinity(0))} CPU threads, torch {torch.__version__}, CPU), commit {commit()}, "
+              f"{len(os.sched_getaffinity(0))} CPU threads, torch {torch.__version__}, CPU), commit {code_commit}, "
               f"{args.seeds} seeds (mean ± sd).", "",
               "All methods use the same genes and no cell label; defaults of nextflow_schema.json.", "",
               markdown(table), "", "## Verdict", "", *verdicts(frame), "", "## Data", "", *notes, ""]

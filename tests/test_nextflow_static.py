@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from reftrace import ConfigFile, Module
 
+from scdeal.io import response_paths
 from scdeal.pipeline_config import config_params, schema_defaults, step_flags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -166,4 +167,6 @@ def test_profiles_exist():
 def test_test_profile_files_exist():
     params = config_params((ROOT / "conf" / "test.config").read_text(), ROOT)
     for key in ("input", "bulk_expression", "bulk_response"):
-        assert Path(params[key]).exists(), key
+        for path in response_paths(params[key]):  # bulk_response may list several tables
+            assert Path(path).exists(), (key, path)
+    assert len(response_paths(params["bulk_response"])) == 2
