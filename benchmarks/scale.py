@@ -31,12 +31,13 @@ def simulate(outdir: Path, **params) -> dict[str, Path]:
     """Simulate in a child process, so this process stays small (a child inherits its parent's peak RSS).
     A folder simulated before with the same parameters is reused."""
     flags = [f"--{k}={v}" for k, v in params.items()]
-    stamp = outdir / "simulated_with.txt"
-    if stamp.is_file() and stamp.read_text().startswith(" ".join(flags) + "\n"):
-        return {name: Path(path) for name, path in (line.split("\t") for line in stamp.read_text().splitlines()[1:])}
-    out = subprocess.run([sys.executable, "-m", "scdeal.cli", "simulate", "--outdir", str(outdir), *flags],
-                         capture_output=True, text=True, check=True).stdout
-    stamp.write_text(" ".join(flags) + "\n" + out)
+    stamp, header = outdir / "simulated_with.txt", " ".join(flags) + "\n"
+    if stamp.is_file() and stamp.read_text().startswith(header):
+        out = stamp.read_text()[len(header):]
+    else:
+        out = subprocess.run([sys.executable, "-m", "scdeal.cli", "simulate", "--outdir", str(outdir), *flags],
+                             capture_output=True, text=True, check=True).stdout
+        stamp.write_text(header + out)
     return {name: Path(path) for name, path in (line.split("\t") for line in out.splitlines())}
 
 

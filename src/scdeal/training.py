@@ -77,9 +77,15 @@ def masked_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return diff.pow(2).sum() / valid.sum().clamp(min=1)
 
 
+def line_responses(bulk: ad.AnnData) -> np.ndarray:
+    """Each line's z-scored continuous response (NaN where it has none, or the tables have none)."""
+    if "response_z" not in bulk.obs:
+        return np.full(bulk.n_obs, np.nan, np.float32)
+    return bulk.obs["response_z"].to_numpy(np.float32)
+
+
 def response_targets(bulk: ad.AnnData, split: np.ndarray) -> dict[str, np.ndarray]:
-    """z-scored continuous response per split (NaN where a line has none, or the tables have none)."""
-    z = bulk.obs["response_z"].to_numpy(np.float32) if "response_z" in bulk.obs else np.full(bulk.n_obs, np.nan, np.float32)
+    z = line_responses(bulk)
     return {s: z[split == s] for s in ("train", "val", "test")}
 
 
@@ -172,17 +178,17 @@ def train_autoencoder(enc: Encoder, dec: Decoder, feats: dict, cfg: BulkConfig, 
     return history
 
 
-def response_loss(enc: Encoder, pred: Predictor, reg: Predictor, x: torch.Tensor, y: torch.Tensor,
-                  r: torch.Tensor, pos_weight: torch.Tensor, w_response: float) -> dict[str, torch.Tensor]:
-    """Weighted BCE of the binary label, and the auxiliary regression of the continuous response."""
-    z = enc(x)
+def response_terms(pred: Predictor, reg: Predictor, z: torch.Tensor, y: torch.Tensor, r: torch.Tensor,
+                   pos_weight: torch.Tensor, w_response: float) -> dict[str, torch.Tensor]:
+    """On bulk embeddings `z`: weighted BCE of the binary label and, when weighted, the auxiliary
+    regression of the continuous response. Shared by pretraining and the transfer's bulk term."""
     terms = {"bce": F.binary_cross_entropy_with_logits(pred(z).float(), y, pos_weight=pos_weight)}
     if w_response > 0:
         terms["response_mse"] = masked_mse(reg(z), r)
     return terms
 
 
-def total(terms: dict[str, torch.Tensor], w_response: float) -> torch.Tensor:
+def weighted_response_loss(terms: dict[str, torch.Tensor], w_response: float) -> torch.Tensor:
     return terms["bce"] + w_response * terms.get("response_mse", 0.0)
 
 
@@ -202,15 +208,15 @@ def train_predictor(enc: Encoder, pred: Predictor, reg: Predictor, feats: dict, 
         enc.train(), pred.train(), reg.train()
         for idx in _batches(len(xt), cfg.batch_size, gen):
             idx = idx.to(device)
-            loss = total(response_loss(enc, pred, reg, xt[idx], yt[idx], rt[idx], pos_weight, cfg.w_response),
-                         cfg.w_response)
+            terms = response_terms(pred, reg, enc(xt[idx]), yt[idx], rt[idx], pos_weight, cfg.w_response)
+            loss = weighted_response_loss(terms, cfg.w_response)
             opt.zero_grad()
             loss.backward()
             opt.step()
         enc.eval(), pred.eval(), reg.eval()
         with torch.no_grad():
-            terms = response_loss(enc, pred, reg, xv, yv, rv, pos_weight, cfg.w_response)
-        val = float(total(terms, cfg.w_response))
+            terms = response_terms(pred, reg, enc(xv), yv, rv, pos_weight, cfg.w_response)
+        val = float(weighted_response_loss(terms, cfg.w_response))
         history.append({"stage": "predictor", "epoch": epoch, "val_loss": val,
                         **{f"val_{k}": float(v) for k, v in terms.items()}})
         bar.set_postfix(val_loss=f"{val:.4f}")

@@ -22,7 +22,6 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from .device import autocast, seed_everything
@@ -30,7 +29,7 @@ from .errors import InputError
 from .features import CellFeatures
 from .models import cluster_loss, encoder_on_genes, mmd
 from .preprocess import align_genes, model_features
-from .training import BulkModel, build_networks, masked_mse
+from .training import BulkModel, build_networks, line_responses, response_terms, weighted_response_loss
 
 log = logging.getLogger(__name__)
 THRESHOLD_RULES = ("fixed", "bulk_prevalence", "otsu")
@@ -76,7 +75,7 @@ class BulkSide:
         train, stats = model_features(bulk.X[split == "train"])
         val = model_features(bulk.X[split == "val"], stats)[0]
         y = bulk.obs["label"].to_numpy().astype(np.float32)
-        r = bulk.obs["response_z"].to_numpy(np.float32) if "response_z" in bulk.obs else np.full(len(y), np.nan, np.float32)
+        r = line_responses(bulk)
         self.x = torch.from_numpy(train).to(device)
         self.y = torch.from_numpy(y[split == "train"]).to(device)
         self.r = torch.from_numpy(r[split == "train"]).to(device)
@@ -156,11 +155,11 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatu
             xb, yb, rb = side.sample(batch, gen)
             with autocast(device):
                 zb, zc = enc_b(xb), enc_c(xc)
-                terms = {"bulk": F.binary_cross_entropy_with_logits(pred(zb).float(), yb, pos_weight=side.pos_weight),
-                         "bulk_response": masked_mse(reg(zb), rb) if w_response > 0 else zb.new_zeros(()),
+                bulk_terms = response_terms(pred, reg, zb, yb, rb, side.pos_weight, w_response)
+                terms = {"bulk": bulk_terms["bce"], "bulk_response": bulk_terms.get("response_mse", zb.new_zeros(())),
                          "mmd": mmd(zb, zc),
                          "cluster": cluster_loss(zc, clusters[idx.to(device, non_blocking=True)], n_clusters)}
-            loss = (cfg.w_bulk * (terms["bulk"] + w_response * terms["bulk_response"]) + cfg.w_mmd * terms["mmd"]
+            loss = (cfg.w_bulk * weighted_response_loss(bulk_terms, w_response) + cfg.w_mmd * terms["mmd"]
                     + cfg.w_cluster * terms["cluster"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
