@@ -39,7 +39,8 @@ def test_transfer_beats_bulk_model_applied_directly_on_shifted_domain(trained_sh
     assert roc_auc_score(y, transferred.prob) > roc_auc_score(y, direct.prob) + 0.02
 
 
-@pytest.mark.parametrize("ablation", [{"w_mmd": 0.0}, {"w_cluster": 0.0}, {"w_bulk": 0.0}, {"pretrained": False}])
+@pytest.mark.parametrize("ablation", [{"w_mmd": 0.0}, {"w_cluster": 0.0}, {"w_bulk": 0.0}, {"w_anchor": 0.0},
+                                      {"pretrained": False}, {"source_epochs": 0}, {"member_bulk": "all"}])
 def test_every_part_changes_the_result(trained, ablation):
     default = run(trained)
     ablated = run(trained, **ablation)
@@ -47,9 +48,10 @@ def test_every_part_changes_the_result(trained, ablation):
 
 
 def test_pretraining_keeps_the_orientation(trained):
-    """Without starting from the bulk encoder, nothing ties which side means sensitive."""
+    """Without the bulk encoder's weights or a source refit, nothing ties which side means sensitive."""
     y = truth(trained[2])
-    assert roc_auc_score(y, run(trained).prob) > roc_auc_score(y, run(trained, pretrained=False).prob) + 0.2
+    unanchored = run(trained, pretrained=False, source_epochs=0, w_anchor=0.0)
+    assert roc_auc_score(y, run(trained).prob) > roc_auc_score(y, unanchored.prob) + 0.2
 
 
 def test_same_seed_same_predictions_on_cpu(trained):
@@ -64,6 +66,23 @@ def test_ensemble_reports_spread(trained):
     assert result.member_probs.shape == (3, trained[2].n_obs)
     assert (result.prob_sd > 0).any()
     np.testing.assert_allclose(result.prob, result.member_probs.mean(0), rtol=1e-6)
+    assert [m["member"] for m in result.members] == [0, 1, 2] and result.bulk_val_auroc > 0.8
+
+
+def test_no_transfer_is_the_source_model_refitted_on_the_sample_genes(trained):
+    """epochs=0 gives the validated source model: its probabilities are the direct ones, and its held-out
+    bulk AUROC is measured on the genes the sample has."""
+    result = run(trained, epochs=0, n_ensemble=2)
+    np.testing.assert_array_equal(result.prob, result.direct_prob)
+    assert result.n_reset == 0 and result.bulk_val_auroc > 0.8
+    assert roc_auc_score(truth(trained[2]), result.direct_prob) > 0.7
+
+
+def test_bootstrap_members_differ_in_their_bulk_evidence(trained):
+    boot = run(trained, epochs=0, n_ensemble=2)
+    same = run(trained, epochs=0, n_ensemble=2, member_bulk="all")
+    assert np.abs(boot.member_probs[0] - boot.member_probs[1]).mean() > \
+        np.abs(same.member_probs[0] - same.member_probs[1]).mean()
 
 
 def test_predictions_need_no_labels(trained):
@@ -134,10 +153,10 @@ def test_calibrated_probabilities_follow_the_bulk_prevalence(trained):
 
 
 def test_otsu_threshold_splits_two_populations():
-    from scdeal.transfer import threshold_for
+    from scdeal.transfer import otsu_threshold
     rng = np.random.default_rng(0)
     prob = np.concatenate([rng.normal(0.2, 0.05, 700), rng.normal(0.8, 0.05, 300)]).clip(0, 1)
-    threshold = threshold_for("otsu", prob, 0.5, 0.1)
+    threshold = otsu_threshold(prob)
     assert 0.35 < threshold < 0.65 and (prob >= threshold).sum() == 300
 
 

@@ -15,10 +15,11 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from .features import BLOCK
-from .preprocess import row_standardise
+from .features import BLOCK, CellFeatures
+from .preprocess import model_features, row_standardise
 
 BASELINES = ("logistic", "gbt", "none")
+FEATURE_SPACES = ("profile", "model")
 
 
 @dataclass
@@ -37,20 +38,37 @@ def make_classifier(kind: str, seed: int):
 
 
 def baseline_predictions(kind: str, bulk: ad.AnnData, cells: ad.AnnData, genes: list[str],
-                         seed: int = 0) -> BaselineResult | None:
-    """Fit on the bulk training + validation lines (each profile z-scored across `genes`), score the
-    test lines, predict every cell block by block (the sparse matrix is never densified whole)."""
+                         seed: int = 0, *, features: str = "profile") -> BaselineResult | None:
+    """Fit on the bulk training + validation lines, score the test lines, predict every cell block by
+    block (the sparse matrix is never densified whole).
+
+    features: `profile` (the pipeline's baseline): each profile z-scored across `genes`; `model`: the
+    deep model's features, i.e. also each gene standardised within its own domain (bulk fitting
+    lines; the sample's cells), to tell the feature space's effect from the model's.
+    """
     if kind == "none":
         return None
     split = bulk.obs["split"].to_numpy()
-    x = row_standardise(bulk[:, genes].X)
     y = bulk.obs["label"].to_numpy().astype(int)
     fit = split != "test"
-    clf = make_classifier(kind, seed).fit(x[fit], y[fit])
-    test_auroc = float(roc_auc_score(y[~fit], clf.predict_proba(x[~fit])[:, 1])) if len(set(y[~fit])) == 2 else float("nan")
+    x_fit, x_test, cell_blocks = feature_space(features, bulk[:, genes].X, fit, cells, genes)
+    clf = make_classifier(kind, seed).fit(x_fit, y[fit])
+    test_auroc = float(roc_auc_score(y[~fit], clf.predict_proba(x_test)[:, 1])) if len(set(y[~fit])) == 2 else float("nan")
+    prob = np.concatenate([clf.predict_proba(block)[:, 1] for block in cell_blocks])
+    return BaselineResult(kind=kind, prob=prob.astype(np.float32), bulk_test_auroc=test_auroc)
+
+
+def feature_space(kind: str, bulk_x, fit: np.ndarray, cells: ad.AnnData, genes: list[str]):
+    """Bulk fitting rows, bulk test rows and a generator of cell blocks in one feature space."""
     position = {g: i for i, g in enumerate(map(str, cells.var_names))}
     cols = np.array([position[g] for g in genes])
+    if kind == "model":
+        x_fit, stats = model_features(bulk_x[fit])
+        cell_features = CellFeatures(cells.X, cols)
+        return x_fit, model_features(bulk_x[~fit], stats)[0], (cell_features.numpy(idx) for idx in cell_features.blocks())
+    if kind != "profile":
+        raise ValueError(f"unknown feature space '{kind}': choose one of {', '.join(FEATURE_SPACES)}")
+    x = row_standardise(bulk_x)
     matrix = sp.csr_matrix(cells.X) if sp.issparse(cells.X) else np.asarray(cells.X)
-    prob = np.concatenate([clf.predict_proba(row_standardise(matrix[start:start + BLOCK][:, cols]))[:, 1]
-                           for start in range(0, cells.n_obs, BLOCK)])
-    return BaselineResult(kind=kind, prob=prob.astype(np.float32), bulk_test_auroc=test_auroc)
+    blocks = (row_standardise(matrix[start:start + BLOCK][:, cols]) for start in range(0, cells.n_obs, BLOCK))
+    return x[fit], x[~fit], blocks

@@ -8,6 +8,7 @@ from sklearn import metrics as skm
 from .errors import InputError
 
 LABELS = ("sensitive", "resistant")
+CALLS = (*LABELS, "uncertain")  # a prediction may also be uncertain (ensemble spread across the threshold)
 
 
 def binary_metrics(y_true, prob, threshold: float = 0.5, predicted=None) -> dict[str, float]:
@@ -54,4 +55,4 @@ def evaluate_cells(obs: pd.DataFrame, label_key: str) -> dict[str, float]:
 def confusion(obs: pd.DataFrame, label_key: str) -> pd.DataFrame:
     truth = obs[label_key].astype(str).str.lower()
     return pd.crosstab(truth.rename("true"), obs["predicted_label"].rename("predicted")).reindex(
-        index=list(LABELS), columns=list(LABELS), fill_value=0)
+        index=list(LABELS), columns=list(CALLS), fill_value=0)

@@ -109,16 +109,35 @@ def transfer_report_files(out: Path, sample: str, drug: str, cells, history: pd.
                     general, plot_type="generalstats", extra=headers)
     series = {}
     member0 = history[history["member"] == 0] if "member" in history else history
-    for term in ("bulk", "bulk_response", "mmd", "cluster"):
+    if "stage" in member0:
+        member0 = member0[member0["stage"] == "transfer"]
+    for term in ("bulk", "bulk_response", "mmd", "cluster", "anchor"):
         if term in member0 and member0[term].abs().sum() > 0:  # bulk_response is 0 without a continuous measure
             series[f"{name} {term}"] = epoch_pairs(member0["epoch"], member0[term])
     write_mqc_linegraph(out / f"{name}_transfer_curve_mqc.json", f"scdeal_transfer_curve_{name}",
                         f"Transfer training: {name}", "Each loss term per epoch (first ensemble member): bulk "
                         "response loss (and the continuous-response regression where there is one), MMD between "
-                        "bulk and cell embeddings, cluster regularisation.",
+                        "bulk and cell embeddings, cluster regularisation, and the anchor (1 − correlation with the "
+                        "member's source model: 0 keeps its direction, 2 would reverse it).",
                         series, "epoch", "loss")
     umap_figure(cells, out / f"{name}_umap.png", name)
     comparison_table(out, name, summary["comparison"])
+    trust_table(out, name, summary["trust"])
+
+
+def trust_table(out: Path, name: str, trust: dict) -> None:
+    keys = {"verdict": "Verdict", "members_sign_agreement": "Members agreeing",
+            "members_reset_to_source": "Members reset", "bulk_val_auroc_genes_used": "Bulk val AUROC (genes used)",
+            "spearman_transfer_vs_direct": "Spearman transfer vs direct",
+            "spearman_transfer_vs_baseline": "Spearman transfer vs baseline",
+            "spearman_direct_vs_baseline": "Spearman direct vs baseline", "advice": "What to do"}
+    row = pd.DataFrame([{"Sample": name, **{title: trust[k] for k, title in keys.items() if k in trust}}])
+    write_mqc_table(out / f"{name}_trust_mqc.tsv", "scdeal_trust", "Trust diagnostic",
+                    "Does the call follow the bulk evidence? Members (each on its own bootstrap of bulk lines) "
+                    "should rank cells the same way; the transfer should agree in direction with the bulk model "
+                    "applied directly (its source) and with the linear baseline; the source model should rank held-out "
+                    "bulk lines well on the genes this sample has. Verdicts: consistent, unstable, disputed, "
+                    "weak_bulk_evidence. No cell label is used.", row)
 
 
 def comparison_table(out: Path, name: str, compare: dict) -> None:
@@ -143,7 +162,7 @@ def umap_figure(cells, path: Path, title: str) -> None:
     sc_ = axes[0].scatter(umap[:, 0], umap[:, 1], c=cells.obs["prob_sensitive"], cmap="coolwarm", s=6, vmin=0, vmax=1)
     fig.colorbar(sc_, ax=axes[0], label="P(sensitive)")
     axes[0].set_title(f"{title}: probability of sensitivity")
-    for label, colour in (("resistant", "#2166ac"), ("sensitive", "#b2182b")):
+    for label, colour in (("resistant", "#2166ac"), ("sensitive", "#b2182b"), ("uncertain", "#bdbdbd")):
         mask = (cells.obs["predicted_label"] == label).to_numpy()
         axes[1].scatter(umap[mask, 0], umap[mask, 1], s=6, c=colour, label=f"{label} ({mask.sum()})")
     axes[1].legend(markerscale=3, fontsize=8)

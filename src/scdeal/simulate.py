@@ -102,12 +102,7 @@ def simulate_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, ge
         response = response_shift(genes, ~resistant[rows], p.effect, p.n_planted)
         log_expr = base + bias + clone_programs[subclone[rows]] + response + \
             rng.normal(0, 0.3, (len(subclone[rows]), n_g))
-        rate = np.exp2(log_expr)
-        rate /= rate.sum(1, keepdims=True)
-        library = rng.lognormal(np.log(p.library_mean), 0.4, len(rate))
-        counts = rng.poisson(rate * library[:, None]).astype(np.float32)
-        counts[rng.random(counts.shape) < p.dropout] = 0
-        blocks.append(sp.csr_matrix(counts))
+        blocks.append(counts_from_log_expression(log_expr, p, rng))
     counts = sp.vstack(blocks).tocsr()
     always = np.arange(n_g) < 2 * p.n_planted + 3  # planted programs and mitochondrial genes
     measured = always | (rng.random(n_g) < p.gene_coverage)
@@ -117,6 +112,16 @@ def simulate_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, ge
     sample = ad.AnnData(counts[:, measured], obs=obs, var=pd.DataFrame(index=np.array(genes)[measured]))
     sample.obs_names_make_unique()  # random barcodes collide in very large samples
     return sample
+
+
+def counts_from_log_expression(log_expr: np.ndarray, p: SimParams, rng: np.random.Generator) -> sp.csr_matrix:
+    """UMI counts: Poisson draws at each cell's own library size, plus extra dropout."""
+    rate = np.exp2(log_expr)
+    rate /= rate.sum(1, keepdims=True)
+    library = rng.lognormal(np.log(p.library_mean), 0.4, len(rate))
+    counts = rng.poisson(rate * library[:, None]).astype(np.float32)
+    counts[rng.random(counts.shape) < p.dropout] = 0
+    return sp.csr_matrix(counts)
 
 
 def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
@@ -150,3 +155,79 @@ def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
         rows.append(f"sample{k + 1},{path.name},{DRUG},{p.species},response")
     write_text(paths["samplesheet"], "\n".join(rows) + "\n")
     return paths
+
+
+# ---------------------------------------------------------------- orientation trap
+
+TRAP_DRUGS = ("Trapinib", "Mirrorinib")
+
+
+def trap_gene_names(p: SimParams) -> list[str]:
+    """Program A genes, program B genes, mitochondrial genes, then the rest."""
+    programs = [f"PROGA_{i:02d}" for i in range(p.n_planted)] + [f"PROGB_{i:02d}" for i in range(p.n_planted)]
+    return programs + gene_names(p)[2 * p.n_planted:]
+
+
+def simulate_orientation_trap(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
+    """Two drugs with opposite evidence, one sample of two equal populations.
+
+    Bulk: a minority of lines (`sensitive_fraction` each) has program A high, another minority
+    program B high, the rest neither. Trapinib kills the A-high lines, Mirrorinib the B-high lines.
+    Cells: half are A-high, half B-high, each population with an extra program of its own (clusters
+    follow the populations). The same cells must therefore get opposite calls for the two drugs, and
+    the bulk prevalence is far below the cells' 50 %: the label shift that lets marginal alignment and
+    cluster separation choose the "sensitive" side by chance. `obs` holds `response_trapinib`,
+    `response_mirrorinib` and `population`.
+    """
+    p = p or SimParams(sensitive_fraction=0.12, n_cells=300, n_samples=1)
+    rng = np.random.default_rng(p.seed)
+    outdir = Path(outdir)
+    genes = trap_gene_names(p)
+    base = rng.normal(6, 1.5, len(genes))
+    state = rng.choice(3, p.n_lines, p=[p.sensitive_fraction, p.sensitive_fraction, 1 - 2 * p.sensitive_fraction])
+    expression = trap_bulk_expression(p, rng, base, genes, state)
+    sensitive = {TRAP_DRUGS[0]: state == 0, TRAP_DRUGS[1]: state == 1}
+    paths = {"bulk_expression": outdir / "bulk_expression.csv.gz", "bulk_response": outdir / "bulk_response.csv",
+             "bulk_ic50": outdir / "bulk_ic50_long.csv", "sample1": outdir / "trap.h5ad"}
+    with atomic_path(paths["bulk_expression"]) as tmp:
+        expression.to_csv(tmp, float_format="%.4f", compression="gzip")
+    labels = pd.DataFrame({d: np.where(s, "sensitive", "resistant") for d, s in sensitive.items()}, index=expression.index)
+    with atomic_path(paths["bulk_response"]) as tmp:
+        labels.to_csv(tmp, index_label="cell_line")
+    long = pd.concat([pd.DataFrame({"CELL_LINE_NAME": expression.index, "DRUG_NAME": d,
+                                    "LN_IC50": (3.0 - 2.0 * s + rng.normal(0, 0.8, p.n_lines)).round(4)})
+                      for d, s in sensitive.items()])
+    with atomic_path(paths["bulk_ic50"]) as tmp:
+        long.to_csv(tmp, index=False)
+    write_h5ad(paths["sample1"], trap_sample(p, rng, base, genes))
+    return paths
+
+
+def trap_program(genes: list[str], prefix: str, effect: float) -> np.ndarray:
+    return effect * np.array([g.startswith(prefix) for g in genes], dtype=float)
+
+
+def trap_bulk_expression(p: SimParams, rng: np.random.Generator, base: np.ndarray, genes: list[str],
+                         state: np.ndarray) -> pd.DataFrame:
+    tissue = rng.integers(0, p.n_tissues, p.n_lines)
+    tissue_programs = np.stack([program(rng, len(genes), 60, 1.0, 2 * p.n_planted + 3) for _ in range(p.n_tissues)])
+    programs = np.stack([trap_program(genes, "PROGA_", p.effect), trap_program(genes, "PROGB_", p.effect),
+                         np.zeros(len(genes))])
+    x = base + tissue_programs[tissue] + programs[state] + rng.normal(0, 0.5, (p.n_lines, len(genes)))
+    return pd.DataFrame(x.astype(np.float32), index=[f"LINE-{i:03d}" for i in range(p.n_lines)], columns=genes)
+
+
+def trap_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, genes: list[str]) -> ad.AnnData:
+    n_g = len(genes)
+    population = rng.permutation(np.arange(p.n_cells) % 2)  # 0: A-high, 1: B-high, equal sizes
+    own = np.stack([program(rng, n_g, 40, p.clone_effect, 2 * p.n_planted + 3) for _ in range(2)])
+    programs = np.stack([trap_program(genes, "PROGA_", p.effect), trap_program(genes, "PROGB_", p.effect)])
+    log_expr = base + rng.normal(0, p.gene_bias_sd, n_g) + own[population] + programs[population] + \
+        rng.normal(0, 0.3, (p.n_cells, n_g))
+    counts = counts_from_log_expression(log_expr, p, rng)
+    measured = (np.arange(n_g) < 2 * p.n_planted + 3) | (rng.random(n_g) < p.gene_coverage)
+    calls = {d: np.where(population == k, "sensitive", "resistant") for k, d in enumerate(TRAP_DRUGS)}
+    obs = pd.DataFrame({**{f"response_{d.lower()}": c for d, c in calls.items()},
+                        "population": pd.Categorical(np.where(population == 0, "A", "B"))},
+                       index=[f"T_{i:05d}" for i in range(p.n_cells)])
+    return ad.AnnData(counts[:, measured], obs=obs, var=pd.DataFrame(index=np.array(genes)[measured]))

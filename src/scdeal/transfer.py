@@ -1,21 +1,27 @@
-"""Bulk → single-cell transfer (DaNN-style) and per-cell prediction.
+"""Bulk → single-cell transfer (DaNN-style, anchored to the bulk evidence) and per-cell prediction.
 
-loss = w_bulk · [BCE(P(E_b(x_b)), y_b) + w_response · MSE(R(E_b(x_b)), r_b)]
-       + w_mmd · MMD(E_b(x_b), E_c(x_c)) + w_cluster · L_cluster(E_c(x_c))
+Each ensemble member:
+1. draws a stratified bootstrap of the bulk training lines (members differ in their bulk evidence, so
+   their disagreement measures how well the evidence fixes the call, not only optimiser noise);
+2. refits the bulk model on exactly the genes the sample has, early-stopped on held-out bulk lines:
+   this *source model* is the validated "no transfer" model, and its view of the cells is the anchor;
+3. transfers with
+       loss = w_bulk · [BCE(P(E_b(x_b)), y_b) + w_response · MSE(R(E_b(x_b)), r_b)]
+              + w_mmd · MMD(E_b(x_b'), E_c(x_c)) + w_cluster · L_cluster(E_c(x_c))
+              + w_anchor · (1 − corr(P(E_c(x_c)), P_src(x_c)))
+   where x_b' are bulk lines drawn in the cells' estimated class mix (alignment that allows label
+   shift), and the anchor keeps each member's cell ranking on the side its source model puts it;
+4. is reset to its source model if its cell ranking still ends up reversed against it.
 
-(r_b: the lines' z-scored continuous response where the bulk tables have one; R: its regressor.)
-
-Both encoders read the same genes (the bulk model's genes present in the sample) and the cell
-encoder E_c starts as a copy of the bulk encoder E_b, so "sensitive" keeps its side of the
-embedding. All three networks are optimised; the bulk term keeps the bulk knowledge.
-No cell label is read anywhere here.
+Both encoders read the same genes and the cell encoder E_c starts as a copy of E_b. No cell label is
+read anywhere here.
 """
 from __future__ import annotations
 
 import copy
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anndata as ad
 import numpy as np
@@ -27,13 +33,19 @@ from tqdm.auto import tqdm
 from .device import autocast, seed_everything
 from .errors import InputError
 from .features import CellFeatures
+from .model.orientation import (anchor_loss, cluster_anchor_loss, estimate_target_prior, oriented_like, prior_matched_weights,
+                                rank_correlation)
 from .models import cluster_loss, encoder_on_genes, mmd
 from .preprocess import align_genes, model_features
-from .training import BulkModel, build_networks, line_responses, response_terms, weighted_response_loss
+from .training import (BulkModel, build_networks, line_responses, response_terms, train_predictor,
+                       weighted_response_loss)
 
 log = logging.getLogger(__name__)
-THRESHOLD_RULES = ("fixed", "bulk_prevalence", "otsu")
+THRESHOLD_RULES = ("otsu", "fixed", "bulk_prevalence")
 CALIBRATIONS = ("platt", "none")
+ANCHOR_LEVELS = ("cells", "clusters")
+MMD_CLASS_MIX = ("bulk", "estimated")
+MEMBER_BULK = ("bootstrap", "all")
 
 
 @dataclass
@@ -45,10 +57,15 @@ class TransferConfig:
     w_bulk: float = 1.0
     w_mmd: float = 1.0
     w_cluster: float = 0.5
+    w_anchor: float = 0.3
+    anchor_level: str = "cells"
+    mmd_class_mix: str = "bulk"
+    member_bulk: str = "bootstrap"
+    source_epochs: int = 20
     pretrained: bool = True
     n_ensemble: int = 3
     calibration: str = "platt"
-    threshold_rule: str = "fixed"
+    threshold_rule: str = "otsu"
     threshold: float = 0.5
     min_gene_overlap: int = 200
     max_cells_per_epoch: int = 20_000
@@ -56,14 +73,47 @@ class TransferConfig:
 
 
 @dataclass
+class Member:
+    """One trained ensemble member: its cell model, calibrated cell probabilities, and its source
+    model's probabilities for the same cells."""
+    encoder: torch.nn.Module
+    predictor: torch.nn.Module
+    prob: np.ndarray
+    source_prob: np.ndarray
+    embedding: np.ndarray
+    calibration: dict
+    source_val_auroc: float
+    prior: float
+    spearman_to_source: float
+    reset_to_source: bool
+    curve: list[dict]
+
+
+@dataclass
 class TransferResult:
     prob: np.ndarray                 # mean over ensemble members (calibrated on bulk validation lines)
     prob_sd: np.ndarray              # spread over members (uncertainty)
     member_probs: np.ndarray         # members × cells
+    direct_prob: np.ndarray          # mean over members' source models: the bulk model without transfer
     embedding: np.ndarray            # first member's cell embedding
     genes: list[str]
     history: list[dict] = field(default_factory=list)
     cell_model: dict = field(default_factory=dict)
+    members: list[dict] = field(default_factory=list)   # per member: source AUROC, prior, orientation check
+    source_prior: float = 0.5        # fraction of sensitive lines the calibration is relative to
+
+    @property
+    def bulk_val_auroc(self) -> float:
+        """Held-out bulk AUROC of the source models on the genes used (mean over members)."""
+        return float(np.nanmean([m["source_val_auroc"] for m in self.members]))
+
+    @property
+    def n_reset(self) -> int:
+        return sum(m["reset_to_source"] for m in self.members)
+
+    def target_prior(self) -> float:
+        """Estimated fraction of sensitive cells (EM prior adjustment of the ensemble probability)."""
+        return estimate_target_prior(self.prob, self.source_prior)
 
 
 class BulkSide:
@@ -73,25 +123,51 @@ class BulkSide:
         bulk = bulk[:, genes]
         split = bulk.obs["split"].to_numpy()
         train, stats = model_features(bulk.X[split == "train"])
-        val = model_features(bulk.X[split == "val"], stats)[0]
         y = bulk.obs["label"].to_numpy().astype(np.float32)
         r = line_responses(bulk)
+        self.train_x, self.train_y, self.train_r = train, y[split == "train"], r[split == "train"]
+        self.val_x = model_features(bulk.X[split == "val"], stats)[0]
+        self.y_val, self.r_val = y[split == "val"], r[split == "val"]
         self.x = torch.from_numpy(train).to(device)
-        self.y = torch.from_numpy(y[split == "train"]).to(device)
-        self.r = torch.from_numpy(r[split == "train"]).to(device)
-        self.x_val = torch.from_numpy(val).to(device)
-        self.y_val = y[split == "val"]
-        n_pos = float(self.y.sum())
-        self.pos_weight = torch.tensor((len(self.y) - n_pos) / max(n_pos, 1.0), device=device)
+        self.y = torch.from_numpy(self.train_y).to(device)
+        self.r = torch.from_numpy(self.train_r).to(device)
+        self.x_val = torch.from_numpy(self.val_x).to(device)
 
-    def sample(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        idx = torch.randint(len(self.x), (n,), generator=gen).to(self.x.device)
-        return self.x[idx], self.y[idx], self.r[idx]
+    def bootstrap(self, rng: np.random.Generator) -> np.ndarray:
+        """Training-line indices drawn with replacement within each class (both classes kept)."""
+        parts = [rng.choice(np.flatnonzero(self.train_y == c), int((self.train_y == c).sum()), replace=True)
+                 for c in (0, 1)]
+        return np.sort(np.concatenate(parts))
+
+
+class LineSampler:
+    """Draws bulk batches from one member's pool of training lines: uniformly for the response loss,
+    and in the cells' estimated class mix for the MMD."""
+
+    def __init__(self, side: BulkSide, pool: np.ndarray, target_prior: float | None):
+        device = side.x.device
+        self.side = side
+        self.pool = torch.from_numpy(pool).to(device)
+        labels = side.train_y[pool]
+        n_pos = float(labels.sum())
+        self.pos_weight = torch.tensor((len(labels) - n_pos) / max(n_pos, 1.0), device=device)
+        self.mmd_weights = None if target_prior is None else \
+            torch.from_numpy(prior_matched_weights(labels, target_prior)).to(device)
+
+    def uniform(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        idx = self.pool[torch.randint(len(self.pool), (n,), generator=gen).to(self.pool.device)]
+        return self.side.x[idx], self.side.y[idx], self.side.r[idx]
+
+    def for_alignment(self, n: int, gen: torch.Generator, uniform_batch: torch.Tensor) -> torch.Tensor:
+        if self.mmd_weights is None:
+            return uniform_batch
+        draw = torch.multinomial(self.mmd_weights.cpu(), n, replacement=True, generator=gen).to(self.pool.device)
+        return self.side.x[self.pool[draw]]
 
 
 def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, cfg: TransferConfig,
                          device: torch.device, what: str = "sample") -> TransferResult:
-    """Train `cfg.n_ensemble` transfer models (seeds seed, seed+1, …) and predict every cell."""
+    """Train `cfg.n_ensemble` anchored transfer members (seeds seed, seed+1, …) and predict every cell."""
     cell_index = align_genes(list(cells.var_names), model.genes, cfg.min_gene_overlap, what)
     genes = [str(cells.var_names[i]) for i in cell_index]
     model_pos = {g: i for i, g in enumerate(model.genes)}
@@ -100,45 +176,86 @@ def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, 
     side = BulkSide(bulk, genes, device)
     codes = cells.obs["cluster"].astype("category").cat.codes.to_numpy().astype(np.int64)
     clusters = torch.from_numpy(codes).to(device)  # on the device once; batches index it there
-    members, history, first = [], [], None
-    calibrations = []
-    for k in range(cfg.n_ensemble):
-        enc_b, enc_c, pred, curve = train_member(model, gene_pos_model, side, features, clusters, cfg, device,
-                                                 cfg.seed + k)
-        history += [{**row, "member": k} for row in curve]
-        slope, intercept = (platt_scaling(bulk_logits(enc_b, pred, side.x_val), side.y_val)
-                            if cfg.calibration == "platt" else (1.0, 0.0))
-        calibrations.append({"slope": slope, "intercept": intercept})
-        logit, emb = predict_cells(enc_c, pred, features, device)
-        members.append(sigmoid(slope * logit + intercept))
-        if first is None:
-            first = (enc_c, pred, emb)
-    member_probs = np.vstack(members)
-    enc_c, pred, emb = first
-    cell_model = {"genes": genes, "encoder": enc_c.cpu().state_dict(), "predictor": pred.cpu().state_dict(),
+    members = [train_member(model, gene_pos_model, side, features, clusters, cfg, device, cfg.seed + k)
+               for k in range(cfg.n_ensemble)]
+    member_probs = np.vstack([m.prob for m in members])
+    first = members[0]
+    cell_model = {"genes": genes, "encoder": first.encoder.cpu().state_dict(),
+                  "predictor": first.predictor.cpu().state_dict(),
                   "hidden": list(model.config.hidden), "predictor_hidden": list(model.config.predictor_hidden),
                   "latent": model.config.latent, "variational": model.config.encoder == "vae",
                   "gene_mean": torch.from_numpy(features.mean), "gene_sd": torch.from_numpy(features.sd),
-                  "calibration": calibrations}
+                  "calibration": [m.calibration for m in members]}
+    history = [{**row, "member": k} for k, m in enumerate(members) for row in m.curve]
+    summaries = [{"member": k, "source_val_auroc": m.source_val_auroc, "prior": m.prior,
+                  "spearman_to_source": m.spearman_to_source, "reset_to_source": m.reset_to_source}
+                 for k, m in enumerate(members)]
     return TransferResult(prob=member_probs.mean(0), prob_sd=member_probs.std(0), member_probs=member_probs,
-                          embedding=emb, genes=genes, history=history, cell_model=cell_model)
+                          direct_prob=np.vstack([m.source_prob for m in members]).mean(0),
+                          embedding=first.embedding, genes=genes, history=history, cell_model=cell_model,
+                          members=summaries, source_prior=float(side.y_val.mean()))
 
 
 def initial_networks(model: BulkModel, gene_pos: torch.Tensor, cfg: TransferConfig):
-    """Bulk encoder on the shared genes, a copy of it for cells, the bulk predictor and regressor."""
+    """Bulk encoder on the shared genes, the bulk predictor and regressor (copies)."""
     if cfg.pretrained:
         enc_b, pred, reg = model.encoder, model.predictor, model.regressor
     else:  # ablation: same architecture, random weights
         enc_b, _, pred, reg = build_networks(len(model.genes), model.config)
-    enc_b = encoder_on_genes(enc_b, gene_pos)
-    return enc_b, copy.deepcopy(enc_b), copy.deepcopy(pred), copy.deepcopy(reg)
+    return encoder_on_genes(enc_b, gene_pos), copy.deepcopy(pred), copy.deepcopy(reg)
+
+
+def fit_source(model: BulkModel, gene_pos: torch.Tensor, side: BulkSide, pool: np.ndarray, cfg: TransferConfig,
+               device: torch.device, seed: int):
+    """The bulk model refitted on the sample's genes and the member's bootstrap of training lines,
+    early-stopped on the held-out validation lines (the same procedure as pretraining's predictor stage)."""
+    enc_b, pred, reg = (m.to(device) for m in initial_networks(model, gene_pos, cfg))
+    if cfg.source_epochs > 0:
+        bulk_cfg = replace(model.config, predictor_epochs=cfg.source_epochs, seed=seed)
+        feats = {"train": side.train_x[pool], "val": side.val_x}
+        labels = {"train": side.train_y[pool].astype(np.int64), "val": side.y_val}
+        responses = {"train": side.train_r[pool], "val": side.r_val}
+        curve = train_predictor(enc_b, pred, reg, feats, labels, responses, bulk_cfg, device)
+    else:
+        curve = []
+    return enc_b, pred, reg, [{**row, "stage": "source"} for row in curve]
 
 
 def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatures, clusters: torch.Tensor,
-                 cfg: TransferConfig, device: torch.device, seed: int):
+                 cfg: TransferConfig, device: torch.device, seed: int) -> Member:
+    """Source refit, anchored transfer and the orientation guard of one ensemble member."""
     seed_everything(seed)
-    enc_b, enc_c, pred, reg = (m.to(device) for m in initial_networks(model, gene_pos, cfg))
-    w_response = model.config.w_response
+    rng = np.random.default_rng(seed)
+    pool = side.bootstrap(rng) if cfg.member_bulk == "bootstrap" else np.arange(len(side.train_y))
+    enc_b, pred, reg, curve = fit_source(model, gene_pos, side, pool, cfg, device, seed)
+    source_cal = calibration_for(cfg, enc_b, pred, side)
+    source_logit, source_emb = predict_cells(enc_b, pred, features, device)
+    source_prob = calibrated(source_logit, source_cal)
+    prior = estimate_target_prior(source_prob, float(side.y_val.mean()))
+    source_auroc = bulk_val_auroc(enc_b, pred, side)
+    if cfg.epochs == 0:
+        return Member(enc_b, pred, source_prob, source_prob, source_emb, source_cal, source_auroc, prior, 1.0,
+                      False, curve)
+    sampler = LineSampler(side, pool, prior if cfg.mmd_class_mix == "estimated" else None)
+    enc_c = copy.deepcopy(enc_b)
+    teacher = torch.from_numpy(source_logit).to(device)
+    curve += transfer_epochs(enc_b, enc_c, pred, reg, sampler, features, clusters, teacher, cfg, device, seed,
+                             model.config.w_response)
+    logit, emb = predict_cells(enc_c, pred, features, device)
+    rho = rank_correlation(logit, source_logit)
+    if not oriented_like(logit, source_logit):
+        log.warning("transfer seed %d ranked the cells against its source model (Spearman %.2f): member reset to "
+                    "the source model", seed, rho)
+        return Member(copy.deepcopy(enc_b), pred, source_prob, source_prob, source_emb, source_cal, source_auroc,
+                      prior, rho, True, curve)
+    cal = calibration_for(cfg, enc_b, pred, side)
+    return Member(enc_c, pred, calibrated(logit, cal), source_prob, emb, cal, source_auroc, prior, rho, False, curve)
+
+
+def transfer_epochs(enc_b, enc_c, pred, reg, sampler: LineSampler, features: CellFeatures, clusters: torch.Tensor,
+                    teacher: torch.Tensor, cfg: TransferConfig, device: torch.device, seed: int,
+                    w_response: float) -> list[dict]:
+    """The anchored transfer loop; one history row per epoch."""
     params = [p for m in (enc_b, enc_c, pred, reg) for p in m.parameters()]
     opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
@@ -150,31 +267,43 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatu
         enc_b.train(), enc_c.train(), pred.train(), reg.train()
         sums: dict[str, torch.Tensor] = {}  # summed on the device, read once per epoch
         steps = 0
-        for idx in epoch_batches(features.n, len(side.x), batch, gen, cfg.max_cells_per_epoch):
+        for idx in epoch_batches(features.n, len(sampler.pool), batch, gen, cfg.max_cells_per_epoch):
             xc = features.batch(idx.numpy(), device)
-            xb, yb, rb = side.sample(batch, gen)
+            on_device = idx.to(device, non_blocking=True)
+            xb, yb, rb = sampler.uniform(batch, gen)
+            xm = sampler.for_alignment(batch, gen, xb)
             with autocast(device):
                 zb, zc = enc_b(xb), enc_c(xc)
-                bulk_terms = response_terms(pred, reg, zb, yb, rb, side.pos_weight, w_response)
+                zm = zb if xm is xb else enc_b(xm)
+                bulk_terms = response_terms(pred, reg, zb, yb, rb, sampler.pos_weight, w_response)
                 terms = {"bulk": bulk_terms["bce"], "bulk_response": bulk_terms.get("response_mse", zb.new_zeros(())),
-                         "mmd": mmd(zb, zc),
-                         "cluster": cluster_loss(zc, clusters[idx.to(device, non_blocking=True)], n_clusters)}
+                         "mmd": mmd(zm, zc), "cluster": cluster_loss(zc, clusters[on_device], n_clusters),
+                         "anchor": anchor_term(pred(zc), teacher[on_device], clusters[on_device], n_clusters,
+                                               cfg.anchor_level)}
             loss = (cfg.w_bulk * weighted_response_loss(bulk_terms, w_response) + cfg.w_mmd * terms["mmd"]
-                    + cfg.w_cluster * terms["cluster"])
+                    + cfg.w_cluster * terms["cluster"] + cfg.w_anchor * terms["anchor"])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + value.detach().float()
             steps += 1
-        row = {"epoch": epoch, **{k: float(v) / max(steps, 1) for k, v in sums.items()}}
-        row["bulk_val_auroc"] = bulk_val_auroc(enc_b, pred, side)
+        row = {"stage": "transfer", "epoch": epoch, **{k: float(v) / max(steps, 1) for k, v in sums.items()}}
+        row["bulk_val_auroc"] = bulk_val_auroc(enc_b, pred, sampler.side)
         row["seconds"] = time.perf_counter() - started
         curve.append(row)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k != "epoch"})
+        bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k not in ("epoch", "stage")})
     if curve:
-        log.info("transfer seed %d: last epoch %s", seed, {k: round(v, 4) for k, v in curve[-1].items()})
-    return enc_b, enc_c, pred, curve
+        log.info("transfer seed %d: last epoch %s", seed,
+                 {k: round(v, 4) for k, v in curve[-1].items() if k != "stage"})
+    return curve
+
+
+def anchor_term(student: torch.Tensor, teacher: torch.Tensor, clusters: torch.Tensor, n_clusters: int,
+                level: str) -> torch.Tensor:
+    if level == "clusters":
+        return cluster_anchor_loss(student, teacher, clusters, n_clusters)
+    return anchor_loss(student, teacher)
 
 
 def epoch_batches(n_cells: int, n_bulk: int, batch: int, gen: torch.Generator, max_cells: int):
@@ -214,6 +343,16 @@ def platt_scaling(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return slope, intercept
 
 
+def calibration_for(cfg: TransferConfig, enc_b, pred, side: BulkSide) -> dict:
+    slope, intercept = (platt_scaling(bulk_logits(enc_b, pred, side.x_val), side.y_val)
+                        if cfg.calibration == "platt" else (1.0, 0.0))
+    return {"slope": slope, "intercept": intercept}
+
+
+def calibrated(logit: np.ndarray, calibration: dict) -> np.ndarray:
+    return sigmoid(calibration["slope"] * logit + calibration["intercept"])
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return (1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))).astype(np.float32)
 
@@ -231,17 +370,26 @@ def predict_cells(enc_c, pred, features: CellFeatures, device) -> tuple[np.ndarr
     return np.concatenate(logits), np.concatenate(embs)
 
 
-def threshold_for(rule: str, prob: np.ndarray, fixed: float, bulk_sensitive_fraction: float) -> float:
-    """Label threshold: a fixed probability; the quantile that makes the predicted sensitive fraction
-    equal to the fraction of sensitive lines in the bulk training data; or Otsu's split of the
-    probabilities into two groups (data-driven, for samples expected to hold two populations)."""
+def threshold_for(rule: str, result: TransferResult, fixed: float) -> float:
+    """Label threshold, from the probabilities and bulk evidence only (never cell labels):
+    otsu: the split of the probabilities into two groups (the default: a sample's sensitive and
+    resistant cells separate wherever the ranking does, whatever prior the calibration carries);
+    fixed: a probability; bulk_prevalence: the top fraction equal to
+    the fraction of sensitive bulk validation lines."""
+    if rule == "otsu":
+        return otsu_threshold(result.prob)
     if rule == "fixed":
         return fixed
     if rule == "bulk_prevalence":
-        return float(np.quantile(prob, 1 - bulk_sensitive_fraction))
-    if rule == "otsu":
-        return otsu_threshold(prob)
+        return float(np.quantile(result.prob, 1 - result.source_prior))
     raise InputError(f"Unknown threshold rule '{rule}': choose one of {', '.join(THRESHOLD_RULES)}.")
+
+
+def call_labels(prob: np.ndarray, prob_sd: np.ndarray, threshold: float) -> np.ndarray:
+    """sensitive / resistant by the threshold; uncertain where the members' spread reaches across it."""
+    labels = np.where(prob >= threshold, "sensitive", "resistant").astype(object)
+    labels[np.abs(prob - threshold) < prob_sd] = "uncertain"
+    return labels
 
 
 def otsu_threshold(prob: np.ndarray, bins: int = 256) -> float:

@@ -1,0 +1,1 @@
+"""Tools on a trained model's output: trust diagnostics (explain, evaluate and baselines move here)."""

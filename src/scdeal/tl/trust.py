@@ -1,0 +1,68 @@
+"""A trust diagnostic for every (sample, drug): does the call follow the bulk evidence, and do the
+models that could make it agree? Nothing here reads a cell label.
+
+Verdicts, most serious first:
+- weak_bulk_evidence: the source model ranks held-out bulk lines barely above chance on the genes used;
+- unstable: ensemble members (trained on bootstrap samples of the bulk lines) rank the cells in
+  opposite directions, or members had to be reset to their source model;
+- disputed: the deep transfer and the linear baseline rank the cells in opposite directions;
+- consistent: none of the above.
+"""
+from __future__ import annotations
+
+from itertools import combinations
+
+import numpy as np
+
+from ..model.orientation import rank_correlation
+
+MIN_BULK_AUROC = 0.65      # held-out bulk lines, genes used: below, the bulk evidence is too weak to transfer
+DISAGREEMENT = -0.1        # rank correlation below which two scores point opposite ways (noise allowed)
+
+ADVICE = {
+    "consistent": "Members, the direct bulk model and the baseline agree on which cells are sensitive; "
+                  "use the calls, ranked by prob_sensitive.",
+    "weak_bulk_evidence": "The bulk model ranks held-out cell lines barely above chance on this sample's genes: "
+                          "the calls are not supported by bulk evidence; add response tables or do not use them.",
+    "unstable": "Ensemble members disagree on which side is sensitive: treat the calls as uncertain; add bulk "
+                "evidence (more response tables) or raise --n_ensemble before acting on them.",
+    "disputed": "The deep transfer and the linear baseline rank the cells in opposite directions: confirm the "
+                "direction with an independent marker before acting on either.",
+}
+
+
+def member_agreement(member_scores: np.ndarray) -> tuple[float, float]:
+    """Fraction of member pairs whose cell rankings agree in sign, and the lowest pairwise correlation."""
+    rhos = [rank_correlation(a, b) for a, b in combinations(member_scores, 2)]
+    rhos = [r for r in rhos if np.isfinite(r)]
+    if not rhos:
+        return 1.0, float("nan")
+    return float(np.mean([r > 0 for r in rhos])), float(min(rhos))
+
+
+def trust_diagnostic(member_probs: np.ndarray, direct_prob: np.ndarray, baseline_prob: np.ndarray | None,
+                     bulk_val_auroc: float, n_reset: int) -> dict:
+    """Sign agreement, rank correlations between the transferred, direct and baseline scores, the bulk
+    validation AUROC on the genes used, and the verdict with one sentence of advice."""
+    prob = member_probs.mean(0)
+    agreement, lowest = member_agreement(member_probs)
+    out = {"members_sign_agreement": agreement, "members_lowest_spearman": lowest,
+           "members_reset_to_source": int(n_reset), "n_members": int(len(member_probs)),
+           "bulk_val_auroc_genes_used": float(bulk_val_auroc),
+           "spearman_transfer_vs_direct": rank_correlation(prob, direct_prob)}
+    if baseline_prob is not None:
+        out["spearman_transfer_vs_baseline"] = rank_correlation(prob, baseline_prob)
+        out["spearman_direct_vs_baseline"] = rank_correlation(direct_prob, baseline_prob)
+    out["verdict"] = verdict(out)
+    out["advice"] = ADVICE[out["verdict"]]
+    return out
+
+
+def verdict(d: dict) -> str:
+    if not d["bulk_val_auroc_genes_used"] >= MIN_BULK_AUROC:
+        return "weak_bulk_evidence"
+    if d["members_sign_agreement"] < 1.0 or 2 * d["members_reset_to_source"] >= d["n_members"]:
+        return "unstable"
+    if d.get("spearman_transfer_vs_baseline", 0.0) < DISAGREEMENT:
+        return "disputed"
+    return "consistent"
