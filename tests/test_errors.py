@@ -132,7 +132,29 @@ def test_bulk_tables_that_do_not_match(tmp_path, capsys):
     pd.DataFrame({"line": ["X1", "X2"], "Simulatin": ["sensitive", "resistant"]}).to_csv(response, index=False)
     code = cli.main(["bulk_prepare", "--bulk_expression", str(TEST_DATA / "bulk_expression.csv.gz"),
                      "--bulk_response", str(response), "--drug", "Simulatin", "--outdir", str(tmp_path / "o")])
-    assert code == 2 and "No cell line of the bulk expression table matches" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and f"No cell line of the bulk expression table '{TEST_DATA / 'bulk_expression.csv.gz'}' matches" in err
+
+
+GARBAGE_BULK = {
+    "random bytes": ("expr.csv", lambda p: p.write_bytes(np.random.default_rng(0).bytes(3000))),
+    "random bytes h5ad": ("expr.h5ad", lambda p: p.write_bytes(np.random.default_rng(0).bytes(3000))),
+    "not gzip": ("expr.csv.gz", lambda p: p.write_bytes(np.random.default_rng(0).bytes(500))),
+    "words only": ("expr.csv", lambda p: p.write_text("line,A,B\nX,a,b\nY,c,d\n")),
+}
+
+
+@pytest.mark.parametrize("case", GARBAGE_BULK, ids=list(GARBAGE_BULK))
+def test_garbage_bulk_expression_is_named(tmp_path, capsys, case):
+    name, write = GARBAGE_BULK[case]
+    garbage = tmp_path / name
+    write(garbage)
+    args = run_args(tmp_path, sheet(tmp_path, f"sample,input,drug\ns1,{cells(tmp_path)},Simulatin\n"))
+    args[args.index("--bulk_expression") + 1] = str(garbage)
+    code = cli.main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and f"'{garbage}'" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
 def response_with_three_sensitive_lines(tmp_path) -> Path:
