@@ -98,6 +98,29 @@ def test_report_has_every_section(test_profile_run):
         assert section in sections, section
 
 
+def mqc_table_columns(path: Path) -> tuple[set[str], set[str] | None]:
+    """Data columns of a MultiQC custom-content TSV, and the columns its `headers` block names (None: no block)."""
+    import yaml
+    lines = path.read_text().splitlines()
+    config = yaml.safe_load("\n".join(line[2:] for line in lines if line.startswith("# ")))
+    header = next(line for line in lines if not line.startswith("#")).split("\t")
+    named = set(config["headers"]) if "headers" in config else None
+    return set(header[1:]), named
+
+
+def test_report_tables_show_every_column(test_profile_run):
+    """MultiQC hides a column left out of a `headers` block (the signature tables once hid their genes)."""
+    outdir, _ = test_profile_run
+    tables = list(outdir.rglob("*_mqc.tsv"))
+    assert any(t.name.endswith("_signature_mqc.tsv") for t in tables)
+    for table in tables:
+        columns, named = mqc_table_columns(table)
+        assert named is None or columns <= named, f"{table.name}: {sorted(columns - named)} hidden in the report"
+    html = (outdir / "multiqc" / "multiqc_report.html").read_text()
+    gene = pd.read_csv(outdir / "explain" / "sample1" / "SIMULATIN" / "signature_genes.tsv", sep="\t")["gene"].iloc[0]
+    assert f'<span class="val">{gene}</span>' in html
+
+
 def test_rerun_resumes_everything(test_profile_run, tmp_path):
     outdir, _ = test_profile_run
     before = (outdir / "predictions" / "sample1" / "SIMULATIN" / "predictions.tsv").read_bytes()
