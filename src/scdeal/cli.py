@@ -41,6 +41,9 @@ def parse_run_args(argv: list[str]) -> tuple[dict, list[str], str | None, dict]:
             i += 2
         elif arg == "-resume":  # resuming is the default: up-to-date tasks are always skipped
             i += 1
+        elif arg == "-h":
+            overrides["help"] = True
+            i += 1
         elif arg in ("--debug", "-debug"):
             options["debug"] = True
             i += 1
@@ -72,6 +75,9 @@ def cmd_run(argv: list[str]) -> int:
 
     overrides, profiles, params_file, options = parse_run_args(argv)
     root = project_dir()
+    if overrides.get("help") or overrides.get("help_full"):
+        print(run_help(root, overrides))
+        return 0
     params = resolve_params(root, profiles, params_file, overrides)
     if not params.get("input") or not params.get("outdir"):
         raise InputError("--input (samplesheet) and --outdir are required (or use -profile test).")
@@ -94,6 +100,31 @@ def cmd_run(argv: list[str]) -> int:
         return 1
     log.info("done: report at %s", outdir / "multiqc" / "multiqc_report.html")
     return 0
+
+
+RUN_OPTIONS = """Typical command:
+
+  scdeal run --input samplesheet.csv --bulk_expression expr.csv.gz --bulk_response response.csv --outdir results
+
+Local runner options
+  -profile test[,...]             parameter sets of conf/<profile>.config (test, test_full)
+  -params-file params.yml         parameters from a YAML or JSON file
+  -resume                         accepted for Nextflow compatibility: up-to-date tasks are always reused
+  --max_parallel N                tasks run side by side (default: 2, at most the cores)
+  --debug                         show tracebacks of input errors
+
+Values come from the schema defaults, then -profile, then -params-file, then the command line.
+"""
+
+
+def run_help(root: Path, overrides: dict) -> str:
+    """`scdeal run --help`: the parameters of nextflow_schema.json, as `nextflow run . --help` shows them.
+    `--help NAME` describes one parameter; --show_hidden / --help_full add the hidden ones."""
+    from .pipeline_config import parameters_help
+    if isinstance(overrides.get("help"), str):
+        return parameters_help(root, only=overrides["help"])
+    show_hidden = bool(overrides.get("show_hidden") or overrides.get("help_full"))
+    return f"scdeal {__version__}\n\n{RUN_OPTIONS}\n{parameters_help(root, show_hidden)}"
 
 
 def cmd_simulate(argv: list[str]) -> int:
