@@ -142,7 +142,27 @@ def resolve_params(root: Path, profiles: list[str], params_file: str | None, ove
             params[key] = coerce(key, value, spec[key])
     if problems:
         raise InputErrors(problems)
-    return params
+    return interpolate_params(params)
+
+
+PARAM_REFERENCE = re.compile(r"\$\{params\.(\w+)\}")
+
+
+def interpolate_params(params: dict[str, Any]) -> dict[str, Any]:
+    """`${params.NAME}` inside a profile's values, filled in as Nextflow fills it: with NAME's final value."""
+    missing = set()
+
+    def value_of(match: re.Match) -> str:
+        if params.get(match.group(1)) in (None, ""):
+            missing.add(match.group(1))
+        return str(params.get(match.group(1)))
+
+    filled = {key: PARAM_REFERENCE.sub(value_of, value) if isinstance(value, str) else value
+              for key, value in params.items()}
+    if missing:
+        raise InputError(f"This profile builds paths from --{', --'.join(sorted(missing))}: set it on the command line "
+                         "(see docs/usage.md).")
+    return filled
 
 
 def schema_groups(root: Path) -> list[dict]:
