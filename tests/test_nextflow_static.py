@@ -193,9 +193,23 @@ def test_documented_and_built_images_are_the_pipeline_images():
     assert built == pipeline_images()
     for name in pipeline_images():
         assert name.rsplit(":", 1)[0] in USAGE, f"docs/usage.md does not name {name}"
-    workflow = (ROOT / ".github" / "workflows" / "build-images.yml").read_text()
-    for name in pipeline_images():
-        assert name.rsplit(":", 1)[0] in workflow, f"the image workflow does not build {name}"
+
+
+
+def test_ci_builds_both_images_and_runs_nf_test_with_docker():
+    workflows = ROOT / ".github" / "workflows"
+    build = yaml.safe_load((workflows / "build-images.yml").read_text())["jobs"]["build"]
+    step = next(s for s in build["steps"] if s.get("uses", "").startswith("docker/build-push-action"))
+    registry = step["with"]["tags"].split("${{")[0]
+    built = {f"{registry}{entry['image']}:{manifest_version()}": entry["torch_variant"] for entry in build["strategy"]["matrix"]["include"]}
+    assert set(built) == pipeline_images()
+    assert {name for name, variant in built.items() if variant != "cpu"} == {n for n in pipeline_images() if "-cuda" in n}
+    assert "TORCH_VARIANT=${{ matrix.torch_variant }}" in step["with"]["build-args"]
+    nf_test = (workflows / "nf-test.yml").read_text()
+    assert "nf-test test --profile=+docker" in nf_test  # nf-test.config's profile "test", plus docker
+    assert re.search(r'profile\s+"test"', (ROOT / "nf-test.config").read_text())
+    cpu = next(name for name in pipeline_images() if "-cuda" not in name)
+    assert f'docker build -t "{cpu.replace(manifest_version(), "${version}")}" .' in nf_test
 
 
 def test_images_pin_their_base_and_set_writable_caches():
