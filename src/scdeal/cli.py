@@ -17,6 +17,7 @@ USAGE = f"""scdeal {__version__}: single-cell drug response from bulk cell-line 
 usage:
   scdeal run --input SHEET.csv --outdir DIR --bulk_expression F --bulk_response F [--PARAM VALUE ...]
              [-profile test] [-params-file params.yml] [--max_parallel N] [--debug]
+  scdeal run --help         the parameters, grouped as in nextflow_schema.json
   scdeal simulate --outdir DIR [--n_samples N --n_cells N --seed S]
   scdeal STEP --help        STEP: {', '.join(STEPS)}
 
