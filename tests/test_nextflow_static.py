@@ -461,9 +461,15 @@ def test_nf_test_snapshot_is_committed_and_uses_the_ignore_file():
     listed = [entry for content in snapshot.values() for item in content["content"] if isinstance(item, list)
               for entry in item if isinstance(entry, str)]
     for pattern in (ROOT / "tests" / ".nftignore").read_text().split():
-        regex = re.escape(pattern).replace(r"\*\*/", "(.*/)?").replace(r"\*", "[^/]*")
-        regex = re.sub(r"\\\{(.*?)\\\}", lambda m: "(" + m.group(1).replace(",", "|") + ")", regex)
+        regex = glob_regex(pattern)
         assert any(re.fullmatch(regex, entry.split(":md5")[0]) for entry in listed), f".nftignore: {pattern} matches nothing"
+
+
+def glob_regex(pattern: str) -> str:
+    """A glob of nf-test or of a module output (`**/`, `*`, `{a,b}`, `${meta.id}`) as a regex."""
+    pattern = re.sub(r"\$\{meta\.\w+\}", "@", pattern)
+    regex = re.escape(pattern).replace("@", "[^/]+").replace(r"\*\*/", "(.*/)?").replace(r"\*", "[^/]*")
+    return re.sub(r"\\\{(.*?)\\\}", lambda m: "(" + m.group(1).replace(",", "|") + ")", regex)
 
 
 def test_profiles_read_no_path_outside_the_pipeline():

@@ -18,6 +18,7 @@ import pytest
 from scdeal.pipeline_config import schema_defaults
 from scdeal.runner import build_tasks, task_fingerprint
 from scdeal.samplesheet import Row
+from test_nextflow_static import glob_regex
 
 ROOT = Path(__file__).resolve().parents[1]
 SCDEAL = [sys.executable, "-m", "scdeal.cli"]
@@ -177,13 +178,6 @@ def test_local_tree_is_the_pipeline_tree(test_profile_run):
     written = {w for w in written if not w.rsplit("/", 1)[-1].startswith(".scdeal_")} | set(folders)
     snapshot = json.loads((ROOT / "tests" / "default.nf.test.snap").read_text())["-profile test"]["content"][2]
     assert written == {entry for entry in snapshot if entry.split("/")[0] in folders}
-
-
-def glob_regex(pattern: str) -> str:
-    """A module output's file name pattern (`${meta.id}_x.tsv`, `*_mqc.*`, `{a,b}`) as a regex."""
-    pattern = re.sub(r"\$\{meta\.\w+\}", "@", pattern)
-    regex = re.escape(pattern).replace("@", "[^/]+").replace(r"\*", "[^/]*")
-    return re.sub(r"\\\{(.*?)\\\}", lambda m: "(" + m.group(1).replace(",", "|") + ")", regex)
 
 
 def test_steps_use_only_the_cores_they_are_given():
