@@ -1,13 +1,35 @@
-# CPU image for every scdeal step: docker build -t scdeal/scdeal:0.1.0 .
-FROM python:3.11-slim
+# The scdeal image: every step of the pipeline, CPU or CUDA build (docs/usage.md#containers).
+#   docker build -t ghcr.io/scdeal/scdeal:0.1.0 .
+#   docker build --build-arg TORCH_VARIANT=cu128 -t ghcr.io/scdeal/scdeal-cuda:0.1.0 .
+# Both install environment.yml, the pinned environment of the conda profile. The CUDA build takes torch
+# from the cu128 wheel index; those wheels bring their own CUDA libraries, so the host needs only the
+# NVIDIA driver (docker --gpus, singularity --nv) and both builds share this base image.
+FROM mambaorg/micromamba:2.0.5-debian12-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PIP_NO_CACHE_DIR=1 TQDM_DISABLE=1 MPLBACKEND=Agg
-RUN apt-get update && apt-get install -y --no-install-recommends procps && rm -rf /var/lib/apt/lists/*
+ARG TORCH_VARIANT=cpu
 
-WORKDIR /opt/scdeal
-COPY pyproject.toml README.md ./
-COPY src ./src
-COPY bin ./bin
-RUN pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu \
- && pip install .
-ENV PATH="/opt/scdeal/bin:${PATH}"
+COPY --chown=$MAMBA_USER:$MAMBA_USER environment.yml /tmp/environment.yml
+RUN sed -i "s#download.pytorch.org/whl/cpu#download.pytorch.org/whl/${TORCH_VARIANT}#" /tmp/environment.yml \
+ && micromamba install --yes --name base --file /tmp/environment.yml \
+ && micromamba clean --all --yes
+
+# Singularity/Apptainer run commands without the image's entrypoint: the environment goes on PATH here
+ENV PATH="/opt/scdeal/bin:/opt/conda/bin:${PATH}" \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PIP_NO_CACHE_DIR=1 \
+    MPLBACKEND=Agg \
+    TQDM_DISABLE=1
+
+# The dependencies are pinned above: scdeal alone, built with the pinned setuptools; then every step imports
+COPY --chown=$MAMBA_USER:$MAMBA_USER pyproject.toml README.md /tmp/scdeal/
+COPY --chown=$MAMBA_USER:$MAMBA_USER src /tmp/scdeal/src
+RUN pip install --no-deps --no-build-isolation /tmp/scdeal \
+ && NUMBA_CACHE_DIR=/tmp/build_cache MPLCONFIGDIR=/tmp/build_cache \
+    python -c "import scdeal.steps.bulk_prepare, scdeal.steps.bulk_pretrain, scdeal.steps.cluster, scdeal.steps.transfer, scdeal.steps.explain, scdeal.steps.evaluate" \
+ && rm -rf /tmp/scdeal /tmp/build_cache
+COPY bin /opt/scdeal/bin
+
+# The container user (docker -u $(id -u):$(id -g)) has no home: numba and matplotlib cache in /tmp
+# (under Nextflow each task gets its own cache folder instead, nextflow.config env)
+ENV NUMBA_CACHE_DIR=/tmp/numba_cache \
+    MPLCONFIGDIR=/tmp/matplotlib

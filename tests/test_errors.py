@@ -132,7 +132,29 @@ def test_bulk_tables_that_do_not_match(tmp_path, capsys):
     pd.DataFrame({"line": ["X1", "X2"], "Simulatin": ["sensitive", "resistant"]}).to_csv(response, index=False)
     code = cli.main(["bulk_prepare", "--bulk_expression", str(TEST_DATA / "bulk_expression.csv.gz"),
                      "--bulk_response", str(response), "--drug", "Simulatin", "--outdir", str(tmp_path / "o")])
-    assert code == 2 and "No cell line of the bulk expression table matches" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and f"No cell line of the bulk expression table '{TEST_DATA / 'bulk_expression.csv.gz'}' matches" in err
+
+
+GARBAGE_BULK = {
+    "random bytes": ("expr.csv", lambda p: p.write_bytes(np.random.default_rng(0).bytes(3000))),
+    "random bytes h5ad": ("expr.h5ad", lambda p: p.write_bytes(np.random.default_rng(0).bytes(3000))),
+    "not gzip": ("expr.csv.gz", lambda p: p.write_bytes(np.random.default_rng(0).bytes(500))),
+    "words only": ("expr.csv", lambda p: p.write_text("line,A,B\nX,a,b\nY,c,d\n")),
+}
+
+
+@pytest.mark.parametrize("case", GARBAGE_BULK, ids=list(GARBAGE_BULK))
+def test_garbage_bulk_expression_is_named(tmp_path, capsys, case):
+    name, write = GARBAGE_BULK[case]
+    garbage = tmp_path / name
+    write(garbage)
+    args = run_args(tmp_path, sheet(tmp_path, f"sample,input,drug\ns1,{cells(tmp_path)},Simulatin\n"))
+    args[args.index("--bulk_expression") + 1] = str(garbage)
+    code = cli.main(args)
+    err = capsys.readouterr().err
+    assert code == 2 and f"'{garbage}'" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
 def response_with_three_sensitive_lines(tmp_path) -> Path:
@@ -194,3 +216,34 @@ def test_run_checks_bulk_class_balance_before_any_work(tmp_path, capsys):
     assert cli.main(args) == 2
     assert "only 3 sensitive cell lines" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_run_help_lists_the_schema_parameters_by_group(capsys):
+    """`scdeal run --help` prints what `nextflow run . --help` prints: every visible parameter of
+    nextflow_schema.json with its description and default, grouped and ordered as in the schema."""
+    from scdeal.pipeline_config import schema_groups
+    assert cli.main(["run", "--help"]) == 0
+    out = capsys.readouterr().out
+    position = -1
+    for group in schema_groups(ROOT):
+        visible = {n: s for n, s in group["properties"].items() if not s.get("hidden")}
+        if not visible:
+            assert group["title"] not in out
+            continue
+        assert out.index(group["title"]) > position, f"group '{group['title']}' out of the schema's order"
+        position = out.index(group["title"])
+        for name, spec in visible.items():
+            line = next(line for line in out.splitlines() if line.strip().startswith(f"--{name} "))
+            assert spec["description"] in line
+            if spec.get("default") is not None:
+                assert f"[default: {spec['default']}]" in line
+    assert "--publish_dir_mode" not in out and "--show_hidden" in out
+
+
+def test_run_help_shows_hidden_parameters_and_one_parameter(capsys):
+    assert cli.main(["run", "--help", "--show_hidden"]) == 0
+    assert "--publish_dir_mode" in capsys.readouterr().out
+    assert cli.main(["run", "--help", "threshold_rule"]) == 0
+    assert "bulk_prevalence" in capsys.readouterr().out
+    assert cli.main(["run", "--help", "threshol"]) == 2
+    assert "did you mean 'threshold'" in capsys.readouterr().err

@@ -41,7 +41,14 @@ CASES = [
     ({"input": "sample.h5"}, True),
     ({"drug": "I-BET-762"}, True),
     ({"drug": "AR 42"}, True),
+    ({"sample": "P1_T0.rep-2"}, True),
+    ({"label_key": "response(erlotinib)"}, True),
     ({"sample": "has space"}, False),
+    ({"sample": "a/b"}, False),  # names folders: no path separators
+    ({"sample": "_inputs"}, False),  # a module's input folder
+    ({"sample": "s1;rm"}, False),  # reaches shell commands
+    ({"drug": "---"}, False),  # no letter or digit: no folder name
+    ({"label_key": "it's"}, False),  # single-quoted in the evaluate command
     ({"sample": ""}, False),
     ({"input": ""}, False),
     ({"input": "cells.xlsx"}, False),
@@ -71,7 +78,7 @@ def test_patterns_are_the_schema_patterns():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.fixed_dictionaries({c: st.text(alphabet=st.sampled_from("ab /.-_ \tHumanmouse5h5ad"), max_size=12)
+@given(st.fixed_dictionaries({c: st.text(alphabet=st.sampled_from("ab /.-_ \tHumanmouse5h5ad';"), max_size=12)
                               for c in ("sample", "input", "drug", "species", "label_key")}))
 def test_schema_and_python_agree_on_arbitrary_rows(row):
     assert schema_accepts(row) == python_accepts(row)
@@ -122,5 +129,34 @@ def test_one_sample_one_input(tmp_path):
     sheet = write_sheet(tmp_path / "s.csv", [
         {"sample": "a", "input": "a.h5ad", "drug": "X", "species": "", "label_key": ""},
         {"sample": "a", "input": "b.h5ad", "drug": "Y", "species": "", "label_key": ""}])
-    with pytest.raises(InputErrors, match="another input or species"):
+    with pytest.raises(InputErrors, match="line 3: sample 'a' names input .* one sample id, one input"):
         validate_samplesheet(sheet)
+
+
+def test_one_species_per_sample(tmp_path):
+    (tmp_path / "a.h5ad").write_text("x")
+    sheet = write_sheet(tmp_path / "s.csv", [
+        {"sample": "a", "input": "a.h5ad", "drug": "X", "species": "", "label_key": ""},
+        {"sample": "a", "input": "a.h5ad", "drug": "Y", "species": "mouse", "label_key": ""}])
+    with pytest.raises(InputErrors, match="line 3: sample 'a' is species 'mouse' but 'human' on line 2: one species per sample"):
+        validate_samplesheet(sheet)
+
+
+@pytest.mark.parametrize("first, second", [("Erlotinib", "erlotinib"), ("I-BET-762", "i.bet.762"), ("PLX4720", "PLX-4720")])
+def test_drug_spellings_of_one_drug_are_one_key(tmp_path, first, second):
+    """Two spellings of one drug would publish to one folder: the (sample, normalised drug) pair is the key."""
+    (tmp_path / "a.h5ad").write_text("x")
+    sheet = write_sheet(tmp_path / "s.csv", [
+        {"sample": "a", "input": "a.h5ad", "drug": first, "species": "", "label_key": ""},
+        {"sample": "a", "input": "a.h5ad", "drug": second, "species": "", "label_key": ""}])
+    with pytest.raises(InputErrors, match=f"line 3: sample 'a' with drug '{second}' repeats line 2"):
+        validate_samplesheet(sheet)
+
+
+def test_relative_inputs_read_from_input_dir(tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.h5ad").write_text("x")
+    (tmp_path / "sheets").mkdir()
+    sheet = write_sheet(tmp_path / "sheets" / "s.csv", [{"sample": "a", "input": "a.h5ad", "drug": "X", "species": "", "label_key": ""}])
+    rows = validate_samplesheet(sheet, input_dir=tmp_path / "data")
+    assert rows[0].input == (tmp_path / "data" / "a.h5ad").resolve()

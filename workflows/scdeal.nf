@@ -8,15 +8,17 @@
     MultiQC                          once
 */
 
-include { SCDEAL_BULK_PREPARE  } from '../modules/local/scdeal/bulk_prepare'
-include { SCDEAL_BULK_PRETRAIN } from '../modules/local/scdeal/bulk_pretrain'
-include { SCDEAL_CLUSTER       } from '../modules/local/scdeal/cluster'
-include { SCDEAL_TRANSFER      } from '../modules/local/scdeal/transfer'
-include { SCDEAL_EXPLAIN       } from '../modules/local/scdeal/explain'
-include { SCDEAL_EVALUATE      } from '../modules/local/scdeal/evaluate'
-include { MULTIQC              } from '../modules/local/multiqc'
-include { paramsSummaryMap     } from 'plugin/nf-schema'
+include { SCDEAL_BULK_PREPARE    } from '../modules/local/scdeal/bulk_prepare'
+include { SCDEAL_BULK_PRETRAIN   } from '../modules/local/scdeal/bulk_pretrain'
+include { SCDEAL_CLUSTER         } from '../modules/local/scdeal/cluster'
+include { SCDEAL_TRANSFER        } from '../modules/local/scdeal/transfer'
+include { SCDEAL_EXPLAIN         } from '../modules/local/scdeal/explain'
+include { SCDEAL_EVALUATE        } from '../modules/local/scdeal/evaluate'
+include { MULTIQC                } from '../modules/local/multiqc'
+include { paramsSummaryMap       } from 'plugin/nf-schema'
 include { methodsDescriptionText } from '../subworkflows/local/utils_nfcore_scdeal_pipeline'
+include { paramsSummaryMultiqc   } from '../subworkflows/local/utils_nfcore_scdeal_pipeline'
+include { softwareVersionsYaml   } from '../subworkflows/local/utils_nfcore_scdeal_pipeline'
 
 workflow SCDEAL {
 
@@ -27,32 +29,30 @@ workflow SCDEAL {
     cosmic_map       // file or []
 
     main:
-    ch_versions = channel.empty()
-    ch_mqc      = channel.empty()
+    ch_mqc = channel.empty()
 
     //
     // One bulk model per drug, shared by every sample treated with it
     //
     ch_drugs = ch_samplesheet
-        .map { meta, _input -> meta.drug_key }
+        .map { meta, _input -> metaFor('SCDEAL_BULK_PREPARE', [ id: meta.drug_key ]) }
         .unique()
-        .map { key -> [ [ id: key ], key ] }
 
     SCDEAL_BULK_PREPARE ( ch_drugs, bulk_expression, bulk_response, cosmic_map )
-    SCDEAL_BULK_PRETRAIN ( SCDEAL_BULK_PREPARE.out.h5ad )
-    ch_versions = ch_versions.mix(SCDEAL_BULK_PREPARE.out.versions, SCDEAL_BULK_PRETRAIN.out.versions)
-    ch_mqc      = ch_mqc.mix(SCDEAL_BULK_PRETRAIN.out.mqc.flatten())
+    SCDEAL_BULK_PRETRAIN (
+        SCDEAL_BULK_PREPARE.out.h5ad.map { meta, bulk -> [ metaFor('SCDEAL_BULK_PRETRAIN', meta), bulk ] }
+    )
+    ch_mqc = ch_mqc.mix(SCDEAL_BULK_PRETRAIN.out.mqc.flatten())
 
     //
     // One clustering per sample
     //
     ch_samples = ch_samplesheet
-        .map { meta, input -> [ [ id: meta.id, species: meta.species ], input ] }
+        .map { meta, input -> [ metaFor('SCDEAL_CLUSTER', meta), input ] }
         .unique()
 
     SCDEAL_CLUSTER ( ch_samples )
-    ch_versions = ch_versions.mix(SCDEAL_CLUSTER.out.versions)
-    ch_mqc      = ch_mqc.mix(SCDEAL_CLUSTER.out.mqc.flatten())
+    ch_mqc = ch_mqc.mix(SCDEAL_CLUSTER.out.mqc.flatten())
 
     //
     // Transfer per (sample, drug): the sample's clustered cells + the drug's bulk data and model
@@ -66,26 +66,53 @@ workflow SCDEAL {
         .combine(SCDEAL_CLUSTER.out.h5ad.map { meta, h5ad -> [ meta.id, h5ad ] }, by: 0)
         .map { _id, meta, cells -> [ meta.drug_key, meta, cells ] }
         .combine(ch_bulk, by: 0)
-        .map { _key, meta, cells, bulk, model -> [ meta, cells, bulk, model ] }
+        .map { _key, meta, cells, bulk, model -> [ metaFor('SCDEAL_TRANSFER', meta), cells, bulk, model ] }
 
     SCDEAL_TRANSFER ( ch_transfer_in )
-    ch_versions = ch_versions.mix(SCDEAL_TRANSFER.out.versions)
-    ch_mqc      = ch_mqc.mix(SCDEAL_TRANSFER.out.mqc.flatten())
+    ch_mqc = ch_mqc.mix(SCDEAL_TRANSFER.out.mqc.flatten())
 
-    SCDEAL_EXPLAIN ( SCDEAL_TRANSFER.out.h5ad.join(SCDEAL_TRANSFER.out.cell_model) )
-    ch_versions = ch_versions.mix(SCDEAL_EXPLAIN.out.versions)
-    ch_mqc      = ch_mqc.mix(SCDEAL_EXPLAIN.out.mqc.flatten())
+    SCDEAL_EXPLAIN (
+        SCDEAL_TRANSFER.out.h5ad
+            .join(SCDEAL_TRANSFER.out.cell_model)
+            .map { meta, adata, model -> [ metaFor('SCDEAL_EXPLAIN', meta), adata, model ] }
+    )
+    ch_mqc = ch_mqc.mix(SCDEAL_EXPLAIN.out.mqc.flatten())
 
-    SCDEAL_EVALUATE ( SCDEAL_TRANSFER.out.h5ad.filter { meta, _h5ad -> meta.label_key } )
-    ch_versions = ch_versions.mix(SCDEAL_EVALUATE.out.versions)
-    ch_mqc      = ch_mqc.mix(SCDEAL_EVALUATE.out.mqc.flatten())
+    // Only EVALUATE reads the label key: it joins the transfer output here, so editing it reruns EVALUATE alone
+    ch_label_keys = ch_samplesheet
+        .filter { meta, _input -> meta.label_key }
+        .map { meta, _input -> [ pairKey(meta), meta.label_key ] }
+
+    SCDEAL_EVALUATE (
+        SCDEAL_TRANSFER.out.h5ad
+            .map { meta, adata -> [ pairKey(meta), meta, adata ] }
+            .join(ch_label_keys)
+            .map { _key, meta, adata, label_key -> [ metaFor('SCDEAL_EVALUATE', meta + [ label_key: label_key ]), adata ] }
+    )
+    ch_mqc = ch_mqc.mix(SCDEAL_EVALUATE.out.mqc.flatten())
 
     //
-    // Software versions, parameters and methods → MultiQC
+    // Which (sample, drug) pairs got predictions, explanations and evaluations: failed tasks are
+    // ignored (conf/base.config), so this table is where a run's failures are listed
     //
-    ch_versions_yml = ch_versions
-        .map { f -> f.text }
+    ch_samplesheet
+        .map { meta, _input -> [ meta.id, meta.drug_key, meta.label_key ? true : false ] }
+        .toList()
+        .map { rows -> [ rows ] }
+        .combine(pairKeys(SCDEAL_TRANSFER.out.predictions))
+        .combine(pairKeys(SCDEAL_EXPLAIN.out.signature))
+        .combine(pairKeys(SCDEAL_EVALUATE.out.metrics))
+        .map { rows, predicted, explained, evaluated -> statusTable(rows, predicted, explained, evaluated, params.skip_explain) }
+        .collectFile(name: 'scdeal_status.tsv', storeDir: "${params.outdir}/pipeline_info")
+
+    //
+    // Software versions (every process's versions.yml, through the `versions` topic), parameters
+    // and methods → MultiQC
+    //
+    ch_versions_yml = channel.topic('versions')
+        .map { versions -> softwareVersionsYaml(versions) }
         .unique()
+        .mix(channel.of(workflowVersionsYaml()))
         .collectFile(storeDir: "${params.outdir}/pipeline_info", name: 'scdeal_software_mqc_versions.yml', sort: true, newLine: true)
 
     def summary_params = paramsSummaryMap(workflow, parameters_schema: "nextflow_schema.json")
@@ -106,36 +133,65 @@ workflow SCDEAL {
 
     emit:
     multiqc_report = MULTIQC.out.report.toList()
-    versions       = ch_versions
+}
+
+/*
+========================================================================================
+    FUNCTIONS
+========================================================================================
+*/
+
+//
+// The meta fields each process reads (tag, script, output names) and nothing else: the meta map is
+// part of a task's cache key, so an unread field would rerun the task when edited (`-resume`).
+//
+def metaFor(String process, Map meta) {
+    def fields = [
+        SCDEAL_BULK_PREPARE : [ 'id' ],
+        SCDEAL_BULK_PRETRAIN: [ 'id' ],
+        SCDEAL_CLUSTER      : [ 'id', 'species' ],
+        SCDEAL_TRANSFER     : [ 'id', 'drug_key' ],
+        SCDEAL_EXPLAIN      : [ 'id', 'drug_key' ],
+        SCDEAL_EVALUATE     : [ 'id', 'drug_key', 'label_key' ],
+    ]
+    return meta.subMap(fields[process])
+}
+
+def pairKey(Map meta) {
+    return [ meta.id, meta.drug_key ]
 }
 
 //
-// Parameters used, as MultiQC custom content
+// The (sample, drug) pairs a process produced an output for, as one list (empty when none)
 //
-def paramsSummaryMultiqc(summary_params) {
-    def summary_section = ''
-    summary_params
-        .keySet()
-        .each { group ->
-            def group_params = summary_params.get(group)
-            if (group_params) {
-                summary_section += "    <p style=\"font-size:110%\"><b>${group}</b></p>\n"
-                summary_section += "    <dl class=\"dl-horizontal\">\n"
-                group_params
-                    .keySet()
-                    .sort()
-                    .each { param ->
-                        summary_section += "        <dt>${param}</dt><dd><samp>${group_params.get(param) ?: '<span style=\"color:#999999;\">N/A</a>'}</samp></dd>\n"
-                    }
-                summary_section += "    </dl>\n"
-            }
-        }
+def pairKeys(ch_output) {
+    return ch_output
+        .map { meta, _file -> pairKey(meta) }
+        .toList()
+        .map { keys -> [ keys ] }
+}
 
-    def yaml_file_text = "id: 'workflow_summary'\n"
-    yaml_file_text += "description: ' - this information is collected when the pipeline is started.'\n"
-    yaml_file_text += "section_name: 'Parameters used'\n"
-    yaml_file_text += "plot_type: 'html'\n"
-    yaml_file_text += "data: |\n"
-    yaml_file_text += "${summary_section}"
-    return yaml_file_text
+//
+// One row per samplesheet row: done, failed (this step or one before it failed) or skipped
+//
+def statusTable(List rows, List predicted, List explained, List evaluated, boolean skip_explain) {
+    def lines = [ "sample\tdrug\tpredictions\texplanation\tevaluation" ]
+    rows.each { id, drug_key, labelled ->
+        def key = [ id, drug_key ]
+        def explanation = skip_explain ? 'skipped' : (key in explained ? 'done' : 'failed')
+        def evaluation  = !labelled ? 'skipped' : (key in evaluated ? 'done' : 'failed')
+        lines << [ id, drug_key, key in predicted ? 'done' : 'failed', explanation, evaluation ].join('\t')
+    }
+    return lines.join('\n')
+}
+
+//
+// The pipeline and Nextflow versions, beside the processes' versions
+//
+def workflowVersionsYaml() {
+    return """
+    Workflow:
+        ${workflow.manifest.name}: v${workflow.manifest.version}
+        Nextflow: ${workflow.nextflow.version}
+    """.stripIndent().trim()
 }

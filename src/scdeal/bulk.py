@@ -94,7 +94,8 @@ def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, r
     log.info("%s: %d of %d expression lines matched %d lines with a response (%s)", drug, int(matched.sum()),
              expression.n_obs, len(labels), kind)
     if matched.sum() == 0:
-        raise InputError(f"No cell line of the bulk expression table matches the response table for '{drug}' "
+        raise InputError(f"No cell line of the bulk expression table '{expression.uns.get('source', '?')}' matches "
+                         f"the response table for '{drug}' "
                          f"(e.g. expression '{expression.obs_names[0]}', response '{labels.index[0]}'): check "
                          "that both name lines the same way, or pass --cosmic_map for COSMIC ids.")
     bulk = expression[matched].copy()

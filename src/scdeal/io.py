@@ -70,12 +70,7 @@ def read_bulk_expression(path: str | Path, line_ids: set[str] | None = None) -> 
     cell lines (`line_ids`, normalised) is the cell-line axis; without them, the longer axis is genes.
     """
     path = require_file(path, "Bulk expression file")
-    if path.name.endswith(".h5ad"):
-        adata = ad.read_h5ad(path)
-        frame = pd.DataFrame(adata.X.toarray() if sp.issparse(adata.X) else adata.X,
-                             index=adata.obs_names, columns=adata.var_names)
-    else:
-        frame = read_table(path, "Bulk expression file", index_col=0)
+    frame = _read_bulk_frame(path)
     frame = frame.apply(pd.to_numeric, errors="coerce")
     if frame.size == 0:
         raise InputError(f"Bulk expression file '{path}' holds no values.")
@@ -86,6 +81,9 @@ def read_bulk_expression(path: str | Path, line_ids: set[str] | None = None) -> 
     bad = ~np.isfinite(frame.to_numpy())
     if bad.all(axis=0).any():
         frame = frame.loc[:, ~bad.all(axis=0)]
+    if frame.shape[1] == 0:
+        raise InputError(f"Bulk expression file '{path}' holds no numeric expression values: expected cell lines × "
+                         "genes (or genes × cell lines) with names in the first row and column and numbers inside.")
     if np.isnan(frame.to_numpy()).any():
         n = int(np.isnan(frame.to_numpy()).sum())
         log.warning("bulk expression: %d missing/non-numeric values set to the gene's median", n)
@@ -98,6 +96,17 @@ def read_bulk_expression(path: str | Path, line_ids: set[str] | None = None) -> 
                        var=pd.DataFrame(index=frame.columns))
     adata.uns["source"] = str(path)
     return adata
+
+
+def _read_bulk_frame(path: Path) -> pd.DataFrame:
+    if not path.name.endswith(".h5ad"):
+        return read_table(path, "Bulk expression file", index_col=0)
+    try:
+        adata = ad.read_h5ad(path)
+    except (OSError, KeyError, ValueError, TypeError) as err:
+        raise InputError(f"Bulk expression file '{path}' could not be read as an .h5ad file: {err}") from err
+    return pd.DataFrame(adata.X.toarray() if sp.issparse(adata.X) else adata.X,
+                        index=adata.obs_names, columns=adata.var_names)
 
 
 def _lines_are_columns(frame: pd.DataFrame, line_ids: set[str] | None) -> bool:

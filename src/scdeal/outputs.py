@@ -72,8 +72,11 @@ def software_versions() -> dict[str, str]:
     """Versions of the packages that shape results."""
     from importlib.metadata import PackageNotFoundError, version
 
-    versions = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for pkg in ("scdeal", "torch", "numpy", "scipy", "pandas", "scikit-learn", "anndata", "scanpy",
+    from . import __version__
+
+    # scdeal's own version from the code that runs: under -profile conda it is imported from the checkout, not installed
+    versions = {"python": sys.version.split()[0], "platform": platform.platform(), "scdeal": __version__}
+    for pkg in ("torch", "numpy", "scipy", "pandas", "scikit-learn", "anndata", "scanpy",
                 "leidenalg", "igraph", "captum", "imbalanced-learn"):
         try:
             versions[pkg] = version(pkg)
@@ -93,9 +96,12 @@ def provenance(step: str, params: dict[str, Any], inputs: dict[str, str | os.Pat
     }
 
 
-def write_versions_yml(path: str | os.PathLike, process: str) -> None:
-    """nf-core style versions.yml for one process."""
-    v = software_versions()
-    keys = ("python", "scdeal", "torch", "scanpy", "anndata", "scikit-learn", "captum", "leidenalg")
-    lines = [f'"{process}":'] + [f'    {k}: "{v[k]}"' for k in keys if k in v]
-    write_text(path, "\n".join(lines) + "\n")
+VERSIONED = ("python", "scdeal", "torch", "scanpy", "anndata", "scikit-learn", "captum", "leidenalg")
+
+
+def versions_yaml(process: str) -> str:
+    """nf-core versions.yml of one process: its name (Nextflow's task.process, as given) and the versions
+    of the packages that shape its results."""
+    versions = software_versions()
+    lines = [f'"{process}":'] + [f'    {key}: "{versions[key]}"' for key in VERSIONED if key in versions]
+    return "\n".join(lines) + "\n"

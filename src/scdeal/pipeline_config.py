@@ -142,4 +142,64 @@ def resolve_params(root: Path, profiles: list[str], params_file: str | None, ove
             params[key] = coerce(key, value, spec[key])
     if problems:
         raise InputErrors(problems)
-    return params
+    return interpolate_params(params)
+
+
+PARAM_REFERENCE = re.compile(r"\$\{params\.(\w+)\}")
+
+
+def interpolate_params(params: dict[str, Any]) -> dict[str, Any]:
+    """`${params.NAME}` inside a profile's values, filled in as Nextflow fills it: with NAME's final value."""
+    missing = set()
+
+    def value_of(match: re.Match) -> str:
+        if params.get(match.group(1)) in (None, ""):
+            missing.add(match.group(1))
+        return str(params.get(match.group(1)))
+
+    filled = {key: PARAM_REFERENCE.sub(value_of, value) if isinstance(value, str) else value
+              for key, value in params.items()}
+    if missing:
+        raise InputError(f"This profile builds paths from --{', --'.join(sorted(missing))}: set it on the command line "
+                         "(see docs/usage.md).")
+    return filled
+
+
+def schema_groups(root: Path) -> list[dict]:
+    """Each nextflow_schema.json group (title, description, properties, required), in the order of its allOf."""
+    schema = json.loads((root / "nextflow_schema.json").read_text())
+    defs = schema.get("$defs", {})
+    order = [ref["$ref"].rsplit("/", 1)[-1] for ref in schema.get("allOf", []) if "$ref" in ref]
+    return [defs[name] for name in order + [n for n in defs if n not in order]]
+
+
+def describe_parameter(name: str, spec: dict, required: bool) -> str:
+    """One parameter as `nextflow run . --help` shows it: type, description, choices, default."""
+    kind = spec.get("type", "")
+    kind = "|".join(kind) if isinstance(kind, list) else kind
+    text = spec.get("description", "")
+    if "enum" in spec:
+        text += f" (accepted: {', '.join(map(str, spec['enum']))})"
+    if spec.get("default") is not None:
+        text += f" [default: {spec['default']}]"
+    return f"  --{name:<28} [{kind}{', required' if required else ''}] {text}"
+
+
+def parameters_help(root: Path, show_hidden: bool = False, only: str | None = None) -> str:
+    """The parameters of nextflow_schema.json grouped as the schema groups them (hidden ones on request),
+    or everything the schema says about one parameter."""
+    if only:
+        spec = schema_parameters(root).get(only)
+        if spec is None:
+            close = difflib.get_close_matches(only, list(schema_parameters(root)), n=1)
+            raise InputError(f"No parameter '{only}'" + (f": did you mean '{close[0]}'?" if close else "."))
+        return "\n".join([f"--{only}"] + [f"    {key:<12}: {value}" for key, value in spec.items()]) + "\n"
+    blocks = []
+    for group in schema_groups(root):
+        required = set(group.get("required", []))
+        shown = [describe_parameter(name, spec, name in required) for name, spec in group.get("properties", {}).items()
+                 if show_hidden or not spec.get("hidden")]
+        if shown:
+            blocks.append("\n".join([group.get("title", ""), f"  {group.get('description', '')}", *shown]))
+    footer = "" if show_hidden else "\n !! Hiding hidden parameters: add --show_hidden (or --help_full) to show them !!\n"
+    return "\n\n".join(blocks) + "\n" + footer

@@ -30,7 +30,7 @@ def preflight(rows: list[Row], params: dict) -> None:
     min_gene_overlap = params["min_gene_overlap"]
     for row in {r.sample: r for r in rows}.values():
         if row.input.name.endswith(".h5ad"):
-            problems += sample_problems(row, bulk_genes, min_gene_overlap)
+            problems += sample_problems(row, bulk_genes, min_gene_overlap, bulk_expression)
     for row in rows:
         if row.label_key and row.input.name.endswith(".h5ad"):
             problems += label_problems(row)
@@ -79,7 +79,7 @@ def backed(path: Path) -> ad.AnnData | None:
         return None
 
 
-def sample_problems(row: Row, bulk_genes: set[str] | None, min_overlap: int) -> list[str]:
+def sample_problems(row: Row, bulk_genes: set[str] | None, min_overlap: int, bulk_expression: str) -> list[str]:
     where = f"sample '{row.sample}' ({row.input.name})"
     adata = backed(row.input)
     if adata is None:
@@ -95,7 +95,7 @@ def sample_problems(row: Row, bulk_genes: set[str] | None, min_overlap: int) -> 
         named = [one_to_one_orthologs().get(g) for g in genes] if row.species == "mouse" else list(genes)
         shared = len(bulk_genes & {g for g in named if g})
         if shared < min_overlap:
-            problems.append(f"{where} shares only {shared} genes with the bulk expression table (minimum "
+            problems.append(f"{where} shares only {shared} genes with the bulk expression table '{bulk_expression}' (minimum "
                             f"{min_overlap}): check that genes are HGNC symbols and the species is right")
     return problems
 

@@ -187,7 +187,10 @@ def explain_report_files(out: Path, sample: str, drug: str, adata, signature: pd
         ["Sample", "gene", "direction", "effect", "mean_abs_attribution", "fraction_towards_sensitive",
          "fraction_towards_resistant"]]
     ov = summary["de_overlap"]
-    headers = ("headers:\n  effect: {title: 'Effect', description: 'mean attribution × sign of expression vs the sample mean', format: '{:,.4f}'}\n"
+    # MultiQC shows only the columns named under `headers`: every column of the table is listed
+    headers = ("headers:\n  gene: {title: 'Gene', description: 'HGNC symbol'}\n"
+               "  direction: {title: 'Direction', description: 'sensitive: higher expression raises the probability of sensitivity'}\n"
+               "  effect: {title: 'Effect', description: 'mean attribution × sign of expression vs the sample mean', format: '{:,.4f}'}\n"
                "  mean_abs_attribution: {title: 'Mean |attribution|', format: '{:,.4f}'}\n"
                "  fraction_towards_sensitive: {title: 'Cells → sensitive', min: 0, max: 1, format: '{:,.2f}'}\n"
                "  fraction_towards_resistant: {title: 'Cells → resistant', min: 0, max: 1, format: '{:,.2f}'}")

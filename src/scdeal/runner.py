@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from .io import response_paths
-from .outputs import software_versions, write_json, write_text
+from .outputs import versions_yaml, write_json, write_text
 from .pipeline_config import step_flags
 from .samplesheet import Row
 
@@ -212,9 +212,8 @@ def write_pipeline_info(outdir: Path, root: Path, params: dict, tasks: list[Task
     trace = ["task\tstep\tstatus\tseconds\toutdir"] + [f"{t.name}\t{t.step}\t{t.status}\t{t.seconds:.2f}\t{t.outdir}"
                                                         for t in tasks]
     write_text(info / "execution_trace.tsv", "\n".join(trace) + "\n")
-    versions = software_versions()
-    lines = ["scdeal_local_runner:"] + [f'    {k}: "{v}"' for k, v in versions.items() if k != "platform"]
-    write_text(info / "scdeal_software_mqc_versions.yml", "\n".join(lines) + "\n")
+    write_text(info / "scdeal_software_mqc_versions.yml", versions_file(tasks))
+    write_text(info / "scdeal_status.tsv", status_table(rows, tasks))
     sheet = ["sample,input,drug,species,label_key"] + [f"{r.sample},{r.input},{r.drug},{r.species},{r.label_key or ''}"
                                                        for r in rows]
     write_text(info / "samplesheet.valid.csv", "\n".join(sheet) + "\n")
@@ -224,6 +223,33 @@ def write_pipeline_info(outdir: Path, root: Path, params: dict, tasks: list[Task
                                                               for k, v in sorted(params.items()) if v not in (None, "")) + "</dl>"}
     write_json(info / "workflow_summary_mqc.json", summary)
     write_methods_description(info, root)
+
+
+def versions_file(tasks: list[Task]) -> str:
+    """The versions of every process that ran, under Nextflow's process names, and of the workflow."""
+    from importlib.metadata import version
+
+    from . import __version__
+    processes = sorted({PROCESS[t.step] for t in tasks})
+    workflow = f'Workflow:\n    scdeal/scdeal: "v{__version__}"\n    scdeal run: "local runner"\n'
+    multiqc = f'"MULTIQC":\n    multiqc: "{version("multiqc")}"\n'
+    return "".join(versions_yaml(process) for process in processes) + multiqc + workflow
+
+
+def status_table(rows: list[Row], tasks: list[Task]) -> str:
+    """One row per samplesheet row, as the Nextflow pipeline writes it: each step of the pair is done,
+    failed (it or a step before it failed) or skipped (not asked for: --skip_explain, no label_key)."""
+    by_name = {t.name: t for t in tasks}
+
+    def state(step: str, row: Row) -> str:
+        task = by_name.get(f"{step}:{row.sample}:{row.drug_key}")
+        if task is None:
+            return "skipped"
+        return "done" if task.status in ("done", "cached") else "failed"
+
+    lines = ["sample\tdrug\tpredictions\texplanation\tevaluation"]
+    lines += ["\t".join([r.sample, r.drug_key, state("transfer", r), state("explain", r), state("evaluate", r)]) for r in rows]
+    return "\n".join(lines) + "\n"
 
 
 def write_methods_description(info: Path, root: Path) -> None:

@@ -13,18 +13,20 @@ COLUMNS = ("sample", "input", "drug", "species", "label_key")
 REQUIRED = ("sample", "input", "drug")
 SPECIES = ("human", "mouse")
 # Kept identical to the patterns in assets/schema_input.json (a test checks it).
+# A sample id names folders and files and reaches shell commands: letters, digits, '.', '_', '-', starting
+# with a letter or digit (so it is never a module's input folder, `_inputs/`).
 PATTERNS = {
-    "sample": r"^\S+$",
+    "sample": r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
     "input": r"^(\S+\.(h5ad|h5|csv|tsv|txt)(\.gz)?|(\S*/)?[^/.\s]+/?)$",
-    "drug": r"^\S(.*\S)?$",
-    "label_key": r"^\S+$",
+    "drug": r"^(?=.*[A-Za-z0-9])\S(.*\S)?$",
+    "label_key": r"^[^\s']+$",
 }
 MESSAGES = {
-    "sample": "sample id must be given and contain no spaces",
+    "sample": "sample id must start with a letter or digit and hold only letters, digits, '.', '_' and '-'",
     "input": "input must be a .h5ad, 10x .h5, 10x matrix directory or .csv/.tsv/.txt[.gz] matrix, without spaces",
-    "drug": "drug must be given, without leading or trailing spaces",
+    "drug": "drug must be given, with a letter or digit and without leading or trailing spaces",
     "species": "species must be 'human' or 'mouse'",
-    "label_key": "label_key must be an obs column name without spaces",
+    "label_key": "label_key must be an obs column name without spaces or single quotes",
 }
 
 
@@ -71,9 +73,11 @@ def row_problems(row: dict[str, str]) -> list[tuple[str, str]]:
     return problems
 
 
-def validate_samplesheet(path: str | Path, check_files: bool = True) -> list[Row]:
-    """Rows of a valid samplesheet; otherwise InputErrors listing every problem with row and column."""
+def validate_samplesheet(path: str | Path, check_files: bool = True, input_dir: str | Path | None = None) -> list[Row]:
+    """Rows of a valid samplesheet; otherwise InputErrors listing every problem with row and column.
+    Relative inputs are read from `input_dir`, by default the samplesheet's folder."""
     path = Path(path)
+    base = Path(input_dir) if input_dir else path.parent
     header, raw = read_rows(path)
     problems = []
     missing = [c for c in REQUIRED if c not in header]
@@ -86,35 +90,49 @@ def validate_samplesheet(path: str | Path, check_files: bool = True) -> list[Row
         problems.append(f"{path}: no rows below the header")
     if problems:
         raise InputErrors(problems)
-    rows, seen, inputs = [], {}, {}
+    rows = []
     for number, values in enumerate(raw, start=2):  # line 1 is the header
         where = f"{path} line {number}"
         values = {k: v for k, v in values.items() if v}
         problems += [f"{where}, column '{col}': {msg}" for col, msg in row_problems(values)]
         if any(col in REQUIRED for col, _ in row_problems(values)):
             continue
-        row = Row(values["sample"], resolve_input(values["input"], path), values["drug"],
+        row = Row(values["sample"], resolve_input(values["input"], base), values["drug"],
                   values.get("species", "human"), values.get("label_key"))
-        key = (row.sample, row.drug_key)
-        if key in seen:
-            problems.append(f"{where}: sample '{row.sample}' with drug '{row.drug}' repeats line {seen[key]}")
-        seen.setdefault(key, number)
-        first = inputs.setdefault(row.sample, (row.input, row.species, number))
-        if (first[0], first[1]) != (row.input, row.species):
-            problems.append(f"{where}: sample '{row.sample}' has another input or species than on line {first[2]}: "
-                            "one sample id, one input file")
         if check_files:
             problems += [f"{where}, column 'input': {p}" for p in input_problems(row.input)]
-        rows.append(row)
+        rows.append((number, row))
+    problems += [f"{path} line {number}: {problem}" for number, problem in key_problems(rows)]
     if problems:
         raise InputErrors(problems)
-    return rows
+    return [row for _, row in rows]
 
 
-def resolve_input(value: str, samplesheet: Path) -> Path:
-    """Relative input paths are read from the samplesheet's folder (as the Nextflow pipeline does)."""
+def key_problems(rows: list[tuple[int, Row]]) -> list[tuple[int, str]]:
+    """(line, problem) for the rules across rows, the same as the Nextflow pipeline's (samplesheetProblems in
+    subworkflows/local/utils_nfcore_scdeal_pipeline): a (sample, normalised drug) pair appears once, and
+    a sample has one input and one species."""
+    problems, pairs, samples = [], {}, {}
+    for number, row in rows:
+        pair = (row.sample, row.drug_key)
+        if pair in pairs:
+            problems.append((number, f"sample '{row.sample}' with drug '{row.drug}' repeats line {pairs[pair]} "
+                                     f"(drug names are compared as {row.drug_key})"))
+        pairs.setdefault(pair, number)
+        first_number, first = samples.setdefault(row.sample, (number, row))
+        if first.input != row.input:
+            problems.append((number, f"sample '{row.sample}' names input '{row.input}' but '{first.input}' on line "
+                                     f"{first_number}: one sample id, one input"))
+        if first.species != row.species:
+            problems.append((number, f"sample '{row.sample}' is species '{row.species}' but '{first.species}' on line "
+                                     f"{first_number}: one species per sample"))
+    return problems
+
+
+def resolve_input(value: str, base: Path) -> Path:
+    """A relative input path is read from `base`: --input_dir, or the samplesheet's folder (as under Nextflow)."""
     p = Path(value)
-    return p if p.is_absolute() else (samplesheet.parent / p).resolve()
+    return p if p.is_absolute() else (base / p).resolve()
 
 
 def input_problems(path: Path) -> list[str]:

@@ -22,7 +22,6 @@ def step_parser(prog: str, description: str, device: bool = False) -> argparse.A
     parser.add_argument("--log_level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
                         help="logging verbosity")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    parser.add_argument("--versions", default=None, help="also write an nf-core versions.yml to this path")
     if device:
         parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     return parser
@@ -31,9 +30,20 @@ def step_parser(prog: str, description: str, device: bool = False) -> argparse.A
 def configure(args: argparse.Namespace) -> None:
     logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    limit_threads(args.threads or len(os.sched_getaffinity(0)))
+
+
+def limit_threads(threads: int) -> None:
+    """Every thread pool of the step (torch, BLAS/OpenMP, numba) at `threads`: a task uses the cores it
+    was given (Nextflow's task.cpus) and no more, whatever the node has."""
+    import numba
+    import threadpoolctl
     import torch
-    threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    # last, once torch and numba have loaded their OpenMP runtimes: BLAS (numpy, scipy, scikit-learn) and
+    # OpenMP pools keep this limit for the whole step
+    threadpoolctl.threadpool_limits(threads)
 
 
 def run_step(name: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None],
@@ -43,9 +53,6 @@ def run_step(name: str, parser: argparse.ArgumentParser, body: Callable[[argpars
     configure(args)
     try:
         body(args)
-        if args.versions:
-            from ..outputs import write_versions_yml
-            write_versions_yml(args.versions, name.upper())
     except InputError as err:
         if args.debug:
             traceback.print_exc()

@@ -2,10 +2,9 @@
 // Initialisation and completion of the scdeal pipeline
 //
 
-include { paramsSummaryMap       } from 'plugin/nf-schema'
+include { paramsSummaryLog       } from 'plugin/nf-schema'
 include { samplesheetToList      } from 'plugin/nf-schema'
 include { validateParameters     } from 'plugin/nf-schema'
-include { paramsHelp             } from 'plugin/nf-schema'
 
 /*
 ========================================================================================
@@ -28,41 +27,34 @@ workflow PIPELINE_INITIALISATION {
         log.info "${workflow.manifest.name} ${workflow.manifest.version}"
         System.exit(0)
     }
+    // The profile's paths are built from --full_test_data: without it they would name 'null/...'
+    if (workflow.profile.tokenize(',').contains('test_full') && !params.full_test_data) {
+        error("-profile test_full reads the public data from --full_test_data <folder> (its bulk/ and sc/ subfolders): see docs/usage.md#full-test-on-the-public-data.")
+    }
+    log.info paramsSummaryLog(workflow)
     if (validate_params) {
         validateParameters()
     }
     if (nextflow_cli_args) {
         log.warn "Positional arguments are ignored: ${nextflow_cli_args.join(' ')}"
     }
+    dumpParametersToJson(outdir)
 
     //
-    // Samplesheet → [ meta, input ]; meta: id, drug, drug_key, species, label_key
-    // Relative paths are read from the samplesheet's folder, as the local runner does.
+    // Samplesheet → [ meta, input ]; meta: id, drug, drug_key, species, label_key.
+    // Relative paths are read from --input_dir, else from the samplesheet's folder, as the local runner does.
     //
-    def sheet_dir = file(input).parent
-    ch_samplesheet = channel
-        .fromList(samplesheetToList(input, "${projectDir}/assets/schema_input.json"))
-        .map { meta, path ->
-            def resolved = path.startsWith('/') || path.contains('://') ? file(path) : sheet_dir.resolve(path)
-            if (!resolved.exists()) {
-                error("Samplesheet ${input}: input '${path}' of sample '${meta.id}' does not exist (resolved to ${resolved}).")
-            }
-            def drug_key = meta.drug.toUpperCase().replaceAll(/[^A-Z0-9]/, '')
-            [ meta + [ drug_key: drug_key, species: meta.species ?: 'human' ], resolved ]
-        }
-
-    // One sample id, one input: a sample on several rows (one per drug) must name the same file.
-    ch_samplesheet
-        .map { meta, path -> [ meta.id, path.toString() ] }
-        .groupTuple()
-        .map { id, paths ->
-            if (paths.unique().size() > 1) {
-                error("Samplesheet ${input}: sample '${id}' names several inputs (${paths.unique().join(', ')}): one sample id, one input.")
-            }
-        }
+    def input_dir = params.input_dir ? file(params.input_dir) : file(input).parent
+    def rows = samplesheetToList(input, "${projectDir}/assets/schema_input.json").collect { meta, path ->
+        [ meta + [ drug_key: drugKey(meta.drug), species: meta.species ?: 'human' ], resolveInput(path, input_dir) ]
+    }
+    def problems = samplesheetProblems(rows)
+    if (problems) {
+        error("Samplesheet ${input}: ${problems.size()} problem(s):\n  - " + problems.join('\n  - '))
+    }
 
     emit:
-    samplesheet = ch_samplesheet
+    samplesheet = channel.fromList(rows)
 }
 
 /*
@@ -79,13 +71,14 @@ workflow PIPELINE_COMPLETION {
     multiqc_report  //  string: path to MultiQC report
 
     main:
-    def summary_params = paramsSummaryMap(workflow, parameters_schema: "nextflow_schema.json")
-
     workflow.onComplete {
         def status = workflow.success ? 'completed' : 'completed with errors'
         log.info "-${workflow.manifest.name}- pipeline ${status}: results in ${outdir}"
-        if (workflow.stats.ignoredCount > 0) {
-            log.warn "${workflow.stats.ignoredCount} task(s) failed and were skipped; the other samples' outputs are complete. See ${outdir}/pipeline_info/."
+        def incomplete = incompletePairs(file("${outdir}/pipeline_info/scdeal_status.tsv"))
+        if (workflow.stats.ignoredCount > 0 || incomplete) {
+            log.warn "${workflow.stats.ignoredCount} task(s) failed and were ignored; every other (sample, drug) pair finished. " +
+                "Not complete (sample, drug, step):\n  " + (incomplete ?: [ 'see the execution trace' ]).join('\n  ') +
+                "\nStatus of every pair: ${outdir}/pipeline_info/scdeal_status.tsv; task errors: ${outdir}/pipeline_info/execution_trace_*.txt"
         }
     }
 
@@ -99,6 +92,113 @@ workflow PIPELINE_COMPLETION {
     FUNCTIONS
 ========================================================================================
 */
+
+//
+// Output folders use the normalised drug name: `I-BET-762`, `i.bet.762` → `IBET762` (scdeal.io.normalise_name)
+//
+def drugKey(String drug) {
+    return drug.toUpperCase().replaceAll(/[^A-Z0-9]/, '')
+}
+
+def resolveInput(String path, input_dir) {
+    return path.startsWith('/') || path.contains('://') ? file(path) : input_dir.resolve(path)
+}
+
+//
+// What nf-schema cannot check row by row: every input exists, a (sample, normalised drug) pair
+// appears once, and a sample has one input and one species (scdeal.samplesheet does the same)
+//
+def samplesheetProblems(List rows) {
+    def problems = []
+    def pairs    = [:]
+    def samples  = [:]
+    rows.eachWithIndex { row, index ->
+        def (meta, path) = row
+        def line = index + 2  // line 1 is the header
+        if (!path.exists()) {
+            problems << "line ${line}: input '${path}' of sample '${meta.id}' does not exist"
+        }
+        def pair = [ meta.id, meta.drug_key ]
+        if (pairs.containsKey(pair)) {
+            problems << "line ${line}: sample '${meta.id}' with drug '${meta.drug}' repeats line ${pairs[pair]} (drug names are compared as ${meta.drug_key})"
+        }
+        pairs.putIfAbsent(pair, line)
+        def first = samples.putIfAbsent(meta.id, [ path: path, species: meta.species, line: line ])
+        if (first && first.path != path) {
+            problems << "line ${line}: sample '${meta.id}' names input '${path}' but '${first.path}' on line ${first.line}: one sample id, one input"
+        }
+        if (first && first.species != meta.species) {
+            problems << "line ${line}: sample '${meta.id}' is species '${meta.species}' but '${first.species}' on line ${first.line}: one species per sample"
+        }
+    }
+    return problems
+}
+
+//
+// params_<timestamp>.json in pipeline_info: every parameter of the run
+//
+def dumpParametersToJson(outdir) {
+    def timestamp = new java.util.Date().format('yyyy-MM-dd_HH-mm-ss')
+    def json      = groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params))
+    def target    = file("${outdir}/pipeline_info/params_${timestamp}.json")
+    target.parent.mkdirs()
+    target.text = json
+}
+
+//
+// Rows of scdeal_status.tsv with a failed step, as "sample, drug, step"
+//
+def incompletePairs(status_file) {
+    if (!status_file.exists()) {
+        return []
+    }
+    def lines = status_file.readLines()
+    def header = lines[0].split('\t')
+    return lines.drop(1).collectMany { line ->
+        def fields = line.split('\t')
+        (2..<header.size()).findAll { i -> fields[i] == 'failed' }.collect { i -> "${fields[0]}, ${fields[1]}, ${header[i]}" }
+    }
+}
+
+//
+// One process's versions.yml with the process named without its workflow path (SCDEAL:SCDEAL_CLUSTER → SCDEAL_CLUSTER)
+//
+def softwareVersionsYaml(versions_file) {
+    def yaml = new org.yaml.snakeyaml.Yaml()
+    def versions = yaml.load(versions_file.text).collectEntries { process, tools -> [ process.tokenize(':')[-1], tools ] }
+    return yaml.dumpAsMap(versions).trim()
+}
+
+//
+// Parameters used, as MultiQC custom content
+//
+def paramsSummaryMultiqc(summary_params) {
+    def summary_section = ''
+    summary_params
+        .keySet()
+        .each { group ->
+            def group_params = summary_params.get(group)
+            if (group_params) {
+                summary_section += "    <p style=\"font-size:110%\"><b>${group}</b></p>\n"
+                summary_section += "    <dl class=\"dl-horizontal\">\n"
+                group_params
+                    .keySet()
+                    .sort()
+                    .each { param ->
+                        summary_section += "        <dt>${param}</dt><dd><samp>${group_params.get(param) ?: '<span style=\"color:#999999;\">N/A</a>'}</samp></dd>\n"
+                    }
+                summary_section += "    </dl>\n"
+            }
+        }
+
+    def yaml_file_text = "id: 'workflow_summary'\n"
+    yaml_file_text += "description: ' - this information is collected when the pipeline is started.'\n"
+    yaml_file_text += "section_name: 'Parameters used'\n"
+    yaml_file_text += "plot_type: 'html'\n"
+    yaml_file_text += "data: |\n"
+    yaml_file_text += "${summary_section}"
+    return yaml_file_text
+}
 
 //
 // Methods description for the MultiQC report

@@ -2,19 +2,18 @@ process SCDEAL_BULK_PREPARE {
     tag "${meta.id}"
     label 'process_low'
 
-    conda "${projectDir}/environment.yml"
-    container "scdeal/scdeal:${workflow.manifest.version}"
+    conda "${moduleDir}/environment.yml"
 
     input:
-    tuple val(meta), val(drug)
-    path(bulk_expression)
-    path(bulk_response, stageAs: 'response_?/*')
-    path(cosmic_map)
+    val(meta)
+    path(bulk_expression, stageAs: '_inputs/expression/*')
+    path(bulk_response, stageAs: '_inputs/response_?/*')
+    path(cosmic_map, stageAs: '_inputs/cosmic/*')
 
     output:
     tuple val(meta), path("${prefix}/bulk.h5ad"), emit: h5ad
     path("${prefix}/bulk_summary.json")         , emit: summary
-    path("versions.yml")                        , emit: versions
+    path("versions.yml")                        , emit: versions, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -27,12 +26,13 @@ process SCDEAL_BULK_PREPARE {
     scdeal_bulk_prepare.py \\
         --bulk_expression ${bulk_expression} \\
         --bulk_response ${[bulk_response].flatten().join(' ')} \\
-        --drug ${drug} \\
+        --drug ${meta.id} \\
         ${cosmic} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
-        --versions versions.yml \\
         ${args}
+
+    scdeal_versions.py "${task.process}" > versions.yml
     """
 
     stub:
@@ -40,9 +40,6 @@ process SCDEAL_BULK_PREPARE {
     """
     mkdir -p ${prefix}
     touch ${prefix}/bulk.h5ad ${prefix}/bulk_summary.json
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        scdeal: "${workflow.manifest.version}"
-    END_VERSIONS
+    scdeal_versions.py "${task.process}" > versions.yml
     """
 }

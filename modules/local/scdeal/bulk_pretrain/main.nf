@@ -1,18 +1,17 @@
 process SCDEAL_BULK_PRETRAIN {
     tag "${meta.id}"
-    label 'process_medium'
+    label 'process_gpu'
 
-    conda "${projectDir}/environment.yml"
-    container "scdeal/scdeal:${workflow.manifest.version}"
+    conda "${moduleDir}/environment.yml"
 
     input:
-    tuple val(meta), path(bulk)
+    tuple val(meta), path(bulk, stageAs: '_inputs/*')
 
     output:
     tuple val(meta), path("${prefix}/bulk_model.pt") , emit: model
     path("${prefix}/bulk_{metrics.json,history.tsv}"), emit: results
     path("${prefix}/*_mqc.*")                        , emit: mqc
-    path("versions.yml")                             , emit: versions
+    path("versions.yml")                             , emit: versions, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -26,8 +25,9 @@ process SCDEAL_BULK_PRETRAIN {
         --drug ${meta.id} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
-        --versions versions.yml \\
         ${args}
+
+    scdeal_versions.py "${task.process}" > versions.yml
     """
 
     stub:
@@ -35,9 +35,6 @@ process SCDEAL_BULK_PRETRAIN {
     """
     mkdir -p ${prefix}
     touch ${prefix}/bulk_model.pt ${prefix}/bulk_metrics.json ${prefix}/bulk_history.tsv ${prefix}/bulk_${meta.id}_mqc.tsv
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        scdeal: "${workflow.manifest.version}"
-    END_VERSIONS
+    scdeal_versions.py "${task.process}" > versions.yml
     """
 }

@@ -2,17 +2,16 @@ process SCDEAL_CLUSTER {
     tag "${meta.id}"
     label 'process_medium'
 
-    conda "${projectDir}/environment.yml"
-    container "scdeal/scdeal:${workflow.manifest.version}"
+    conda "${moduleDir}/environment.yml"
 
     input:
-    tuple val(meta), path(input)
+    tuple val(meta), path(input, stageAs: '_inputs/*')
 
     output:
     tuple val(meta), path("${prefix}/${meta.id}.clustered.h5ad"), emit: h5ad
     path("${prefix}/${meta.id}_cluster_summary.json")           , emit: summary
     path("${prefix}/*_mqc.*")                                   , emit: mqc
-    path("versions.yml")                                        , emit: versions
+    path("versions.yml")                                        , emit: versions, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -27,8 +26,9 @@ process SCDEAL_CLUSTER {
         --species ${meta.species} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
-        --versions versions.yml \\
         ${args}
+
+    scdeal_versions.py "${task.process}" > versions.yml
     """
 
     stub:
@@ -36,9 +36,6 @@ process SCDEAL_CLUSTER {
     """
     mkdir -p ${prefix}
     touch ${prefix}/${meta.id}.clustered.h5ad ${prefix}/${meta.id}_cluster_summary.json ${prefix}/${meta.id}_cluster_mqc.tsv
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        scdeal: "${workflow.manifest.version}"
-    END_VERSIONS
+    scdeal_versions.py "${task.process}" > versions.yml
     """
 }

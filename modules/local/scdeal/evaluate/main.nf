@@ -2,17 +2,16 @@ process SCDEAL_EVALUATE {
     tag "${meta.id}:${meta.drug_key}"
     label 'process_single'
 
-    conda "${projectDir}/environment.yml"
-    container "scdeal/scdeal:${workflow.manifest.version}"
+    conda "${moduleDir}/environment.yml"
 
     input:
-    tuple val(meta), path(adata)
+    tuple val(meta), path(adata, stageAs: '_inputs/*')
 
     output:
     tuple val(meta), path("${prefix}/metrics.tsv")   , emit: metrics
     path("${prefix}/{confusion.tsv,evaluation.json}"), emit: results
     path("${prefix}/*_mqc.*")                        , emit: mqc
-    path("versions.yml")                             , emit: versions
+    path("versions.yml")                             , emit: versions, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -23,13 +22,14 @@ process SCDEAL_EVALUATE {
     """
     scdeal_evaluate.py \\
         --adata ${adata} \\
-        --label_key ${meta.label_key} \\
+        --label_key '${meta.label_key}' \\
         --sample ${meta.id} \\
         --drug ${meta.drug_key} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
-        --versions versions.yml \\
         ${args}
+
+    scdeal_versions.py "${task.process}" > versions.yml
     """
 
     stub:
@@ -37,9 +37,6 @@ process SCDEAL_EVALUATE {
     """
     mkdir -p ${prefix}
     touch ${prefix}/metrics.tsv ${prefix}/confusion.tsv ${prefix}/evaluation.json ${prefix}/${meta.id}_${meta.drug_key}_evaluation_mqc.tsv
-    cat <<-END_VERSIONS > versions.yml
-    "${task.process}":
-        scdeal: "${workflow.manifest.version}"
-    END_VERSIONS
+    scdeal_versions.py "${task.process}" > versions.yml
     """
 }
