@@ -44,7 +44,7 @@ def test_predictions_and_annotated_h5ad(test_profile_run):
         pred = pd.read_csv(outdir / "predictions" / sample / "SIMULATIN" / "predictions.tsv", sep="\t")
         assert list(pred.columns[:4]) == ["cell_id", "prob_sensitive", "predicted_label", "cluster"]
         assert pred["prob_sensitive"].between(0, 1).all()
-        assert set(pred["predicted_label"]) <= {"sensitive", "resistant"}
+        assert set(pred["predicted_label"]) <= {"sensitive", "resistant", "uncertain"}
         adata = ad.read_h5ad(outdir / "predictions" / sample / "SIMULATIN" / f"{sample}_SIMULATIN.h5ad")
         assert {"prob_sensitive", "prob_sensitive_sd", "predicted_label", "cluster"} <= set(adata.obs)
         assert pred["prob_sensitive_baseline"].between(0, 1).all()  # --baseline logistic, beside scdeal

@@ -125,33 +125,27 @@ def transfer_report_files(out: Path, sample: str, drug: str, cells, history: pd.
     trust_table(out, name, summary["trust"])
 
 
+TRUST_COLUMNS = {  # key in the diagnostic → (column title, number format or None)
+    "verdict": ("Verdict", None), "advice": ("What to do", None),
+    "members_sign_agreement": ("Members agreeing", "{:,.2f}"), "members_reset_to_source": ("Members reset", "{:,.0f}"),
+    "bulk_val_auroc_genes_used": ("Bulk val AUROC (genes used)", "{:,.3f}"),
+    "spearman_transfer_vs_direct": ("Spearman transfer vs direct", "{:,.2f}"),
+    "spearman_transfer_vs_baseline": ("Spearman transfer vs baseline", "{:,.2f}"),
+    "spearman_direct_vs_baseline": ("Spearman direct vs baseline", "{:,.2f}"),
+}
+
+
 def trust_table(out: Path, name: str, trust: dict) -> None:
-    keys = {"verdict": "Verdict", "members_sign_agreement": "Members agreeing",
-            "members_reset_to_source": "Members reset", "bulk_val_auroc_genes_used": "Bulk val AUROC (genes used)",
-            "spearman_transfer_vs_direct": "Spearman transfer vs direct",
-            "spearman_transfer_vs_baseline": "Spearman transfer vs baseline",
-            "spearman_direct_vs_baseline": "Spearman direct vs baseline", "advice": "What to do"}
-    row = pd.DataFrame([{"Sample": name, **{title: trust[k] for k, title in keys.items() if k in trust}}])
+    present = {k: v for k, v in TRUST_COLUMNS.items() if k in trust}
+    row = pd.DataFrame([{"Sample": name, **{k: trust[k] for k in present}}])
+    headers = "headers:\n" + "\n".join(
+        f"  {k}: {{title: '{title}'" + (f", format: '{fmt}'" if fmt else "") + "}" for k, (title, fmt) in present.items())
     write_mqc_table(out / f"{name}_trust_mqc.tsv", "scdeal_trust", "Trust diagnostic",
                     "Does the call follow the bulk evidence? Members (each on its own bootstrap of bulk lines) "
                     "should rank cells the same way; the transfer should agree in direction with the bulk model "
                     "applied directly (its source) and with the linear baseline; the source model should rank held-out "
                     "bulk lines well on the genes this sample has. Verdicts: consistent, unstable, disputed, "
-                    "weak_bulk_evidence. No cell label is used.", row)
-
-
-def comparison_table(out: Path, name: str, compare: dict) -> None:
-    if "baseline" not in compare:
-        return
-    row = pd.DataFrame([{"Sample": name, "Baseline": compare["baseline"],
-                         "scdeal bulk test AUROC": compare["scdeal_bulk_test_auroc"],
-                         "Baseline bulk test AUROC": compare["baseline_bulk_test_auroc"],
-                         "Spearman per cell": compare["spearman_scdeal_vs_baseline"]}])
-    write_mqc_table(out / f"{name}_comparison_mqc.tsv", "scdeal_comparison", "Deep transfer vs baseline",
-                    "The simple baseline (--baseline) trained on the same bulk lines and genes, applied to the cells "
-                    "without transfer: both models' AUROC on the same held-out bulk test lines, and the rank "
-                    "correlation of their per-cell scores. Where cell labels exist, the evaluation table scores "
-                    "both on the cells.", row)
+                    "weak_bulk_evidence. No cell label is used.", row, extra=headers)
 
 
 def umap_figure(cells, path: Path, title: str) -> None:
@@ -228,9 +222,11 @@ def evaluation_report_files(out: Path, sample: str, drug: str, metrics: dict, ta
     keys = ("precision", "recall", "f1", "auroc", "ap", "baseline_auroc", "baseline_ap", "ami", "ari")
     row = pd.DataFrame([{"Sample": name, **{k: metrics[k] for k in keys if k in metrics},
                          "TP": int(table.loc["sensitive", "sensitive"]), "FN": int(table.loc["sensitive", "resistant"]),
-                         "FP": int(table.loc["resistant", "sensitive"]), "TN": int(table.loc["resistant", "resistant"])}])
+                         "FP": int(table.loc["resistant", "sensitive"]), "TN": int(table.loc["resistant", "resistant"]),
+                         "uncertain": int(table["uncertain"].sum())}])
     write_mqc_table(out / f"{name}_evaluation_mqc.tsv", "scdeal_evaluation", "Evaluation against labels",
                     "Per-cell precision, recall, F1 (predicted labels), AUROC and AP (probabilities), the same "
                     "AUROC and AP of the baseline model where one was run, AMI/ARI "
-                    "(Leiden clusters vs labels), and the confusion matrix (sensitive = positive). Labels are never "
+                    "(Leiden clusters vs labels), the confusion matrix (sensitive = positive) and the cells called "
+                    "uncertain (left out of TP/FN/FP/TN; not counted as sensitive in precision, recall and F1). Labels are never "
                     "used to train or choose anything.", row)
