@@ -125,6 +125,20 @@ def transfer_report_files(out: Path, sample: str, drug: str, cells, history: pd.
     trust_table(out, name, summary["trust"])
 
 
+def comparison_table(out: Path, name: str, compare: dict) -> None:
+    if "baseline" not in compare:
+        return
+    row = pd.DataFrame([{"Sample": name, "Baseline": compare["baseline"],
+                         "scdeal bulk test AUROC": compare["scdeal_bulk_test_auroc"],
+                         "Baseline bulk test AUROC": compare["baseline_bulk_test_auroc"],
+                         "Spearman per cell": compare["spearman_scdeal_vs_baseline"]}])
+    write_mqc_table(out / f"{name}_comparison_mqc.tsv", "scdeal_comparison", "Deep transfer vs baseline",
+                    "The simple baseline (--baseline) trained on the same bulk lines and genes, applied to the cells "
+                    "without transfer: both models' AUROC on the same held-out bulk test lines, and the rank "
+                    "correlation of their per-cell scores. Where cell labels exist, the evaluation table scores "
+                    "both on the cells.", row)
+
+
 TRUST_COLUMNS = {  # key in the diagnostic → (column title, number format or None)
     "verdict": ("Verdict", None), "advice": ("What to do", None),
     "members_sign_agreement": ("Members agreeing", "{:,.2f}"), "members_reset_to_source": ("Members reset", "{:,.0f}"),
