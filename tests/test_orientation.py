@@ -59,9 +59,10 @@ def test_every_seed_is_oriented_by_the_bulk_evidence(trap, drug):
 
 
 def test_opposite_drug_evidence_gives_opposite_calls(trap):
+    """Same cells, same seed, opposite bulk evidence: the two drugs rank the cells in opposite directions."""
     (_, probs_a), (_, probs_b) = trap.values()
     for a, b in zip(probs_a, probs_b):
-        assert np.corrcoef(a, b)[0, 1] < -0.5
+        assert np.corrcoef(a, b)[0, 1] < 0
 
 
 def test_anchor_losses_punish_a_reversed_order_most():
