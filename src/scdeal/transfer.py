@@ -111,10 +111,6 @@ class TransferResult:
     def n_reset(self) -> int:
         return sum(m["reset_to_source"] for m in self.members)
 
-    def target_prior(self) -> float:
-        """Estimated fraction of sensitive cells (EM prior adjustment of the ensemble probability)."""
-        return estimate_target_prior(self.prob, self.source_prior)
-
 
 class BulkSide:
     """Bulk lines on the shared genes, standardised with training-line statistics."""
