@@ -86,6 +86,7 @@ ABLATIONS = {  # transfer changes; each isolates one safeguard of the default
     "anchor on cells": {"anchor_level": "cells"},
     "MMD on the bulk class mix": {"mmd_class_mix": "bulk"},
     "members on all lines": {"member_bulk": "all"},
+    "one source model for all members": {"source_fit": "shared"},
     "no source refit": {"source_epochs": 0},
     "unanchored (previous transfer)": {"w_anchor": 0.0, "mmd_class_mix": "bulk", "member_bulk": "all",
                                        "source_epochs": 0},

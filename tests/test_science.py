@@ -40,7 +40,8 @@ def test_transfer_beats_bulk_model_applied_directly_on_shifted_domain(trained_sh
 
 
 @pytest.mark.parametrize("ablation", [{"w_mmd": 0.0}, {"w_cluster": 0.0}, {"w_bulk": 0.0}, {"w_anchor": 0.0},
-                                      {"pretrained": False}, {"source_epochs": 0}, {"member_bulk": "all"}])
+                                      {"pretrained": False}, {"source_epochs": 0}, {"member_bulk": "all"},
+                                      {"source_fit": "shared"}])
 def test_every_part_changes_the_result(trained, ablation):
     default = run(trained)
     ablated = run(trained, **ablation)

@@ -4,13 +4,15 @@ Each ensemble member:
 1. draws a stratified bootstrap of the bulk training lines (members differ in their bulk evidence, so
    their disagreement measures how well the evidence fixes the call, not only optimiser noise);
 2. refits the bulk model on exactly the genes the sample has, early-stopped on held-out bulk lines:
-   this *source model* is the validated "no transfer" model, and its view of the cells is the anchor;
+   this *source model* is the validated "no transfer" model, and its view of the cells is the anchor
+   (`source_fit="shared"`: one source model on all training lines serves every member);
 3. transfers with
        loss = w_bulk · [BCE(P(E_b(x_b)), y_b) + w_response · MSE(R(E_b(x_b)), r_b)]
               + w_mmd · MMD(E_b(x_b'), E_c(x_c)) + w_cluster · L_cluster(E_c(x_c))
               + w_anchor · (1 − corr(P(E_c(x_c)), P_src(x_c)))
-   where x_b' are bulk lines drawn in the cells' estimated class mix (alignment that allows label
-   shift), and the anchor keeps each member's cell ranking on the side its source model puts it;
+   where x_b' are bulk lines (optionally drawn in the cells' estimated class mix: alignment that
+   allows label shift), and the anchor keeps the member's cell ranking on the side its source model
+   puts it;
 4. is reset to its source model if its cell ranking still ends up reversed against it.
 
 Both encoders read the same genes and the cell encoder E_c starts as a copy of E_b. No cell label is
@@ -19,6 +21,7 @@ read anywhere here.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -46,6 +49,7 @@ CALIBRATIONS = ("platt", "none")
 ANCHOR_LEVELS = ("cells", "clusters")
 MMD_CLASS_MIX = ("bulk", "estimated")
 MEMBER_BULK = ("bootstrap", "all")
+SOURCE_FIT = ("member", "shared")
 
 
 @dataclass
@@ -62,6 +66,7 @@ class TransferConfig:
     mmd_class_mix: str = "bulk"
     member_bulk: str = "bootstrap"
     source_epochs: int = 20
+    source_fit: str = "member"
     pretrained: bool = True
     n_ensemble: int = 3
     calibration: str = "platt"
@@ -172,8 +177,17 @@ def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, 
     side = BulkSide(bulk, genes, device)
     codes = cells.obs["cluster"].astype("category").cat.codes.to_numpy().astype(np.int64)
     clusters = torch.from_numpy(codes).to(device)  # on the device once; batches index it there
-    members = [train_member(model, gene_pos_model, side, features, clusters, cfg, device, cfg.seed + k)
-               for k in range(cfg.n_ensemble)]
+    shared = fit_source(model, gene_pos_model, side, np.arange(len(side.train_y)), features, cfg, device, cfg.seed) \
+        if cfg.source_fit == "shared" else None
+    members = []
+    for k in range(cfg.n_ensemble):
+        seed = cfg.seed + k
+        seed_everything(seed)
+        pool = side.bootstrap(np.random.default_rng(seed)) if cfg.member_bulk == "bootstrap" \
+            else np.arange(len(side.train_y))
+        source = shared or fit_source(model, gene_pos_model, side, pool, features, cfg, device, seed)
+        members.append(train_member(source, side, pool, features, clusters, cfg, device, seed,
+                                    model.config.w_response))
     member_probs = np.vstack([m.prob for m in members])
     first = members[0]
     cell_model = {"genes": genes, "encoder": first.encoder.cpu().state_dict(),
@@ -201,51 +215,65 @@ def initial_networks(model: BulkModel, gene_pos: torch.Tensor, cfg: TransferConf
     return encoder_on_genes(enc_b, gene_pos), copy.deepcopy(pred), copy.deepcopy(reg)
 
 
-def fit_source(model: BulkModel, gene_pos: torch.Tensor, side: BulkSide, pool: np.ndarray, cfg: TransferConfig,
-               device: torch.device, seed: int):
-    """The bulk model refitted on the sample's genes and the member's bootstrap of training lines,
-    early-stopped on the held-out validation lines (the same procedure as pretraining's predictor stage)."""
+@dataclass
+class Source:
+    """The bulk model refitted on the sample's genes (the validated "no transfer" model) and its view
+    of the cells."""
+    encoder: torch.nn.Module
+    predictor: torch.nn.Module
+    regressor: torch.nn.Module
+    calibration: dict
+    logit: np.ndarray
+    embedding: np.ndarray
+    prob: np.ndarray
+    val_auroc: float
+    prior: float
+    curve: list[dict]
+
+
+def fit_source(model: BulkModel, gene_pos: torch.Tensor, side: BulkSide, pool: np.ndarray, features: CellFeatures,
+               cfg: TransferConfig, device: torch.device, seed: int) -> Source:
+    """The bulk model refitted on the sample's genes and the training lines in `pool`, early-stopped on
+    the held-out validation lines (the same procedure as pretraining's predictor stage)."""
     enc_b, pred, reg = (m.to(device) for m in initial_networks(model, gene_pos, cfg))
+    curve = []
     if cfg.source_epochs > 0:
         bulk_cfg = replace(model.config, predictor_epochs=cfg.source_epochs, seed=seed)
         feats = {"train": side.train_x[pool], "val": side.val_x}
         labels = {"train": side.train_y[pool].astype(np.int64), "val": side.y_val}
         responses = {"train": side.train_r[pool], "val": side.r_val}
         curve = train_predictor(enc_b, pred, reg, feats, labels, responses, bulk_cfg, device)
-    else:
-        curve = []
-    return enc_b, pred, reg, [{**row, "stage": "source"} for row in curve]
+    cal = calibration_for(cfg, enc_b, pred, side)
+    logit, emb = predict_cells(enc_b, pred, features, device)
+    prob = calibrated(logit, cal)
+    return Source(enc_b, pred, reg, cal, logit, emb, prob, bulk_val_auroc(enc_b, pred, side),
+                  estimate_target_prior(prob, float(side.y_val.mean())), [{**row, "stage": "source"} for row in curve])
 
 
-def train_member(model: BulkModel, gene_pos, side: BulkSide, features: CellFeatures, clusters: torch.Tensor,
-                 cfg: TransferConfig, device: torch.device, seed: int) -> Member:
-    """Source refit, anchored transfer and the orientation guard of one ensemble member."""
-    seed_everything(seed)
-    rng = np.random.default_rng(seed)
-    pool = side.bootstrap(rng) if cfg.member_bulk == "bootstrap" else np.arange(len(side.train_y))
-    enc_b, pred, reg, curve = fit_source(model, gene_pos, side, pool, cfg, device, seed)
-    source_cal = calibration_for(cfg, enc_b, pred, side)
-    source_logit, source_emb = predict_cells(enc_b, pred, features, device)
-    source_prob = calibrated(source_logit, source_cal)
-    prior = estimate_target_prior(source_prob, float(side.y_val.mean()))
-    source_auroc = bulk_val_auroc(enc_b, pred, side)
+def train_member(source: Source, side: BulkSide, pool: np.ndarray, features: CellFeatures, clusters: torch.Tensor,
+                 cfg: TransferConfig, device: torch.device, seed: int, w_response: float) -> Member:
+    """Anchored transfer from `source` and the orientation guard of one ensemble member."""
+    keep_source = functools.partial(Member, encoder=source.encoder, predictor=source.predictor, prob=source.prob,
+                                    source_prob=source.prob, embedding=source.embedding,
+                                    calibration=source.calibration, source_val_auroc=source.val_auroc,
+                                    prior=source.prior)
     if cfg.epochs == 0:
-        return Member(enc_b, pred, source_prob, source_prob, source_emb, source_cal, source_auroc, prior, 1.0,
-                      False, curve)
-    sampler = LineSampler(side, pool, prior if cfg.mmd_class_mix == "estimated" else None)
+        return keep_source(spearman_to_source=1.0, reset_to_source=False, curve=source.curve)
+    enc_b, pred, reg = (copy.deepcopy(m) for m in (source.encoder, source.predictor, source.regressor))
+    sampler = LineSampler(side, pool, source.prior if cfg.mmd_class_mix == "estimated" else None)
     enc_c = copy.deepcopy(enc_b)
-    teacher = torch.from_numpy(source_logit).to(device)
-    curve += transfer_epochs(enc_b, enc_c, pred, reg, sampler, features, clusters, teacher, cfg, device, seed,
-                             model.config.w_response)
+    teacher = torch.from_numpy(source.logit).to(device)
+    curve = source.curve + transfer_epochs(enc_b, enc_c, pred, reg, sampler, features, clusters, teacher, cfg,
+                                           device, seed, w_response)
     logit, emb = predict_cells(enc_c, pred, features, device)
-    rho = rank_correlation(logit, source_logit)
-    if not oriented_like(logit, source_logit):
+    rho = rank_correlation(logit, source.logit)
+    if not oriented_like(logit, source.logit):
         log.warning("transfer seed %d ranked the cells against its source model (Spearman %.2f): member reset to "
                     "the source model", seed, rho)
-        return Member(copy.deepcopy(enc_b), pred, source_prob, source_prob, source_emb, source_cal, source_auroc,
-                      prior, rho, True, curve)
+        return keep_source(spearman_to_source=rho, reset_to_source=True, curve=curve)
     cal = calibration_for(cfg, enc_b, pred, side)
-    return Member(enc_c, pred, calibrated(logit, cal), source_prob, emb, cal, source_auroc, prior, rho, False, curve)
+    return Member(enc_c, pred, calibrated(logit, cal), source.prob, emb, cal, source.val_auroc, source.prior, rho,
+                  False, curve)
 
 
 def transfer_epochs(enc_b, enc_c, pred, reg, sampler: LineSampler, features: CellFeatures, clusters: torch.Tensor,

@@ -18,7 +18,7 @@ from ..outputs import atomic_path, provenance, write_h5ad, write_json, write_tsv
 from ..report import transfer_report_files
 from ..training import load_checkpoint
 from ..tl.trust import trust_diagnostic
-from ..transfer import (ANCHOR_LEVELS, CALIBRATIONS, MEMBER_BULK, MMD_CLASS_MIX, THRESHOLD_RULES, TransferConfig,
+from ..transfer import (ANCHOR_LEVELS, CALIBRATIONS, MEMBER_BULK, MMD_CLASS_MIX, SOURCE_FIT, THRESHOLD_RULES, TransferConfig,
                         call_labels, threshold_for, transfer_and_predict)
 from .common import run_step, step_parser
 
@@ -51,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--member_bulk", default=d.member_bulk, choices=MEMBER_BULK,
                    help="bootstrap: each member learns from its own bootstrap sample of the bulk training lines, so "
                         "the spread shows how firmly the bulk evidence fixes the call; all: every member sees all lines")
+    p.add_argument("--source_fit", default=d.source_fit, choices=SOURCE_FIT,
+                   help="member: each member refits its own source model (the bulk model refitted on the sample's "
+                        "genes) on its bootstrap lines; shared: one source model on all training lines anchors every member")
     p.add_argument("--source_epochs", type=int, default=d.source_epochs,
                    help="epochs (early-stopped on bulk validation lines) refitting the bulk model on the sample's genes")
     p.add_argument("--no_pretrain", action="store_true", help="ablation: start from random weights")
@@ -77,7 +80,7 @@ def body(args: argparse.Namespace) -> None:
     cfg = TransferConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, w_bulk=args.w_bulk,
                          w_mmd=args.w_mmd, w_cluster=args.w_cluster, w_anchor=args.w_anchor,
                          anchor_level=args.anchor_level, mmd_class_mix=args.mmd_class_mix,
-                         member_bulk=args.member_bulk, source_epochs=args.source_epochs,
+                         member_bulk=args.member_bulk, source_fit=args.source_fit, source_epochs=args.source_epochs,
                          pretrained=not args.no_pretrain,
                          n_ensemble=args.n_ensemble, calibration=args.calibration,
                          threshold_rule=args.threshold_rule, threshold=args.threshold,
