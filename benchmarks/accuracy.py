@@ -44,15 +44,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from scdeal import io  # noqa: E402
-from scdeal.baseline import baseline_predictions  # noqa: E402
-from scdeal.bulk import prepare_bulk  # noqa: E402
-from scdeal.evaluate import binary_metrics  # noqa: E402
-from scdeal.simulate import TRAP_DRUGS, SimParams, simulate_orientation_trap  # noqa: E402
-from scdeal.singlecell import ClusterParams, preprocess_and_cluster  # noqa: E402
+from scdeal.data import readers as io  # noqa: E402
+from scdeal.data.bulk import prepare_bulk  # noqa: E402
+from scdeal.data.simulate import TRAP_DRUGS, SimParams, simulate_orientation_trap  # noqa: E402
+from scdeal.data.singlecell import ClusterParams, preprocess_and_cluster  # noqa: E402
+from scdeal.model.training import BulkConfig, pretrain_bulk  # noqa: E402
+from scdeal.model.transfer import (  # noqa: E402
+    TransferConfig,
+    call_labels,
+    otsu_threshold,
+    threshold_for,
+    transfer_and_predict,
+)
+from scdeal.tl.baseline import baseline_predictions  # noqa: E402
+from scdeal.tl.evaluate import binary_metrics  # noqa: E402
 from scdeal.tl.trust import trust_diagnostic  # noqa: E402
-from scdeal.training import BulkConfig, pretrain_bulk  # noqa: E402
-from scdeal.transfer import TransferConfig, call_labels, otsu_threshold, threshold_for, transfer_and_predict  # noqa: E402
 
 BINARY, IC50 = ["bulk/gdsc_binary_labels_scdeal.csv"], ["bulk/gdsc1_ic50_long.csv.gz", "bulk/gdsc2_ic50_long.csv.gz"]
 TRAP = SimParams(n_genes=600, n_lines=400, n_cells=300, sensitive_fraction=0.1, effect=0.6, clone_effect=2.5,

@@ -35,7 +35,7 @@ def simulate(outdir: Path, **params) -> dict[str, Path]:
     if stamp.is_file() and stamp.read_text().startswith(header):
         out = stamp.read_text()[len(header):]
     else:
-        out = subprocess.run([sys.executable, "-m", "scdeal.cli", "simulate", "--outdir", str(outdir), *flags],
+        out = subprocess.run([sys.executable, "-m", "scdeal.pipeline.cli", "simulate", "--outdir", str(outdir), *flags],
                              capture_output=True, text=True, check=True).stdout
         stamp.write_text(header + out)
     return {name: Path(path) for name, path in (line.split("\t") for line in out.splitlines())}
@@ -43,7 +43,7 @@ def simulate(outdir: Path, **params) -> dict[str, Path]:
 
 def run_step(step: str, args: list[str]) -> tuple[float, float]:
     """Seconds and peak RSS (GB) of one step run in its own process."""
-    cmd = [sys.executable, "-m", f"scdeal.steps.{step}", *args, "--log_level", "WARNING"]
+    cmd = [sys.executable, "-m", f"scdeal.pipeline.steps.{step}", *args, "--log_level", "WARNING"]
     start = time.time()
     proc = subprocess.Popen(cmd, env={**os.environ, "TQDM_DISABLE": "1"})
     _, status, usage = os.wait4(proc.pid, 0)

@@ -8,11 +8,11 @@ import anndata as ad
 import pytest
 import torch
 
-from scdeal import bulk as bulk_mod
-from scdeal import io
-from scdeal.simulate import SimParams, simulate
-from scdeal.singlecell import ClusterParams, preprocess_and_cluster
-from scdeal.training import BulkConfig, pretrain_bulk
+from scdeal.data import bulk as bulk_mod
+from scdeal.data import readers as io
+from scdeal.data.simulate import SimParams, simulate
+from scdeal.data.singlecell import ClusterParams, preprocess_and_cluster
+from scdeal.model.training import BulkConfig, pretrain_bulk
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from scdeal import cli
+from scdeal.pipeline import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DATA = ROOT / "assets" / "test_data"
@@ -221,7 +221,7 @@ def test_run_checks_bulk_class_balance_before_any_work(tmp_path, capsys):
 def test_run_help_lists_the_schema_parameters_by_group(capsys):
     """`scdeal run --help` prints what `nextflow run . --help` prints: every visible parameter of
     nextflow_schema.json with its description and default, grouped and ordered as in the schema."""
-    from scdeal.pipeline_config import schema_groups
+    from scdeal.pipeline.config import schema_groups
     assert cli.main(["run", "--help"]) == 0
     out = capsys.readouterr().out
     position = -1

@@ -4,9 +4,14 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scdeal.explain import cell_model_network, integrated_gradients, overlap_with_de, signature_genes
-from scdeal.features import CellFeatures
-from scdeal.transfer import TransferConfig, transfer_and_predict
+from scdeal.data.features import CellFeatures
+from scdeal.model.transfer import TransferConfig, transfer_and_predict
+from scdeal.tl.explain import (
+    cell_model_network,
+    integrated_gradients,
+    overlap_with_de,
+    signature_genes,
+)
 
 
 def explained(trained):

@@ -13,8 +13,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scdeal import io
-from scdeal.bulk import binarize, drug_labels, find_drug, prepare_bulk
+from scdeal.data import readers as io
+from scdeal.data.bulk import binarize, drug_labels, find_drug, prepare_bulk
 from scdeal.errors import InputError
 
 GENES = [f"G{i}" for i in range(30)]

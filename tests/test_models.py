@@ -3,7 +3,14 @@ from __future__ import annotations
 
 import torch
 
-from scdeal.models import Decoder, Encoder, autoencoder_loss, cluster_loss, encoder_on_genes, mmd
+from scdeal.model.networks import (
+    Decoder,
+    Encoder,
+    autoencoder_loss,
+    cluster_loss,
+    encoder_on_genes,
+    mmd,
+)
 
 
 def test_mmd_separates_shifted_embeddings_at_any_scale():
@@ -61,7 +68,7 @@ def test_encoder_on_genes_reads_the_selected_columns():
 
 
 def test_cuda_request_without_gpu_falls_back_to_cpu_with_a_warning(caplog, monkeypatch):
-    from scdeal.device import select_device
+    from scdeal.model.device import select_device
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with caplog.at_level("WARNING"):
         assert select_device("cuda").type == "cpu"

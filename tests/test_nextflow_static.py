@@ -16,9 +16,14 @@ import yaml
 from packaging.requirements import Requirement
 from reftrace import ConfigFile, Module
 
-from scdeal.io import normalise_name, response_paths
-from scdeal.outputs import versions_yaml
-from scdeal.pipeline_config import config_params, schema_defaults, schema_parameters, step_flags
+from scdeal.data.readers import normalise_name, response_paths
+from scdeal.pipeline.config import (
+    config_params,
+    schema_defaults,
+    schema_parameters,
+    step_flags,
+)
+from scdeal.pipeline.provenance import versions_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 NF_FILES = sorted(p for p in ROOT.rglob("*.nf") if not {".venv", "work", ".nf-test"} & set(p.relative_to(ROOT).parts))
@@ -82,7 +87,7 @@ def test_config_parses(path):
 
 def bin_parser(script: str):
     step = re.fullmatch(r"scdeal_(\w+)\.py", script).group(1)
-    return importlib.import_module(f"scdeal.steps.{step}").build_parser()
+    return importlib.import_module(f"scdeal.pipeline.steps.{step}").build_parser()
 
 
 def accepted_flags(parser) -> set[str]:
@@ -114,13 +119,13 @@ def test_module_calls_existing_bin_script_with_accepted_flags(path):
 
 @pytest.mark.parametrize("path", SCDEAL_MODULES, ids=lambda p: p.parent.name)
 def test_module_gives_the_step_its_cpus(path):
-    """Thread pools follow --threads (scdeal.steps.common.limit_threads): it must be the task's cpus."""
+    """Thread pools follow --threads (scdeal.pipeline.steps.common.limit_threads): it must be the task's cpus."""
     assert "--threads ${task.cpus}" in step_call(path)
 
 
 def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path):
-    from scdeal.runner import PROCESS, build_tasks
-    from scdeal.samplesheet import Row
+    from scdeal.pipeline.runner import PROCESS, build_tasks
+    from scdeal.pipeline.samplesheet import Row
     params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r.csv"}
     rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response")]
     for task in build_tasks(rows, params, tmp_path, ROOT):
@@ -340,7 +345,7 @@ def test_nextflow_normalises_drugs_as_python_does():
 
 def test_nextflow_checks_keys_and_species_across_rows():
     """nf-schema's uniqueEntries compares raw spellings: the pipeline compares normalised drug names, and
-    one species per sample, as scdeal.samplesheet.key_problems does."""
+    one species per sample, as scdeal.pipeline.samplesheet.key_problems does."""
     utils = UTILS.read_text()
     body = re.search(r"def samplesheetProblems\(List rows\) \{(.*?)\n\}", utils, re.S).group(1)
     assert "def pair = [ meta.id, meta.drug_key ]" in body

@@ -8,15 +8,20 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from scdeal import bulk as bulk_mod
-from scdeal import io
-from scdeal.model.orientation import (anchor_loss, cluster_anchor_loss, estimate_target_prior, oriented_like,
-                                      prior_matched_weights)
-from scdeal.simulate import TRAP_DRUGS, SimParams, simulate_orientation_trap
-from scdeal.singlecell import ClusterParams, preprocess_and_cluster
+from scdeal.data import bulk as bulk_mod
+from scdeal.data import readers as io
+from scdeal.data.simulate import TRAP_DRUGS, SimParams, simulate_orientation_trap
+from scdeal.data.singlecell import ClusterParams, preprocess_and_cluster
+from scdeal.model.orientation import (
+    anchor_loss,
+    cluster_anchor_loss,
+    estimate_target_prior,
+    oriented_like,
+    prior_matched_weights,
+)
+from scdeal.model.training import BulkConfig, pretrain_bulk
+from scdeal.model.transfer import TransferConfig, call_labels, transfer_and_predict
 from scdeal.tl.trust import trust_diagnostic
-from scdeal.training import BulkConfig, pretrain_bulk
-from scdeal.transfer import TransferConfig, call_labels, transfer_and_predict
 
 CPU = torch.device("cpu")
 SEEDS = range(10)

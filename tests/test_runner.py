@@ -14,14 +14,14 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 import pytest
-
-from scdeal.pipeline_config import schema_defaults
-from scdeal.runner import build_tasks, task_fingerprint
-from scdeal.samplesheet import Row
 from test_nextflow_static import glob_regex
 
+from scdeal.pipeline.config import schema_defaults
+from scdeal.pipeline.runner import build_tasks, task_fingerprint
+from scdeal.pipeline.samplesheet import Row
+
 ROOT = Path(__file__).resolve().parents[1]
-SCDEAL = [sys.executable, "-m", "scdeal.cli"]
+SCDEAL = [sys.executable, "-m", "scdeal.pipeline.cli"]
 FAST = ["--bulk_epochs", "15", "--epochs", "8", "--ig_steps", "8"]
 
 
@@ -159,7 +159,7 @@ def test_resume_keys_hold_only_what_each_task_reads(tmp_path):
 def test_local_tree_is_the_pipeline_tree(test_profile_run):
     """Every file a step writes is an output of its module (so Nextflow publishes it too), and the tree is
     the one the nf-test snapshot expects from Nextflow."""
-    from scdeal.runner import PROCESS
+    from scdeal.pipeline.runner import PROCESS
     outdir, _ = test_profile_run
     folders = {"bulk": ["bulk_prepare", "bulk_pretrain"], "cluster": ["cluster"], "predictions": ["transfer"],
                "explain": ["explain"], "evaluation": ["evaluate"]}
@@ -184,8 +184,8 @@ def test_steps_use_only_the_cores_they_are_given():
     """--threads (task.cpus under Nextflow) caps torch, BLAS/OpenMP and numba, whatever the node has."""
     code = ("import importlib, numba, threadpoolctl, torch\n"
             "for step in ('cluster', 'transfer', 'explain', 'bulk_prepare'):\n"
-            "    importlib.import_module(f'scdeal.steps.{step}')\n"
-            "from scdeal.steps.common import limit_threads\n"
+            "    importlib.import_module(f'scdeal.pipeline.steps.{step}')\n"
+            "from scdeal.pipeline.steps.common import limit_threads\n"
             "limit_threads(1)\n"
             "pools = {p['internal_api']: p['num_threads'] for p in threadpoolctl.threadpool_info()}\n"
             "print(pools, numba.get_num_threads(), torch.get_num_threads())\n"

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scdeal.errors import InputErrors
-from scdeal.samplesheet import PATTERNS, row_problems, validate_samplesheet
+from scdeal.pipeline.samplesheet import PATTERNS, row_problems, validate_samplesheet
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "assets" / "schema_input.json").read_text())

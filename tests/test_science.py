@@ -7,7 +7,7 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from scdeal.transfer import TransferConfig, transfer_and_predict
+from scdeal.model.transfer import TransferConfig, transfer_and_predict
 
 CPU = torch.device("cpu")
 
@@ -98,7 +98,7 @@ def test_large_samples_get_a_neighbour_graph():
     import anndata as ad
     import scanpy as sc
 
-    from scdeal.singlecell import ApproximateKnn, knn_transformer
+    from scdeal.data.singlecell import ApproximateKnn, knn_transformer
     adata = ad.AnnData(np.random.default_rng(0).random((9000, 10), dtype=np.float32))
     adata.obsm["X_pca"] = adata.X
     for transformer in (knn_transformer(adata.n_obs, 10, 0), ApproximateKnn(10, 0)):
@@ -109,8 +109,8 @@ def test_large_samples_get_a_neighbour_graph():
 def test_auxiliary_regression_learns_the_continuous_response(trained):
     from scipy.stats import spearmanr
 
-    from scdeal.preprocess import model_features
-    from scdeal.training import BulkConfig, pretrain_bulk
+    from scdeal.data.features import model_features
+    from scdeal.model.training import BulkConfig, pretrain_bulk
     bulk, _, _ = trained
     bulk = bulk.copy()
     rng = np.random.default_rng(0)
@@ -128,7 +128,7 @@ def test_auxiliary_regression_learns_the_continuous_response(trained):
 
 
 def test_platt_scaling_recovers_the_true_calibration():
-    from scdeal.transfer import platt_scaling
+    from scdeal.model.transfer import platt_scaling
     rng = np.random.default_rng(0)
     logits = rng.normal(scale=2, size=20_000)
     y = rng.random(20_000) < 1 / (1 + np.exp(-(0.5 * logits - 1.0)))
@@ -146,7 +146,7 @@ def test_calibrated_probabilities_follow_the_bulk_prevalence(trained):
 
 
 def test_otsu_threshold_splits_two_populations():
-    from scdeal.transfer import otsu_threshold
+    from scdeal.model.transfer import otsu_threshold
     rng = np.random.default_rng(0)
     prob = np.concatenate([rng.normal(0.2, 0.05, 700), rng.normal(0.8, 0.05, 300)]).clip(0, 1)
     threshold = otsu_threshold(prob)
@@ -154,7 +154,7 @@ def test_otsu_threshold_splits_two_populations():
 
 
 def test_baseline_is_scored_on_bulk_test_lines_and_predicts_cells(trained):
-    from scdeal.baseline import baseline_predictions
+    from scdeal.tl.baseline import baseline_predictions
     bulk, model, cells = trained
     genes = [g for g in model.genes if g in set(cells.var_names)]
     for kind in ("logistic", "gbt"):
@@ -168,7 +168,7 @@ def test_very_large_samples_take_the_scalable_clustering_path(sim_paths, monkeyp
     """Above the exact-kNN limit: approximate neighbours and a UMAP started from the PCs, not spectral."""
     import anndata as ad
 
-    from scdeal import singlecell
+    from scdeal.data import singlecell
     monkeypatch.setattr(singlecell, "EXACT_KNN_MAX_CELLS", 100)
     cells = singlecell.preprocess_and_cluster(ad.read_h5ad(sim_paths["sample1"]), singlecell.ClusterParams(n_top_genes=300))
     assert isinstance(singlecell.knn_transformer(cells.n_obs, 15, 0), singlecell.ApproximateKnn)

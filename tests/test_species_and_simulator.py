@@ -10,14 +10,20 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from scdeal import bulk as bulk_mod
-from scdeal import io
+from scdeal.data import bulk as bulk_mod
+from scdeal.data import readers as io
+from scdeal.data.simulate import SimParams, simulate
+from scdeal.data.singlecell import ClusterParams, preprocess_and_cluster
+from scdeal.data.species import guess_species, mouse_to_human
 from scdeal.errors import InputError
-from scdeal.simulate import SimParams, simulate
-from scdeal.singlecell import ClusterParams, preprocess_and_cluster
-from scdeal.species import guess_species, mouse_to_human
-from scdeal.training import BulkConfig, load_checkpoint, predict_proba, pretrain_bulk, save_checkpoint
-from scdeal.transfer import TransferConfig, transfer_and_predict
+from scdeal.model.training import (
+    BulkConfig,
+    load_checkpoint,
+    predict_proba,
+    pretrain_bulk,
+    save_checkpoint,
+)
+from scdeal.model.transfer import TransferConfig, transfer_and_predict
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +71,7 @@ def test_checkpoint_loads_from_any_path_and_predicts_the_same(trained, tmp_path)
     save_checkpoint(model, path, {"step": "test"})
     loaded = load_checkpoint(path)
     assert loaded.genes == model.genes and loaded.config == model.config
-    from scdeal.preprocess import model_features
+    from scdeal.data.features import model_features
     x = model_features(bulk.X, (model.gene_mean, model.gene_sd))[0]
     np.testing.assert_allclose(predict_proba(loaded.encoder, loaded.predictor, x, torch.device("cpu")),
                                predict_proba(model.encoder, model.predictor, x, torch.device("cpu")), rtol=1e-6)

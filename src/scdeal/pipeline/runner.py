@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .io import response_paths
-from .outputs import versions_yaml, write_json, write_text
-from .pipeline_config import step_flags
+from ..data.readers import response_paths
+from ..data.writers import write_json, write_text
+from .config import step_flags
+from .provenance import versions_yaml
 from .samplesheet import Row
 
 log = logging.getLogger("scdeal.run")
@@ -137,7 +138,7 @@ def execute(task: Task, threads: int, logdir: Path) -> int:
     staging = task.outdir.parent / f".staging.{task.outdir.name}.{task.step}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    cmd = [sys.executable, "-m", f"scdeal.steps.{task.step}", *task.args, "--outdir", str(staging),
+    cmd = [sys.executable, "-m", f"scdeal.pipeline.steps.{task.step}", *task.args, "--outdir", str(staging),
            "--threads", str(threads)]
     logfile = logdir / f"{task.name.replace(':', '_')}.log"
     start = time.time()
@@ -229,7 +230,7 @@ def versions_file(tasks: list[Task]) -> str:
     """The versions of every process that ran, under Nextflow's process names, and of the workflow."""
     from importlib.metadata import version
 
-    from . import __version__
+    from .. import __version__
     processes = sorted({PROCESS[t.step] for t in tasks})
     workflow = f'Workflow:\n    scdeal/scdeal: "v{__version__}"\n    scdeal run: "local runner"\n'
     multiqc = f'"MULTIQC":\n    multiqc: "{version("multiqc")}"\n'
@@ -254,7 +255,7 @@ def status_table(rows: list[Row], tasks: list[Task]) -> str:
 
 def write_methods_description(info: Path, root: Path) -> None:
     """The methods section of the report, from the template the Nextflow pipeline also renders."""
-    from . import __version__
+    from .. import __version__
     text = (root / "assets" / "methods_description_template.yml").read_text()
     text = text.replace("${workflow.manifest.version}", __version__).replace("${doi_text}", "")
     write_text(info / "methods_description_mqc.yaml", text)

@@ -1,59 +1,14 @@
-"""Atomic output writing and provenance: nothing half-written ever looks complete."""
+"""Provenance of every output: parameters, input checksums, software versions and time; and the
+nf-core versions.yml of each process."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import json
 import os
 import platform
 import sys
-import tempfile
-from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
-
-
-@contextlib.contextmanager
-def atomic_path(final: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside `final`; rename it onto `final` only if the block succeeds."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix or "".join(final.suffixes) + ".tmp",
-                               dir=final.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; outputs are shared files
-    try:
-        yield tmp_path
-        os.replace(tmp_path, final)
-    finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
-
-
-def write_text(path: str | os.PathLike, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
-
-
-def write_tsv(path: str | os.PathLike, frame, header: str = "", index: bool = False) -> None:
-    """Write a DataFrame as TSV, optionally preceded by a comment header (MultiQC custom content)."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as fh:
-            fh.write(header)
-            frame.to_csv(fh, sep="\t", index=index, float_format="%.6g")
-
-
-def write_h5ad(path: str | os.PathLike, adata) -> None:
-    with atomic_path(path, suffix=".h5ad") as tmp:
-        adata.write_h5ad(tmp, compression="gzip")
 
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -72,7 +27,7 @@ def software_versions() -> dict[str, str]:
     """Versions of the packages that shape results."""
     from importlib.metadata import PackageNotFoundError, version
 
-    from . import __version__
+    from .. import __version__
 
     # scdeal's own version from the code that runs: under -profile conda it is imported from the checkout, not installed
     versions = {"python": sys.version.split()[0], "platform": platform.platform(), "scdeal": __version__}

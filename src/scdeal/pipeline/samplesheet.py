@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputErrors
+from ..errors import InputErrors
 
 COLUMNS = ("sample", "input", "drug", "species", "label_key")
 REQUIRED = ("sample", "input", "drug")
@@ -40,7 +40,7 @@ class Row:
 
     @property
     def drug_key(self) -> str:
-        from .io import normalise_name
+        from ..data.readers import normalise_name
         return normalise_name(self.drug)
 
 

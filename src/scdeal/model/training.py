@@ -14,11 +14,11 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
+from ..data.features import model_features
+from ..errors import InputError
+from ..tl.evaluate import binary_metrics
 from .device import autocast, seed_everything
-from .errors import InputError
-from .evaluate import binary_metrics
-from .models import Decoder, Encoder, Predictor, autoencoder_loss
-from .preprocess import model_features
+from .networks import Decoder, Encoder, Predictor, autoencoder_loss
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "scdeal-bulk-model/2"
@@ -240,7 +240,7 @@ def predict_proba(enc: Encoder, pred: Predictor, x: np.ndarray, device, batch: i
 # ---------------------------------------------------------------- checkpoint
 
 def save_checkpoint(model: BulkModel, path, provenance: dict) -> None:
-    from .outputs import atomic_path
+    from ..data.writers import atomic_path
     payload = {"format": CHECKPOINT_FORMAT, "drug": model.drug, "genes": model.genes,
                "gene_mean": torch.from_numpy(model.gene_mean), "gene_sd": torch.from_numpy(model.gene_sd),
                "config": asdict(model.config), "encoder": model.encoder.state_dict(),

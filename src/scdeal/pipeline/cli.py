@@ -8,8 +8,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import __version__
-from .errors import InputError
+from .. import __version__
+from ..errors import InputError
 from .steps import STEPS
 
 USAGE = f"""scdeal {__version__}: single-cell drug response from bulk cell-line screens
@@ -69,7 +69,7 @@ def parse_run_args(argv: list[str]) -> tuple[dict, list[str], str | None, dict]:
 
 
 def cmd_run(argv: list[str]) -> int:
-    from .pipeline_config import project_dir, resolve_params
+    from .config import project_dir, resolve_params
     from .preflight import preflight
     from .runner import build_tasks, run_dag, run_multiqc, write_pipeline_info
     from .samplesheet import validate_samplesheet
@@ -123,7 +123,7 @@ Values come from the schema defaults, then -profile, then -params-file, then the
 def run_help(root: Path, overrides: dict) -> str:
     """`scdeal run --help`: the parameters of nextflow_schema.json, as `nextflow run . --help` shows them.
     `--help NAME` describes one parameter; --show_hidden / --help_full add the hidden ones."""
-    from .pipeline_config import parameters_help
+    from .config import parameters_help
     if isinstance(overrides.get("help"), str):
         return parameters_help(root, only=overrides["help"])
     show_hidden = bool(overrides.get("show_hidden") or overrides.get("help_full"))
@@ -134,7 +134,7 @@ def cmd_simulate(argv: list[str]) -> int:
     import argparse
     from dataclasses import fields
 
-    from .simulate import SimParams, simulate
+    from ..data.simulate import SimParams, simulate
     parser = argparse.ArgumentParser(prog="scdeal simulate", description="Write simulated bulk data and samples "
                                      "with a known per-cell response", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--outdir", required=True)
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, rest = argv[0], argv[1:]
     if command in STEPS:
-        return importlib.import_module(f"scdeal.steps.{command}").main(rest)
+        return importlib.import_module(f"scdeal.pipeline.steps.{command}").main(rest)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     try:
         if command == "run":

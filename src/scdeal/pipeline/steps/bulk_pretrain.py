@@ -8,11 +8,12 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
-from ..device import select_device
-from ..models import ENCODER_KINDS
-from ..outputs import provenance, write_json, write_tsv
+from ...data.writers import write_json, write_tsv
+from ...model.device import select_device
+from ...model.networks import ENCODER_KINDS
+from ...model.training import BulkConfig, pretrain_bulk, save_checkpoint
+from ..provenance import provenance
 from ..report import bulk_report_files
-from ..training import BulkConfig, pretrain_bulk, save_checkpoint
 from .common import run_step, step_parser
 
 NAME = "bulk_pretrain"

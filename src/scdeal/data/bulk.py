@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .errors import InputError
-from .io import line_key, normalise_name
-from .preprocess import looks_logged
+from ..errors import InputError
+from .features import looks_logged
+from .readers import line_key, normalise_name
 
 log = logging.getLogger(__name__)
 

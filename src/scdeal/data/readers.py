@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import InputError
+from ..errors import InputError
 
 log = logging.getLogger(__name__)
 

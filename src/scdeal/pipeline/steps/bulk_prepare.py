@@ -5,9 +5,16 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..bulk import BINARIZE_RULES, prepare_bulk
-from ..io import line_key, read_bulk_expression, read_cosmic_map, read_responses, response_paths
-from ..outputs import provenance, write_h5ad, write_json
+from ...data.bulk import BINARIZE_RULES, prepare_bulk
+from ...data.readers import (
+    line_key,
+    read_bulk_expression,
+    read_cosmic_map,
+    read_responses,
+    response_paths,
+)
+from ...data.writers import write_h5ad, write_json
+from ..provenance import provenance
 from .common import run_step, step_parser
 
 NAME = "bulk_prepare"

@@ -8,8 +8,9 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
-from ..evaluate import confusion, evaluate_cells
-from ..outputs import provenance, write_json, write_tsv
+from ...data.writers import write_json, write_tsv
+from ...tl.evaluate import confusion, evaluate_cells
+from ..provenance import provenance
 from ..report import evaluation_report_files
 from .common import run_step, step_parser
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .outputs import atomic_path, write_h5ad, write_text
+from .writers import atomic_path, write_h5ad, write_text
 
 DRUG = "Simulatin"
 CHUNK = 20_000

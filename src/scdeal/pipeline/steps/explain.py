@@ -11,10 +11,17 @@ import pandas as pd
 import scanpy as sc
 import torch
 
-from ..device import select_device
-from ..explain import cell_model_network, cluster_signatures, integrated_gradients, overlap_with_de, signature_genes
-from ..features import CellFeatures
-from ..outputs import provenance, write_h5ad, write_json, write_tsv
+from ...data.features import CellFeatures
+from ...data.writers import write_h5ad, write_json, write_tsv
+from ...model.device import select_device
+from ...tl.explain import (
+    cell_model_network,
+    cluster_signatures,
+    integrated_gradients,
+    overlap_with_de,
+    signature_genes,
+)
+from ..provenance import provenance
 from ..report import explain_report_files
 from .common import run_step, step_parser
 

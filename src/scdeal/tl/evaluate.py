@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
-from .errors import InputError
+from ..errors import InputError
 
 LABELS = ("sensitive", "resistant")
 CALLS = (*LABELS, "uncertain")  # a prediction may also be uncertain (ensemble spread across the threshold)

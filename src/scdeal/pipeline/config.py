@@ -11,14 +11,14 @@ from typing import Any
 
 import yaml
 
-from .errors import InputError, InputErrors
+from ..errors import InputError, InputErrors
 
 PROFILE_FILES = {"test": "conf/test.config", "test_full": "conf/test_full.config"}
 
 
 def project_dir() -> Path:
     """The pipeline checkout holding nextflow_schema.json (the package lives in its src/)."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     if not (root / "nextflow_schema.json").exists():
         raise InputError(f"Pipeline files not found beside the package ({root}): install scdeal from a checkout "
                          "with `pip install -e .` so that `scdeal run` can read nextflow_schema.json and conf/.")

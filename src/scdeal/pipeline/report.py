@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .outputs import atomic_path, write_text, write_tsv  # noqa: E402
+from ..data.writers import atomic_path, write_text, write_tsv  # noqa: E402
 
 
 def mqc_header(section_id: str, name: str, description: str, plot_type: str, extra: str = "") -> str:

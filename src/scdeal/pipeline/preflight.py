@@ -8,13 +8,21 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
-from .bulk import prepare_bulk
-from .errors import InputError, InputErrors
-from .evaluate import truth_from_labels
-from .io import (gene_symbols, line_key, name_problems, read_bulk_expression, read_cosmic_map, read_responses,
-                 require_file, response_paths)
+from ..data.bulk import prepare_bulk
+from ..data.readers import (
+    gene_symbols,
+    line_key,
+    name_problems,
+    read_bulk_expression,
+    read_cosmic_map,
+    read_responses,
+    require_file,
+    response_paths,
+)
+from ..data.species import one_to_one_orthologs, species_mismatch
+from ..errors import InputError, InputErrors
+from ..tl.evaluate import truth_from_labels
 from .samplesheet import Row
-from .species import one_to_one_orthologs, species_mismatch
 
 
 def preflight(rows: list[Row], params: dict) -> None:

@@ -30,15 +30,26 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from tqdm.auto import tqdm
 
+from ..data.features import CellFeatures, align_genes, model_features
+from ..errors import InputError
 from .device import autocast, seed_everything
-from .errors import InputError
-from .features import CellFeatures
-from .model.orientation import (anchor_loss, cluster_anchor_loss, estimate_target_prior, oriented_like, prior_matched_weights,
-                                rank_correlation)
-from .models import cluster_loss, encoder_on_genes, mmd
-from .preprocess import align_genes, model_features
-from .training import (BulkModel, build_networks, line_responses, response_terms, train_predictor,
-                       weighted_response_loss)
+from .networks import cluster_loss, encoder_on_genes, mmd
+from .orientation import (
+    anchor_loss,
+    cluster_anchor_loss,
+    estimate_target_prior,
+    oriented_like,
+    prior_matched_weights,
+    rank_correlation,
+)
+from .training import (
+    BulkModel,
+    build_networks,
+    line_responses,
+    response_terms,
+    train_predictor,
+    weighted_response_loss,
+)
 
 log = logging.getLogger(__name__)
 THRESHOLD_RULES = ("otsu", "fixed", "bulk_prevalence")

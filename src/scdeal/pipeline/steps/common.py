@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from ..errors import InputError
+from ...errors import InputError
 
 EXIT_INPUT_ERROR = 2
 
@@ -63,5 +63,5 @@ def run_step(name: str, parser: argparse.ArgumentParser, body: Callable[[argpars
 
 def safe_name(text: str) -> str:
     """Drug key used in output paths: the normalised drug name (`I-BET-762` → `IBET762`)."""
-    from ..io import normalise_name
+    from ...data.readers import normalise_name
     return normalise_name(text)

@@ -12,14 +12,24 @@ import pandas as pd
 import torch
 from scipy.stats import spearmanr
 
-from ..baseline import BASELINES, baseline_predictions
-from ..device import select_device
-from ..outputs import atomic_path, provenance, write_h5ad, write_json, write_tsv
+from ...data.writers import atomic_path, write_h5ad, write_json, write_tsv
+from ...model.device import select_device
+from ...model.training import load_checkpoint
+from ...model.transfer import (
+    ANCHOR_LEVELS,
+    CALIBRATIONS,
+    MEMBER_BULK,
+    MMD_CLASS_MIX,
+    THRESHOLD_RULES,
+    TransferConfig,
+    call_labels,
+    threshold_for,
+    transfer_and_predict,
+)
+from ...tl.baseline import BASELINES, baseline_predictions
+from ...tl.trust import trust_diagnostic
+from ..provenance import provenance
 from ..report import transfer_report_files
-from ..training import load_checkpoint
-from ..tl.trust import trust_diagnostic
-from ..transfer import (ANCHOR_LEVELS, CALIBRATIONS, MEMBER_BULK, MMD_CLASS_MIX, THRESHOLD_RULES, TransferConfig,
-                        call_labels, threshold_for, transfer_and_predict)
 from .common import run_step, step_parser
 
 NAME = "transfer"

@@ -6,11 +6,12 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from ..io import read_single_cell
-from ..outputs import provenance, write_h5ad, write_json
+from ...data.readers import read_single_cell
+from ...data.singlecell import ClusterParams, preprocess_and_cluster
+from ...data.species import check_declared_species, mouse_to_human
+from ...data.writers import write_h5ad, write_json
+from ..provenance import provenance
 from ..report import cluster_report_files
-from ..singlecell import ClusterParams, preprocess_and_cluster
-from ..species import check_declared_species, mouse_to_human
 from .common import run_step, step_parser
 
 NAME = "cluster"

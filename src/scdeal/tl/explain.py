@@ -15,9 +15,9 @@ from captum.attr import IntegratedGradients
 from scipy.stats import hypergeom
 from torch import nn
 
-from .device import autocast
-from .features import CellFeatures
-from .models import Encoder, Predictor
+from ..data.features import CellFeatures
+from ..model.device import autocast
+from ..model.networks import Encoder, Predictor
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import scanpy as sc
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from .errors import InputError
-from .preprocess import data_scale
+from ..errors import InputError
+from .features import data_scale
 
 log = logging.getLogger(__name__)
 

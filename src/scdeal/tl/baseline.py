@@ -15,8 +15,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from .features import BLOCK, CellFeatures
-from .preprocess import model_features, row_standardise
+from ..data.features import BLOCK, CellFeatures, model_features, row_standardise
 
 BASELINES = ("logistic", "gbt", "none")
 FEATURE_SPACES = ("profile", "model")
