@@ -62,15 +62,18 @@ def extrapolated(seconds: float, history: Path, epochs: int) -> float:
 
 
 def commit() -> str:
+    """The short hash of the checkout's HEAD."""
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
 
 def gpu_name() -> str:
+    """The first CUDA GPU's name, or none."""
     import torch
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
 
 
 def main() -> int:
+    """Run every step on samples of each size and append the table to the report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--genes", type=int, default=5000)

@@ -10,45 +10,60 @@ dropout). Both sides are put in one space in two steps:
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .._utils import batch_slices, gene_positions
 from ..errors import InputError
 
 log = logging.getLogger(__name__)
-CLIP = 10.0
+
+__all__ = ["BLOCK", "CLIP", "CellFeatures", "DataScale", "align_genes", "apply_gene_stats", "data_scale",
+           "gene_stats", "model_features", "row_standardise"]
+
+CLIP = 10.0          # standardised values are clipped to ±CLIP
+BLOCK = 8192         # cells densified at once
+LINEAR_MAX = 50.0    # a non-negative matrix whose largest value reaches this is not on a log scale
+DataScale = Literal["counts", "linear", "log", "scaled"]
 
 
-def looks_logged(x) -> bool:
-    """True when values are already on a log (or standardised) scale: negatives, or a small maximum."""
-    data = x.data if sp.issparse(x) else np.asarray(x)
-    return data.size == 0 or float(np.nanmin(data)) < 0 or float(np.nanmax(data)) < 50
+def data_scale(x) -> DataScale:
+    """The scale of an expression matrix, the one check bulk and single-cell inputs share.
 
-
-def data_scale(x) -> str:
-    """`counts` (non-negative integers), `log` (non-negative, non-integer) or `scaled` (has negatives)."""
+    Returns:
+        `scaled` (has negatives), `counts` (non-negative integers), `linear` (non-negative, not
+        integer, largest value ≥ 50: e.g. TPM) or `log` (non-negative, not integer, small values).
+    """
     data = x.data if sp.issparse(x) else np.asarray(x).ravel()
-    sample = data[:: max(1, data.size // 200_000)]
-    if sample.size and sample.min() < 0:
+    if data.size == 0:
+        return "log"
+    if float(np.nanmin(data)) < 0:
         return "scaled"
-    if sample.size and np.allclose(sample, np.round(sample)):
+    sample = data[:: max(1, data.size // 200_000)]  # integer check on a sample: it is the costly one
+    if np.allclose(sample, np.round(sample)):
         return "counts"
-    return "log"
+    return "linear" if float(np.nanmax(data)) >= LINEAR_MAX else "log"
 
 
-def align_genes(names, model_genes, min_overlap: int, what: str) -> np.ndarray:
-    """Indices into `names` of the model genes present; error below `min_overlap` genes."""
-    position = {g: i for i, g in enumerate(names)}
-    present = [g for g in model_genes if g in position]
-    log.info("%s: %d of %d model genes present (%.0f %%)", what, len(present), len(model_genes),
-             100 * len(present) / max(len(model_genes), 1))
+def align_genes(names, model_genes, *, min_overlap: int, what: str) -> np.ndarray:
+    """Indices into `names` of the model genes present, in the model's order.
+
+    Raises:
+        InputError: fewer than `min_overlap` model genes are present.
+    """
+    positions = gene_positions(names, model_genes)
+    present = positions[positions >= 0]
+    log.info("%s: %d of %d model genes present (%.0f %%)", what, len(present), len(positions),
+             100 * len(present) / max(len(positions), 1))
     if len(present) < min_overlap:
         raise InputError(f"{what} shares only {len(present)} genes with the bulk model (minimum {min_overlap}): "
                          "check that genes are HGNC symbols of the right species (mouse samples need "
                          "species=mouse), or lower --min_gene_overlap at your own risk.")
-    return np.array([position[g] for g in present])
+    return present
 
 
 def row_standardise(x) -> np.ndarray:
@@ -60,13 +75,18 @@ def row_standardise(x) -> np.ndarray:
     return (x - mean) / np.where(sd > 0, sd, 1.0)
 
 
+def floored_sd(sd: np.ndarray) -> np.ndarray:
+    """Gene standard deviations as float32, a constant gene's (≤ 1e-6) replaced by 1 (it stays at 0)."""
+    return np.where(sd > 1e-6, sd, 1.0).astype(np.float32)
+
+
 def gene_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = x.mean(axis=0)
-    sd = x.std(axis=0)
-    return mean.astype(np.float32), np.where(sd > 1e-6, sd, 1.0).astype(np.float32)
+    """Each column's mean and floored standard deviation (float32)."""
+    return x.mean(axis=0).astype(np.float32), floored_sd(x.std(axis=0))
 
 
 def apply_gene_stats(x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """Columns standardised with the given statistics, clipped to ±CLIP (float32)."""
     return np.clip((x - mean) / sd, -CLIP, CLIP).astype(np.float32)
 
 
@@ -76,40 +96,39 @@ def model_features(x, stats: tuple[np.ndarray, np.ndarray] | None = None) -> tup
     stats = stats if stats is not None else gene_stats(rows)
     return apply_gene_stats(rows, *stats), stats
 
-BLOCK = 8192
-
 
 class CellFeatures:
     """Model features of cells: genes subset, rows z-scored, genes standardised with the sample's own
-    statistics (computed in one streaming pass). `batch(idx)` densifies only the rows asked for."""
+    statistics (computed in one streaming pass unless given). `batch(idx)` densifies only the rows asked for."""
 
-    def __init__(self, x, gene_index: np.ndarray):
+    def __init__(self, x, gene_index: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None):
         self.x = sp.csr_matrix(x, dtype=np.float32)[:, gene_index] if sp.issparse(x) else \
             np.asarray(x, dtype=np.float32)[:, gene_index]
         self.n = self.x.shape[0]
-        self.mean, self.sd = self._streaming_gene_stats()
+        self.mean, self.sd = stats if stats is not None else self._streaming_gene_stats()
 
     def _streaming_gene_stats(self) -> tuple[np.ndarray, np.ndarray]:
         total = np.zeros(self.x.shape[1], np.float64)
         total_sq = np.zeros(self.x.shape[1], np.float64)
-        for start in range(0, self.n, BLOCK):
-            rows = row_standardise(self.x[start:start + BLOCK])
-            total += rows.sum(0)
-            total_sq += (rows.astype(np.float64) ** 2).sum(0)
+        for rows in batch_slices(self.n, BLOCK):
+            standardised = row_standardise(self.x[rows])
+            total += standardised.sum(0)
+            total_sq += (standardised.astype(np.float64) ** 2).sum(0)
         mean = total / self.n
         sd = np.sqrt(np.maximum(total_sq / self.n - mean ** 2, 0))
-        return mean.astype(np.float32), np.where(sd > 1e-6, sd, 1.0).astype(np.float32)
+        return mean.astype(np.float32), floored_sd(sd)
 
     def numpy(self, idx) -> np.ndarray:
-        rows = row_standardise(self.x[idx])
-        return np.clip((rows - self.mean) / self.sd, -CLIP, CLIP).astype(np.float32)
+        """Model features of the cells at `idx` (a slice or indices) as a float32 array."""
+        return apply_gene_stats(row_standardise(self.x[idx]), self.mean, self.sd)
 
     def batch(self, idx, device: torch.device) -> torch.Tensor:
+        """Model features of the cells at `idx` as a tensor on `device` (pinned for a GPU)."""
         tensor = torch.from_numpy(self.numpy(idx))
         if device.type == "cuda":
             return tensor.pin_memory().to(device, non_blocking=True)
         return tensor
 
-    def blocks(self, size: int = BLOCK):
-        for start in range(0, self.n, size):
-            yield np.arange(start, min(start + size, self.n))
+    def blocks(self, size: int = BLOCK) -> Iterator[slice]:
+        """Consecutive blocks of at most `size` cells covering the sample."""
+        return batch_slices(self.n, size)

@@ -8,6 +8,7 @@ import gzip
 import logging
 import re
 from pathlib import Path
+from typing import Literal
 
 import anndata as ad
 import numpy as np
@@ -16,8 +17,13 @@ import scipy.sparse as sp
 
 from ..errors import InputError
 
+__all__ = ["Orientation", "check_single_cell", "gene_symbols", "line_key", "name_problems", "normalise_name",
+           "read_bulk_expression", "read_cosmic_map", "read_response", "read_responses", "read_single_cell",
+           "read_table", "read_text_matrix", "require_file", "response_paths", "text_separator"]
+
 log = logging.getLogger(__name__)
 
+Orientation = Literal["auto", "genes_x_cells", "cells_x_genes"]
 TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".csv.gz", ".tsv.gz", ".txt.gz")
 GENE_HEADER_NAMES = {"gene", "genes", "gene_symbol", "symbol", "gene_name", "gene_id", "geneid", "id", ""}
 BARCODE = re.compile(r"^([A-Za-z0-9]+[_:.-])?[ACGTN]{8,}([_.-]\d+)?$")
@@ -30,6 +36,11 @@ def normalise_name(name: object) -> str:
 
 
 def require_file(path: str | Path, what: str) -> Path:
+    """`path` as a Path, once it exists and is not an empty file.
+
+    Raises:
+        InputError: naming `what` and the path.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what} '{path}' does not exist: check the path (relative paths are resolved "
@@ -187,7 +198,7 @@ def read_cosmic_map(path: str | Path) -> dict[str, str]:
     if "COSMIC_ID" not in upper or name_col is None:
         raise InputError(f"COSMIC map '{path}' needs columns COSMIC_ID and SAMPLE_NAME (or CELL_LINE_NAME).")
     ids = table[upper["COSMIC_ID"]].str.replace(r"\.0$", "", regex=True)
-    return dict(zip(ids, table[name_col].map(normalise_name)))
+    return dict(zip(ids, table[name_col].map(normalise_name), strict=True))
 
 
 def line_key(name: str, cosmic: dict[str, str] | None = None) -> str:
@@ -202,7 +213,7 @@ def line_key(name: str, cosmic: dict[str, str] | None = None) -> str:
 
 # ---------------------------------------------------------------- single cell
 
-def read_single_cell(path: str | Path, orientation: str = "auto") -> ad.AnnData:
+def read_single_cell(path: str | Path, orientation: Orientation = "auto") -> ad.AnnData:
     """Read a single-cell sample: .h5ad, 10x .h5, 10x matrix directory, or a dense text matrix."""
     path = require_file(path, "Single-cell input")
     name = path.name.lower()
@@ -263,7 +274,7 @@ def _fraction_ensembl(names) -> float:
     return sum(bool(ENSEMBL.match(str(n))) for n in names) / max(len(names), 1)
 
 
-def read_text_matrix(path: Path, orientation: str = "auto", chunk_rows: int = 2000) -> ad.AnnData:
+def read_text_matrix(path: Path, orientation: Orientation = "auto", chunk_rows: int = 2000) -> ad.AnnData:
     """Dense text matrix (GEO style) read in chunks into a sparse matrix."""
     sep = text_separator(path)
     header = pd.read_csv(path, sep=sep, nrows=0)
@@ -277,7 +288,7 @@ def read_text_matrix(path: Path, orientation: str = "auto", chunk_rows: int = 20
         raise InputError(f"Single-cell matrix '{path}' has a header but no data rows.")
     matrix = sp.vstack(chunks).tocsr()
     columns = [str(c) for c in header.columns[1:]]
-    genes_are_rows = _genes_are_rows(index, columns, first, orientation)
+    genes_are_rows = _genes_are_rows(index, columns, first_header=first, orientation=orientation)
     if genes_are_rows:
         matrix, index, columns = matrix.T.tocsr(), columns, index
     log.info("%s: read as %s (%d cells × %d genes)", path.name,
@@ -285,7 +296,7 @@ def read_text_matrix(path: Path, orientation: str = "auto", chunk_rows: int = 20
     return ad.AnnData(matrix, obs=pd.DataFrame(index=index), var=pd.DataFrame(index=columns))
 
 
-def _genes_are_rows(rows: list[str], cols: list[str], first_header: str, orientation: str) -> bool:
+def _genes_are_rows(rows: list[str], cols: list[str], *, first_header: str, orientation: Orientation) -> bool:
     if orientation == "genes_x_cells":
         return True
     if orientation == "cells_x_genes":

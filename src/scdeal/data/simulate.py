@@ -15,34 +15,41 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from .._utils import batch_slices, gene_positions, setting
+from .species import Species, one_to_one_orthologs
 from .writers import atomic_path, write_h5ad, write_text
+
+__all__ = ["DRUG", "TRAP_DRUGS", "SimParams", "simulate", "simulate_orientation_trap"]
 
 DRUG = "Simulatin"
 CHUNK = 20_000
 
 
-@dataclass
+@dataclass(frozen=True)
 class SimParams:
-    n_genes: int = 600
-    n_planted: int = 20
-    n_lines: int = 300
-    sensitive_fraction: float = 0.3
-    n_tissues: int = 4
-    n_samples: int = 2
-    n_cells: int = 400
-    n_subclones: int = 3
-    resistant_fraction: float = 0.4
-    effect: float = 1.0            # log2 shift of a planted program
-    clone_effect: float = 1.2      # log2 shift of a subclone program (cells only)
-    gene_bias_sd: float = 0.8      # platform shift between bulk and cells, per gene
-    gene_coverage: float = 0.85    # fraction of bulk genes the cells measure
-    library_mean: float = 8000.0
-    dropout: float = 0.1
-    species: str = "human"         # "mouse": cells named by mouse orthologs of the human bulk genes
-    seed: int = 0
+    """What the simulator makes (the flags of `scdeal simulate`)."""
+
+    n_genes: int = setting(600, "genes of the bulk data")
+    n_planted: int = setting(20, "genes of each planted response program (sensitive and resistant)")
+    n_lines: int = setting(300, "bulk cell lines")
+    sensitive_fraction: float = setting(0.3, "fraction of sensitive bulk lines")
+    n_tissues: int = setting(4, "tissues of origin, each with its own expression program")
+    n_samples: int = setting(2, "single-cell samples")
+    n_cells: int = setting(400, "cells per sample")
+    n_subclones: int = setting(3, "subclones per sample, each with a program absent from bulk")
+    resistant_fraction: float = setting(0.4, "fraction of resistant cells")
+    effect: float = setting(1.0, "log2 shift of a planted program")
+    clone_effect: float = setting(1.2, "log2 shift of a subclone program (cells only)")
+    gene_bias_sd: float = setting(0.8, "platform shift between bulk and cells, per gene (SD)")
+    gene_coverage: float = setting(0.85, "fraction of bulk genes the cells measure")
+    library_mean: float = setting(8000.0, "mean UMIs per cell")
+    dropout: float = setting(0.1, "extra dropout: fraction of counts set to zero")
+    species: Species = setting("human", "mouse: cells named by mouse orthologs of the human bulk genes")
+    seed: int = setting(0, "random seed")
 
 
 def gene_names(p: SimParams) -> list[str]:
+    """Planted SENS_ and RES_ genes, three mitochondrial genes, then GENExxxx to `p.n_genes`."""
     planted = [f"SENS_{i:02d}" for i in range(p.n_planted)] + [f"RES_{i:02d}" for i in range(p.n_planted)]
     mito = [f"MT-CO{i}" for i in range(1, 4)]
     rest = [f"GENE{i:04d}" for i in range(p.n_genes - len(planted) - len(mito))]
@@ -51,14 +58,13 @@ def gene_names(p: SimParams) -> list[str]:
 
 def ortholog_names(n: int, seed: int) -> tuple[list[str], list[str]]:
     """`n` human symbols with one-to-one mouse orthologs, and those orthologs (same order)."""
-    from .species import one_to_one_orthologs
     pairs = sorted((human, mouse) for mouse, human in one_to_one_orthologs().items()
                    if not human.startswith("MT-"))
     pick = np.random.default_rng(seed).choice(len(pairs), n, replace=False)
     return [pairs[i][0] for i in pick], [pairs[i][1] for i in pick]
 
 
-def program(rng: np.random.Generator, n_genes: int, n_active: int, size: float, first_free: int) -> np.ndarray:
+def program(rng: np.random.Generator, n_genes: int, n_active: int, *, size: float, first_free: int) -> np.ndarray:
     """A random program: `n_active` genes from `first_free` on (never planted or mito genes) shifted by ±size."""
     v = np.zeros(n_genes)
     idx = rng.choice(np.arange(first_free, n_genes), n_active, replace=False)
@@ -66,7 +72,7 @@ def program(rng: np.random.Generator, n_genes: int, n_active: int, size: float, 
     return v
 
 
-def response_shift(genes: list[str], sensitive: np.ndarray, effect: float, n_planted: int = 20) -> np.ndarray:
+def response_shift(genes: list[str], sensitive: np.ndarray, effect: float, *, n_planted: int = 20) -> np.ndarray:
     """Planted programs: the first `n_planted` genes up in sensitive, the next `n_planted` up in resistant."""
     position = np.arange(len(genes))
     is_sens = position < n_planted
@@ -75,11 +81,14 @@ def response_shift(genes: list[str], sensitive: np.ndarray, effect: float, n_pla
     return effect * (s * is_sens[None, :] + (1 - s) * is_res[None, :])
 
 
-def simulate_bulk(p: SimParams, rng: np.random.Generator, base: np.ndarray, genes: list[str]):
+def simulate_bulk(p: SimParams, rng: np.random.Generator, base: np.ndarray, *,
+                  genes: list[str]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Bulk lines: expression (lines × genes), which lines are sensitive, and their LN_IC50."""
     sensitive = rng.random(p.n_lines) < p.sensitive_fraction
     tissue = rng.integers(0, p.n_tissues, p.n_lines)
-    tissue_programs = np.stack([program(rng, len(genes), 60, 1.0, 2 * p.n_planted + 3) for _ in range(p.n_tissues)])
-    x = base + tissue_programs[tissue] + response_shift(genes, sensitive, p.effect, p.n_planted) + \
+    tissue_programs = np.stack([program(rng, len(genes), 60, size=1.0, first_free=2 * p.n_planted + 3)
+                                for _ in range(p.n_tissues)])
+    x = base + tissue_programs[tissue] + response_shift(genes, sensitive, p.effect, n_planted=p.n_planted) + \
         rng.normal(0, 0.5, (p.n_lines, len(genes)))
     lines = [f"LINE-{i:03d}" for i in range(p.n_lines)]
     expression = pd.DataFrame(x.astype(np.float32), index=lines, columns=genes)
@@ -87,19 +96,21 @@ def simulate_bulk(p: SimParams, rng: np.random.Generator, base: np.ndarray, gene
     return expression, sensitive, ln_ic50
 
 
-def simulate_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, genes: list[str], k: int) -> ad.AnnData:
+def simulate_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, *, genes: list[str],
+                    k: int) -> ad.AnnData:
+    """Sample `k`: UMI counts of cells with subclones and a resistant subpopulation (`obs['response']`)."""
     n_g = len(genes)
     bias = rng.normal(0, p.gene_bias_sd, n_g)
     subclone = rng.integers(0, p.n_subclones, p.n_cells)
-    clone_programs = np.stack([program(rng, n_g, 40, p.clone_effect, 2 * p.n_planted + 3) for _ in range(p.n_subclones)])
+    clone_programs = np.stack([program(rng, n_g, 40, size=p.clone_effect, first_free=2 * p.n_planted + 3)
+                               for _ in range(p.n_subclones)])
     # the resistant subpopulation sits mostly in subclone 0, partly elsewhere
     p_res = np.where(subclone == 0, 0.85, max(0.0, (p.resistant_fraction - 0.85 / p.n_subclones) /
                                                  (1 - 1 / p.n_subclones)))
     resistant = rng.random(p.n_cells) < p_res
     blocks = []
-    for start in range(0, p.n_cells, CHUNK):  # bounded memory for samples of a million cells
-        rows = slice(start, start + CHUNK)
-        response = response_shift(genes, ~resistant[rows], p.effect, p.n_planted)
+    for rows in batch_slices(p.n_cells, CHUNK):  # bounded memory for samples of a million cells
+        response = response_shift(genes, ~resistant[rows], p.effect, n_planted=p.n_planted)
         log_expr = base + bias + clone_programs[subclone[rows]] + response + \
             rng.normal(0, 0.3, (len(subclone[rows]), n_g))
         blocks.append(counts_from_log_expression(log_expr, p, rng))
@@ -134,7 +145,7 @@ def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
     if p.species == "mouse":  # planted programs keep their positions; names become real orthologs
         genes, cell_names = ortholog_names(len(genes), p.seed)
     base = rng.normal(6, 1.5, len(genes))
-    expression, sensitive, ln_ic50 = simulate_bulk(p, rng, base, genes)
+    expression, sensitive, ln_ic50 = simulate_bulk(p, rng, base, genes=genes)
     paths = {"bulk_expression": outdir / "bulk_expression.csv.gz", "bulk_response": outdir / "bulk_response.csv",
              "bulk_ic50": outdir / "bulk_ic50_long.csv", "samplesheet": outdir / "samplesheet.csv"}
     with atomic_path(paths["bulk_expression"]) as tmp:
@@ -147,8 +158,8 @@ def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
         long.to_csv(tmp, index=False)
     rows = ["sample,input,drug,species,label_key"]
     for k in range(p.n_samples):
-        sample = simulate_sample(p, rng, base, genes, k)
-        sample.var_names = np.array(cell_names)[[genes.index(g) for g in sample.var_names]]
+        sample = simulate_sample(p, rng, base, genes=genes, k=k)
+        sample.var_names = np.array(cell_names)[gene_positions(genes, sample.var_names)]
         path = outdir / f"sample{k + 1}.h5ad"
         write_h5ad(path, sample)
         paths[f"sample{k + 1}"] = path
@@ -185,7 +196,7 @@ def simulate_orientation_trap(outdir: str | Path, p: SimParams | None = None) ->
     genes = trap_gene_names(p)
     base = rng.normal(6, 1.5, len(genes))
     state = rng.choice(3, p.n_lines, p=[p.sensitive_fraction, p.sensitive_fraction, 1 - 2 * p.sensitive_fraction])
-    expression = trap_bulk_expression(p, rng, base, genes, state)
+    expression = trap_bulk_expression(p, rng, base, genes=genes, state=state)
     sensitive = {TRAP_DRUGS[0]: state == 0, TRAP_DRUGS[1]: state == 1}
     paths = {"bulk_expression": outdir / "bulk_expression.csv.gz", "bulk_response": outdir / "bulk_response.csv",
              "bulk_ic50": outdir / "bulk_ic50_long.csv", "sample1": outdir / "trap.h5ad"}
@@ -199,28 +210,32 @@ def simulate_orientation_trap(outdir: str | Path, p: SimParams | None = None) ->
                       for d, s in sensitive.items()])
     with atomic_path(paths["bulk_ic50"]) as tmp:
         long.to_csv(tmp, index=False)
-    write_h5ad(paths["sample1"], trap_sample(p, rng, base, genes))
+    write_h5ad(paths["sample1"], trap_sample(p, rng, base, genes=genes))
     return paths
 
 
 def trap_program(genes: list[str], prefix: str, effect: float) -> np.ndarray:
+    """A program shifting every gene whose name starts with `prefix` by `effect`."""
     return effect * np.array([g.startswith(prefix) for g in genes], dtype=float)
 
 
-def trap_bulk_expression(p: SimParams, rng: np.random.Generator, base: np.ndarray, genes: list[str],
+def trap_bulk_expression(p: SimParams, rng: np.random.Generator, base: np.ndarray, *, genes: list[str],
                          state: np.ndarray) -> pd.DataFrame:
+    """Trap bulk lines: program A high (state 0), program B high (state 1) or neither (state 2)."""
     tissue = rng.integers(0, p.n_tissues, p.n_lines)
-    tissue_programs = np.stack([program(rng, len(genes), 60, 1.0, 2 * p.n_planted + 3) for _ in range(p.n_tissues)])
+    tissue_programs = np.stack([program(rng, len(genes), 60, size=1.0, first_free=2 * p.n_planted + 3)
+                                for _ in range(p.n_tissues)])
     programs = np.stack([trap_program(genes, "PROGA_", p.effect), trap_program(genes, "PROGB_", p.effect),
                          np.zeros(len(genes))])
     x = base + tissue_programs[tissue] + programs[state] + rng.normal(0, 0.5, (p.n_lines, len(genes)))
     return pd.DataFrame(x.astype(np.float32), index=[f"LINE-{i:03d}" for i in range(p.n_lines)], columns=genes)
 
 
-def trap_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, genes: list[str]) -> ad.AnnData:
+def trap_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, *, genes: list[str]) -> ad.AnnData:
+    """The trap sample: two equal populations, A-high and B-high, each with a program of its own."""
     n_g = len(genes)
     population = rng.permutation(np.arange(p.n_cells) % 2)  # 0: A-high, 1: B-high, equal sizes
-    own = np.stack([program(rng, n_g, 40, p.clone_effect, 2 * p.n_planted + 3) for _ in range(2)])
+    own = np.stack([program(rng, n_g, 40, size=p.clone_effect, first_free=2 * p.n_planted + 3) for _ in range(2)])
     programs = np.stack([trap_program(genes, "PROGA_", p.effect), trap_program(genes, "PROGB_", p.effect)])
     log_expr = base + rng.normal(0, p.gene_bias_sd, n_g) + own[population] + programs[population] + \
         rng.normal(0, 0.3, (p.n_cells, n_g))

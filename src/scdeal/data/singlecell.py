@@ -10,28 +10,38 @@ import scanpy as sc
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from .._utils import setting
 from ..errors import InputError
-from .features import data_scale
+from .features import DataScale, data_scale
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class ClusterParams:
-    min_genes: int = 200
-    min_cells: int = 3
+__all__ = ["ClusterConfig", "embed_and_cluster", "preprocess_and_cluster", "quality_control", "select_variable_genes"]
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """QC, variable genes, embedding and Leiden clustering of one sample (the cluster step's flags)."""
+
+    min_genes: int = setting(200, "QC: drop cells with fewer detected genes")
+    min_cells: int = setting(3, "QC: drop genes detected in fewer cells")
     # Cancer cell lines carry more mitochondrial reads than tissue; 5 % (the reference's default)
     # removed half of the PC9 cells, unevenly between labels.
-    max_pct_mito: float = 30.0
-    n_top_genes: int = 2000
-    n_pcs: int = 30
-    n_neighbors: int = 15
-    resolution: float = 0.5
-    seed: int = 0
+    max_pct_mito: float = setting(30.0, "QC: drop cells above this % of mitochondrial counts")
+    n_top_genes: int = setting(2000, "highly variable genes for PCA")
+    n_pcs: int = setting(30, "principal components")
+    n_neighbors: int = setting(15, "neighbours in the kNN graph")
+    resolution: float = setting(0.5, "Leiden resolution")
+    seed: int = setting(0, "random seed of PCA, neighbours, Leiden and UMAP")
 
 
-def quality_control(adata: ad.AnnData, p: ClusterParams) -> dict:
-    """Filter cells and genes on counts data; report what each filter dropped."""
+def quality_control(adata: ad.AnnData, p: ClusterConfig) -> dict:
+    """Filter cells and genes of counts data in place; report what each filter dropped.
+
+    Sets the following fields:
+        `var['mt']` and scanpy's QC metrics in `obs` and `var` (`n_genes_by_counts`, `pct_counts_mt`, …).
+    """
     n_in = adata.n_obs
     adata.var["mt"] = adata.var_names.str.upper().str.startswith("MT-")
     sc.pp.calculate_qc_metrics(adata, qc_vars=["mt"], percent_top=None, log1p=False, inplace=True)
@@ -51,13 +61,19 @@ def quality_control(adata: ad.AnnData, p: ClusterParams) -> dict:
     return report
 
 
-def preprocess_and_cluster(adata: ad.AnnData, p: ClusterParams | None = None) -> ad.AnnData:
+def preprocess_and_cluster(adata: ad.AnnData, p: ClusterConfig | None = None) -> ad.AnnData:
     """QC (counts only), normalise+log1p (counts only), HVGs, PCA, neighbours, Leiden, UMAP.
 
-    `X` holds log-normalised expression afterwards (or the input as given when it was already
-    normalised, logged or scaled); raw counts stay in `layers['counts']`.
+    Works in place (cells failing QC are dropped) and returns `adata`.
+
+    Sets the following fields:
+        `X`: log-normalised expression (the input as given when it was not counts);
+        `layers['counts']`: the raw counts (counts input only);
+        `var['highly_variable']`; `obs['cluster']` (Leiden); `obsm['X_pca']`, `obsm['X_umap']`;
+        `obsp['distances']`, `obsp['connectivities']`; `uns['scdeal_cluster']` (parameters, input
+        scale, QC report, number of clusters).
     """
-    p = p or ClusterParams()
+    p = p or ClusterConfig()
     scale = data_scale(adata.X)
     log.info("input scale detected: %s", scale)
     if scale == "counts":
@@ -66,7 +82,7 @@ def preprocess_and_cluster(adata: ad.AnnData, p: ClusterParams | None = None) ->
         sc.pp.normalize_total(adata, target_sum=1e4)
         sc.pp.log1p(adata)
     else:
-        log.info("input is already %s: no QC on counts, no normalisation", scale)
+        log.info("input is not counts (%s): no QC on counts, no normalisation", scale)
         qc = {"cells_in": adata.n_obs, "cells_after_qc": adata.n_obs, "genes_in": adata.n_vars,
               "genes_after_qc": adata.n_vars, "dropped_min_genes": 0, "dropped_max_pct_mito": 0}
     if adata.n_obs < 10:
@@ -78,7 +94,12 @@ def preprocess_and_cluster(adata: ad.AnnData, p: ClusterParams | None = None) ->
     return adata
 
 
-def select_variable_genes(adata: ad.AnnData, n_top: int, scale: str) -> None:
+def select_variable_genes(adata: ad.AnnData, n_top: int, scale: DataScale) -> None:
+    """Mark the `n_top` most variable genes (Seurat dispersion; variance for scaled data).
+
+    Sets the following fields:
+        `var['highly_variable']` (and scanpy's dispersion columns for unscaled data).
+    """
     n_top = min(n_top, adata.n_vars)
     if scale == "scaled":
         # Seurat-style dispersion needs non-negative data: rank scaled data by variance instead.
@@ -103,9 +124,11 @@ class ApproximateKnn(TransformerMixin, BaseEstimator):
         self.n_neighbors, self.random_state = n_neighbors, random_state
 
     def fit(self, x, y=None):
+        """Nothing to fit: the graph is built in `fit_transform`."""
         return self
 
     def fit_transform(self, x, y=None):
+        """The kNN distance graph of the rows of `x` as a scipy CSR matrix."""
         from pynndescent import PyNNDescentTransformer
         graph = PyNNDescentTransformer(n_neighbors=self.n_neighbors, random_state=self.random_state).fit_transform(x)
         return sp.csr_matrix(graph)
@@ -116,7 +139,13 @@ def knn_transformer(n_cells: int, k: int, seed: int):
     return "sklearn" if n_cells <= EXACT_KNN_MAX_CELLS else ApproximateKnn(k, seed)
 
 
-def embed_and_cluster(adata: ad.AnnData, p: ClusterParams) -> None:
+def embed_and_cluster(adata: ad.AnnData, p: ClusterConfig) -> None:
+    """PCA on the variable genes, kNN graph, Leiden clusters and UMAP, in place.
+
+    Sets the following fields:
+        `obsm['X_pca']`, `obsp['distances']`, `obsp['connectivities']`, `obs['cluster']`, `obsm['X_umap']`
+        and scanpy's `uns['neighbors']`, `uns['leiden']`, `uns['umap']`.
+    """
     # PCA centres sparse HVG data implicitly: cells × HVGs is never densified.
     hvg = adata[:, adata.var["highly_variable"].to_numpy()].copy()
     n_pcs = max(2, min(p.n_pcs, hvg.n_obs - 1, hvg.n_vars - 1))

@@ -5,6 +5,7 @@ import logging
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import anndata as ad
 import numpy as np
@@ -12,8 +13,12 @@ import pandas as pd
 
 from ..errors import InputError
 
+__all__ = ["Species", "check_declared_species", "guess_species", "mouse_to_human", "one_to_one_orthologs",
+           "species_mismatch"]
+
 log = logging.getLogger(__name__)
 MIN_MAPPING_RATE = 0.3
+Species = Literal["human", "mouse"]
 
 
 def guess_species(genes) -> str:
@@ -33,12 +38,19 @@ def one_to_one_orthologs() -> dict[str, str]:
                         usecols=["Gene name", "Human gene name", "Human homology type"])
     table = table[table["Human homology type"] == "ortholog_one2one"].dropna()
     table = table.drop_duplicates("Gene name").drop_duplicates("Human gene name")
-    return dict(zip(table["Gene name"], table["Human gene name"]))
+    return dict(zip(table["Gene name"], table["Human gene name"], strict=True))
 
 
 def mouse_to_human(adata: ad.AnnData, orthologs: dict[str, str] | None = None,
                    min_rate: float = MIN_MAPPING_RATE) -> tuple[ad.AnnData, dict]:
-    """Keep genes with a one-to-one human ortholog, renamed to the human symbol; report the rate."""
+    """Keep genes with a one-to-one human ortholog, renamed to the human symbol; report the rate.
+
+    Returns:
+        A new AnnData of the mapped genes and the mapping report (genes in, genes mapped, rate).
+
+    Sets the following fields:
+        `var_names`: human symbols; `var['mouse_symbol']`: the mouse symbol each came from.
+    """
     orthologs = orthologs if orthologs is not None else one_to_one_orthologs()
     mapped = np.array([g in orthologs for g in adata.var_names])
     rate = float(mapped.mean()) if adata.n_vars else 0.0
@@ -54,7 +66,7 @@ def mouse_to_human(adata: ad.AnnData, orthologs: dict[str, str] | None = None,
     return out, report
 
 
-def species_mismatch(genes, declared: str, where: str) -> str | None:
+def species_mismatch(genes, declared: Species, where: str) -> str | None:
     """A message when the gene names look like another species than the samplesheet declares."""
     guessed = guess_species(genes)
     if guessed in ("human", "mouse") and guessed != declared:
@@ -63,7 +75,8 @@ def species_mismatch(genes, declared: str, where: str) -> str | None:
     return None
 
 
-def check_declared_species(adata: ad.AnnData, declared: str, where: str) -> None:
+def check_declared_species(adata: ad.AnnData, declared: Species, where: str) -> None:
+    """Raise an InputError when the gene names look like another species than `declared`."""
     problem = species_mismatch(adata.var_names, declared, where)
     if problem:
         raise InputError(problem)

@@ -5,18 +5,33 @@ import contextlib
 import logging
 import os
 import random
+import re
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 
+__all__ = ["DEVICE_CHOICES", "DeviceChoice", "autocast", "check_device", "seed_everything", "select_device"]
+
 log = logging.getLogger(__name__)
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+DeviceChoice = Literal["auto", "cpu", "cuda"]
+DEVICE_CHOICES: tuple[str, ...] = get_args(DeviceChoice)
+
+
+def check_device(requested: str) -> str:
+    """`requested` itself when it names a device: auto, cpu, cuda or cuda:N.
+
+    Raises:
+        ValueError: naming the accepted values.
+    """
+    if requested not in DEVICE_CHOICES and not re.fullmatch(r"cuda:\d+", requested):
+        raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)} or cuda:N, not '{requested}'")
+    return requested
 
 
 def select_device(requested: str = "auto") -> torch.device:
     """`auto` picks CUDA when available; a CUDA request without a GPU falls back to CPU with a warning."""
-    if requested not in DEVICE_CHOICES and not requested.startswith("cuda:"):
-        raise ValueError(f"device must be one of {DEVICE_CHOICES} or cuda:N, not '{requested}'")
+    check_device(requested)
     if requested == "cpu":
         return torch.device("cpu")
     if torch.cuda.is_available():

@@ -1,18 +1,26 @@
-"""Networks and loss terms: bulk autoencoder (AE / denoising AE / VAE), response predictor, MMD, cluster loss."""
+"""Networks and their loss terms: bulk autoencoder (AE / denoising AE / VAE), output heads (the sensitivity
+classifier and the continuous-response regressor), response loss, MMD and cluster loss."""
 from __future__ import annotations
 
 import copy
+from itertools import pairwise
+from typing import Literal, get_args
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-ENCODER_KINDS = ("ae", "dae", "vae")
+__all__ = ["ENCODER_KINDS", "Decoder", "Encoder", "EncoderKind", "Head", "autoencoder_loss", "cluster_loss",
+           "encoder_on_genes", "masked_mse", "mlp", "mmd", "response_terms", "weighted_response_loss"]
+
+EncoderKind = Literal["ae", "dae", "vae"]
+ENCODER_KINDS: tuple[str, ...] = get_args(EncoderKind)
 
 
 def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
+    """Linear → ReLU → Dropout for each consecutive pair of `sizes`."""
     layers: list[nn.Module] = []
-    for n_in, n_out in zip(sizes[:-1], sizes[1:]):
+    for n_in, n_out in pairwise(sizes):
         layers += [nn.Linear(n_in, n_out), nn.ReLU(), nn.Dropout(dropout)]
     return nn.Sequential(*layers)
 
@@ -20,47 +28,59 @@ def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
 class Encoder(nn.Module):
     """genes → hidden layers → bottleneck z. A variational encoder returns its mean as the embedding."""
 
-    def __init__(self, n_genes: int, hidden: tuple[int, ...], latent: int, dropout: float, variational: bool):
+    def __init__(self, n_genes: int, hidden_dims: tuple[int, ...], latent_dim: int, *, dropout: float,
+                 variational: bool):
         super().__init__()
-        self.body = mlp([n_genes, *hidden], dropout)
-        self.mu = nn.Linear(hidden[-1], latent)
-        self.logvar = nn.Linear(hidden[-1], latent) if variational else None
+        self.body = mlp([n_genes, *hidden_dims], dropout)
+        self.mu = nn.Linear(hidden_dims[-1], latent_dim)
+        self.logvar = nn.Linear(hidden_dims[-1], latent_dim) if variational else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The embedding of `x` (a variational encoder's mean)."""
         return self.mu(self.body(x))
 
     def distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mean and log-variance (None unless variational) of the embedding of `x`."""
         h = self.body(x)
         return self.mu(h), (self.logvar(h) if self.logvar is not None else None)
 
     def first_layer(self) -> nn.Linear:
+        """The layer reading the genes."""
         return self.body[0]
 
 
 class Decoder(nn.Module):
-    def __init__(self, n_genes: int, hidden: tuple[int, ...], latent: int, dropout: float):
+    """Bottleneck z → hidden layers (the encoder's, reversed) → genes."""
+
+    def __init__(self, n_genes: int, hidden_dims: tuple[int, ...], latent_dim: int, *, dropout: float):
         super().__init__()
-        self.body = mlp([latent, *reversed(hidden)], dropout)
-        self.out = nn.Linear(hidden[0], n_genes)
+        self.body = mlp([latent_dim, *reversed(hidden_dims)], dropout)
+        self.out = nn.Linear(hidden_dims[0], n_genes)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """The reconstruction of the genes from `z`."""
         return self.out(self.body(z))
 
 
-class Predictor(nn.Module):
-    """Bottleneck → one logit of sensitivity (sigmoid gives the probability; trained with BCE)."""
+class Head(nn.Module):
+    """Bottleneck → hidden layers → one number per profile.
 
-    def __init__(self, latent: int, hidden: tuple[int, ...], dropout: float):
+    The bulk model has two: the classifier (the logit of sensitivity; sigmoid gives the probability,
+    trained with BCE) and the regressor of the continuous response (trained with MSE).
+    """
+
+    def __init__(self, latent_dim: int, hidden_dims: tuple[int, ...], *, dropout: float):
         super().__init__()
-        self.body = mlp([latent, *hidden], dropout)
-        self.out = nn.Linear(hidden[-1], 1)
+        self.body = mlp([latent_dim, *hidden_dims], dropout)
+        self.out = nn.Linear(hidden_dims[-1], 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """One output per row of `z`."""
         return self.out(self.body(z)).squeeze(-1)
 
 
-def autoencoder_loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, kind: str, noise: float,
-                     kl_weight: float = 1e-3) -> dict[str, torch.Tensor]:
+def autoencoder_loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, *, kind: EncoderKind, noise: float,
+                     kl_weight: float) -> dict[str, torch.Tensor]:
     """Reconstruction (+ KL for the VAE). The denoising AE corrupts a copy; the target stays clean."""
     inp = x
     if kind == "dae":
@@ -119,3 +139,38 @@ def encoder_on_genes(encoder: Encoder, gene_index: torch.Tensor) -> Encoder:
         new.bias.copy_(first.bias)
     sub.body[0] = new
     return sub
+
+
+def masked_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the lines that have a continuous response (NaN elsewhere); 0 if none.
+    Masked arithmetic rather than boolean indexing: no host synchronisation on a GPU."""
+    valid = ~torch.isnan(target)
+    diff = torch.where(valid, output.float() - torch.nan_to_num(target), torch.zeros_like(target))
+    return diff.pow(2).sum() / valid.sum().clamp(min=1)
+
+
+def response_terms(classifier: Head, regressor: Head, z: torch.Tensor, *, label: torch.Tensor,
+                   response: torch.Tensor, pos_weight: torch.Tensor, w_response: float) -> dict[str, torch.Tensor]:
+    """The response loss terms on bulk embeddings `z`, shared by pretraining and the transfer's bulk term.
+
+    Args:
+        classifier: The sensitivity head.
+        regressor: The continuous-response head.
+        z: Bulk embeddings.
+        label: 1 sensitive, 0 resistant (float).
+        response: The z-scored continuous response, NaN where a line has none.
+        pos_weight: BCE weight of the sensitive class.
+        w_response: Weight of the regression; 0 leaves it out.
+
+    Returns:
+        `bce` (weighted BCE of the label) and, when `w_response` > 0, `response_mse`.
+    """
+    terms = {"bce": F.binary_cross_entropy_with_logits(classifier(z).float(), label, pos_weight=pos_weight)}
+    if w_response > 0:
+        terms["response_mse"] = masked_mse(regressor(z), response)
+    return terms
+
+
+def weighted_response_loss(terms: dict[str, torch.Tensor], w_response: float) -> torch.Tensor:
+    """BCE plus `w_response` times the regression's MSE (when there is one)."""
+    return terms["bce"] + w_response * terms.get("response_mse", 0.0)

@@ -12,6 +12,10 @@ from .. import __version__
 from ..errors import InputError
 from .steps import STEPS
 
+__all__ = ["main", "parse_run_args", "run_help"]
+
+DEBUG_FLAGS = ("--debug", "-debug")
+
 USAGE = f"""scdeal {__version__}: single-cell drug response from bulk cell-line screens
 
 usage:
@@ -27,9 +31,13 @@ the schema defaults, then -profile, then -params-file, then the command line.
 
 
 def parse_run_args(argv: list[str]) -> tuple[dict, list[str], str | None, dict]:
-    """Nextflow-style arguments: -profile a,b, -params-file F, -resume, --param value / --flag."""
+    """Nextflow-style arguments: -profile a,b, -params-file F, -resume, --param value / --flag.
+
+    Returns:
+        The parameter overrides, the profiles, the params file and the runner's own options (max_parallel).
+    """
     overrides, profiles, params_file = {}, [], None
-    options = {"max_parallel": None, "debug": False}
+    options = {"max_parallel": None}
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -44,9 +52,6 @@ def parse_run_args(argv: list[str]) -> tuple[dict, list[str], str | None, dict]:
             i += 1
         elif arg == "-h":
             overrides["help"] = True
-            i += 1
-        elif arg in ("--debug", "-debug"):
-            options["debug"] = True
             i += 1
         elif arg.startswith("--"):
             key = arg[2:].replace("-", "_")
@@ -69,6 +74,7 @@ def parse_run_args(argv: list[str]) -> tuple[dict, list[str], str | None, dict]:
 
 
 def cmd_run(argv: list[str]) -> int:
+    """`scdeal run`: check the inputs, run every task of the DAG, write pipeline_info and the report."""
     from .config import project_dir, resolve_params
     from .preflight import preflight
     from .runner import build_tasks, run_dag, run_multiqc, write_pipeline_info
@@ -79,19 +85,19 @@ def cmd_run(argv: list[str]) -> int:
     if overrides.get("help") or overrides.get("help_full"):
         print(run_help(root, overrides))
         return 0
-    params = resolve_params(root, profiles, params_file, overrides)
+    params = resolve_params(root, profiles, params_file=params_file, overrides=overrides)
     if not params.get("input") or not params.get("outdir"):
         raise InputError("--input (samplesheet) and --outdir are required (or use -profile test).")
     rows = validate_samplesheet(params["input"], input_dir=params.get("input_dir"))
     preflight(rows, params)
     outdir = Path(params["outdir"]).resolve()
-    tasks = build_tasks(rows, params, outdir, root)
+    tasks = build_tasks(rows, params, outdir=outdir, root=root)
     cores = len(os.sched_getaffinity(0))
     parallel = options["max_parallel"] or min(2, cores)
     log = logging.getLogger("scdeal.run")
     log.info("%d samples × drugs → %d tasks, up to %d in parallel; outputs in %s", len(rows), len(tasks), parallel, outdir)
-    run_dag(tasks, outdir, parallel, cores)
-    write_pipeline_info(outdir, root, params, tasks, rows)
+    run_dag(tasks, outdir, max_parallel=parallel, total_threads=cores)
+    write_pipeline_info(outdir, root, params, tasks=tasks, rows=rows)
     failed = [t for t in tasks if t.status not in ("done", "cached")]
     if not run_multiqc(outdir, root, params):
         log.error("MultiQC failed: see %s", outdir / "pipeline_info" / "logs" / "multiqc.log")
@@ -114,7 +120,7 @@ Local runner options
   -params-file params.yml         parameters from a YAML or JSON file
   -resume                         accepted for Nextflow compatibility: up-to-date tasks are always reused
   --max_parallel N                tasks run side by side (default: 2, at most the cores)
-  --debug                         show tracebacks of input errors
+  --debug, -debug                 show the traceback of an input error
 
 Values come from the schema defaults, then -profile, then -params-file, then the command line.
 """
@@ -131,24 +137,24 @@ def run_help(root: Path, overrides: dict) -> str:
 
 
 def cmd_simulate(argv: list[str]) -> int:
+    """`scdeal simulate`: write simulated bulk tables, samples and a samplesheet; print their paths."""
     import argparse
-    from dataclasses import fields
 
     from ..data.simulate import SimParams, simulate
+    from .flags import add_config_flags, config_from_args
     parser = argparse.ArgumentParser(prog="scdeal simulate", description="Write simulated bulk data and samples "
                                      "with a known per-cell response", formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--outdir", required=True)
-    for f in fields(SimParams):
-        parser.add_argument(f"--{f.name}", type=type(f.default), default=f.default)
-    args = vars(parser.parse_args(argv))
-    outdir = args.pop("outdir")
-    paths = simulate(outdir, SimParams(**args))
+    parser.add_argument("--outdir", required=True, help="directory that receives the simulated files")
+    add_config_flags(parser, SimParams)
+    args = parser.parse_args(argv)
+    paths = simulate(args.outdir, config_from_args(SimParams, args))
     for name, path in paths.items():
         print(f"{name}\t{path}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The `scdeal` command: `run`, `simulate` or a pipeline step; the exit status (2 for input errors)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
@@ -159,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     command, rest = argv[0], argv[1:]
     if command in STEPS:
         return importlib.import_module(f"scdeal.pipeline.steps.{command}").main(rest)
+    debug = any(flag in rest for flag in DEBUG_FLAGS)
+    rest = [arg for arg in rest if arg not in DEBUG_FLAGS]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
     try:
         if command == "run":
@@ -166,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         if command == "simulate":
             return cmd_simulate(rest)
     except InputError as err:
-        if "--debug" in rest:
+        if debug:
             traceback.print_exc()
         print(f"ERROR: {err}", file=sys.stderr)
         return 2

@@ -13,6 +13,9 @@ import yaml
 
 from ..errors import InputError, InputErrors
 
+__all__ = ["PROFILE_FILES", "config_params", "parameters_help", "project_dir", "resolve_params", "schema_defaults",
+           "schema_groups", "schema_parameters", "step_flags"]
+
 PROFILE_FILES = {"test": "conf/test.config", "test_full": "conf/test_full.config"}
 
 
@@ -36,6 +39,7 @@ def schema_parameters(root: Path) -> dict[str, dict]:
 
 
 def schema_defaults(root: Path) -> dict[str, Any]:
+    """Every parameter of nextflow_schema.json with its default (None where it has none)."""
     return {k: v.get("default") for k, v in schema_parameters(root).items()}
 
 
@@ -62,6 +66,7 @@ def config_params(text: str, project: Path) -> dict[str, Any]:
 
 
 def groovy_literal(text: str, project: Path) -> Any:
+    """The Python value of a Groovy literal: boolean, null, string (with ${projectDir}), integer or number."""
     text = text.strip().rstrip(",")
     if text in ("true", "false"):
         return text == "true"
@@ -76,22 +81,21 @@ def groovy_literal(text: str, project: Path) -> Any:
 
 
 EXT_ARG = re.compile(r"--(\w+)\s+\$\{params\.(\w+)\}")
-FLAG_SWITCH = re.compile(r"params\.(\w+)\s*\?\s*['\"]--(\w+)['\"]\s*:\s*['\"]{2}")
 
 
-def step_flags(root: Path) -> dict[str, list[tuple[str, str, bool]]]:
-    """Process name → [(flag, param, is_switch)] from the ext.args of conf/modules.config."""
+def step_flags(root: Path) -> dict[str, list[tuple[str, str]]]:
+    """Process name → [(flag, param)] from the ext.args of conf/modules.config (`--flag ${params.param}`)."""
     text = (root / "conf" / "modules.config").read_text()
-    result = {}
-    for match in re.finditer(r"withName:\s*'(\w+)'\s*\{(.*?)\n    \}", text, re.S):
-        name, block = match.group(1), match.group(2)
-        args = [(flag, param, False) for flag, param in EXT_ARG.findall(block)]
-        args += [(flag, param, True) for param, flag in FLAG_SWITCH.findall(block)]
-        result[name] = args
-    return result
+    return {match.group(1): EXT_ARG.findall(match.group(2))
+            for match in re.finditer(r"withName:\s*'(\w+)'\s*\{(.*?)\n    \}", text, re.S)}
 
 
 def load_params_file(path: str | Path) -> dict[str, Any]:
+    """The parameters of a -params-file (YAML, or JSON by its suffix).
+
+    Raises:
+        InputError: the file is missing, unreadable or not a mapping.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Params file '{path}' does not exist.")
@@ -105,6 +109,11 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
 
 
 def coerce(name: str, value: Any, spec: dict) -> Any:
+    """`value` as the schema type of parameter `name` (integer, number, boolean), checked against its enum.
+
+    Raises:
+        InputError: the value is not of the type, or not one of the allowed values.
+    """
     kind = spec.get("type")
     try:
         if kind == "integer":
@@ -120,7 +129,8 @@ def coerce(name: str, value: Any, spec: dict) -> Any:
     return value
 
 
-def resolve_params(root: Path, profiles: list[str], params_file: str | None, overrides: dict[str, Any]) -> dict[str, Any]:
+def resolve_params(root: Path, profiles: list[str], *, params_file: str | None,
+                   overrides: dict[str, Any]) -> dict[str, Any]:
     """Defaults ← profiles ← params file ← command line, each checked against the schema."""
     spec = schema_parameters(root)
     params = schema_defaults(root)

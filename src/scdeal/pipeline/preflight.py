@@ -3,12 +3,13 @@ can be read cheaply from each sample (names, species, genes shared with the bulk
 h5ad samples are checked here from their obs/var alone; other formats are checked when first read."""
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import anndata as ad
 import pandas as pd
 
-from ..data.bulk import prepare_bulk
+from ..data.bulk import BulkPrepareConfig, prepare_bulk
 from ..data.readers import (
     gene_symbols,
     line_key,
@@ -24,6 +25,8 @@ from ..errors import InputError, InputErrors
 from ..tl.evaluate import truth_from_labels
 from .samplesheet import Row
 
+__all__ = ["bulk_problems", "drug_problems", "label_problems", "preflight", "sample_problems"]
+
 
 def preflight(rows: list[Row], params: dict) -> None:
     """Every problem of the samplesheet's samples and the bulk tables, raised together."""
@@ -34,11 +37,11 @@ def preflight(rows: list[Row], params: dict) -> None:
         cosmic = read_cosmic_map(params["cosmic_map"]) if params.get("cosmic_map") else None
         expression = read_bulk_expression(bulk_expression, {line_key(x, cosmic) for x in response["line"].unique()})
         bulk_genes = set(expression.var_names)
-        problems += drug_problems(rows, expression, response, cosmic, params)
+        problems += drug_problems(rows, expression, response, cosmic=cosmic, params=params)
     min_gene_overlap = params["min_gene_overlap"]
     for row in {r.sample: r for r in rows}.values():
         if row.input.name.endswith(".h5ad"):
-            problems += sample_problems(row, bulk_genes, min_gene_overlap, bulk_expression)
+            problems += sample_problems(row, bulk_genes, min_overlap=min_gene_overlap, bulk_expression=bulk_expression)
     for row in rows:
         if row.label_key and row.input.name.endswith(".h5ad"):
             problems += label_problems(row)
@@ -67,27 +70,28 @@ def bulk_problems(bulk_expression: str | None, bulk_response: str | None) -> tup
         return [str(err)], None
 
 
-def drug_problems(rows: list[Row], expression, response, cosmic, params: dict) -> list[str]:
+def drug_problems(rows: list[Row], expression, response, *, cosmic, params: dict) -> list[str]:
     """Per drug: it is in the response table, the two tables' cell lines match, each class has enough lines."""
+    config = BulkPrepareConfig(**{f.name: params[f.name] for f in fields(BulkPrepareConfig)})
     problems = []
     for drug in sorted({r.drug_key: r.drug for r in rows}.values()):
         try:
-            prepare_bulk(expression, response, drug, rule=params["binarize_rule"],
-                         sensitive_fraction=params["sensitive_fraction"], cosmic=cosmic,
-                         min_per_class=params["min_lines_per_class"])
+            prepare_bulk(expression, response, drug, config=config, cosmic=cosmic)
         except InputError as err:
             problems.append(str(err))
     return problems
 
 
 def backed(path: Path) -> ad.AnnData | None:
+    """An .h5ad opened backed (obs and var only in memory), or None when it cannot be read."""
     try:
         return ad.read_h5ad(path, backed="r")
     except (OSError, KeyError, ValueError):
         return None
 
 
-def sample_problems(row: Row, bulk_genes: set[str] | None, min_overlap: int, bulk_expression: str) -> list[str]:
+def sample_problems(row: Row, bulk_genes: set[str] | None, *, min_overlap: int, bulk_expression: str) -> list[str]:
+    """Problems of one .h5ad sample read from its obs and var: names, species, genes shared with the bulk data."""
     where = f"sample '{row.sample}' ({row.input.name})"
     adata = backed(row.input)
     if adata is None:
@@ -109,6 +113,7 @@ def sample_problems(row: Row, bulk_genes: set[str] | None, min_overlap: int, bul
 
 
 def label_problems(row: Row) -> list[str]:
+    """Problems of a row's label column: absent, or not sensitive/resistant with both classes."""
     adata = backed(row.input)
     if adata is None:
         return []

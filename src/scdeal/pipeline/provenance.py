@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+__all__ = ["VERSIONED", "file_sha256", "provenance", "software_versions", "versions_yaml"]
+
 
 def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     """Checksum of a file, or of every file below a directory (10x matrix folders)."""

@@ -30,6 +30,8 @@ from .config import step_flags
 from .provenance import versions_yaml
 from .samplesheet import Row
 
+__all__ = ["PROCESS", "Task", "build_tasks", "run_dag", "run_multiqc", "task_fingerprint", "write_pipeline_info"]
+
 log = logging.getLogger("scdeal.run")
 PROCESS = {"bulk_prepare": "SCDEAL_BULK_PREPARE", "bulk_pretrain": "SCDEAL_BULK_PRETRAIN", "cluster": "SCDEAL_CLUSTER",
            "transfer": "SCDEAL_TRANSFER", "explain": "SCDEAL_EXPLAIN", "evaluate": "SCDEAL_EVALUATE"}
@@ -37,6 +39,8 @@ PROCESS = {"bulk_prepare": "SCDEAL_BULK_PREPARE", "bulk_pretrain": "SCDEAL_BULK_
 
 @dataclass
 class Task:
+    """One step run for one drug, sample or (sample, drug): its flags, inputs, dependencies and status."""
+
     name: str                      # e.g. transfer:pc9:ERLOTINIB
     step: str
     outdir: Path
@@ -51,16 +55,17 @@ class Task:
 def ext_args(step: str, params: dict[str, Any], flags: dict) -> list[str]:
     """The flags conf/modules.config passes to this step, with this run's parameter values."""
     out: list[str] = []
-    for flag, param, is_switch in flags.get(PROCESS[step], []):
+    for flag, param in flags.get(PROCESS[step], []):
         value = params.get(param)
-        if is_switch:
-            out += [f"--{flag}"] if value else []
-        elif value is not None:
+        if value is not None:
             out += [f"--{flag}", str(value)]
     return out
 
 
-def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Path) -> list[Task]:
+def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path, root: Path) -> list[Task]:
+    """Every task of the run, in an order that respects dependencies: one bulk preparation and
+    pretraining per drug, one clustering per sample, then transfer, explanation (unless skipped) and
+    evaluation (where the row has a label_key) per (sample, drug)."""
     flags = step_flags(root)
     tasks: list[Task] = []
     drugs = {}
@@ -74,7 +79,7 @@ def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Pat
         tasks.append(Task(f"bulk_prepare:{key}", "bulk_prepare", bdir, prep + ext_args("bulk_prepare", params, flags),
                           [Path(params["bulk_expression"]), *map(Path, responses)]))
         tasks.append(Task(f"bulk_pretrain:{key}", "bulk_pretrain", bdir,
-                          ["--bulk", str(bdir / "bulk.h5ad"), "--drug", key] + ext_args("bulk_pretrain", params, flags),
+                          ["--bulk", str(bdir / "bulk.h5ad"), "--drug", key, *ext_args("bulk_pretrain", params, flags)],
                           [bdir / "bulk.h5ad"], deps=[f"bulk_prepare:{key}"]))
     samples = {}
     for row in rows:
@@ -82,8 +87,8 @@ def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Pat
     for sample, row in samples.items():
         cdir = outdir / "cluster" / sample
         tasks.append(Task(f"cluster:{sample}", "cluster", cdir,
-                          ["--input", str(row.input), "--sample", sample, "--species", row.species]
-                          + ext_args("cluster", params, flags), [row.input]))
+                          ["--input", str(row.input), "--sample", sample, "--species", row.species,
+                           *ext_args("cluster", params, flags)], [row.input]))
     for row in rows:
         key, sample = row.drug_key, row.sample
         bdir, cdir = outdir / "bulk" / key, outdir / "cluster" / sample
@@ -91,19 +96,19 @@ def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Pat
         annotated = pdir / f"{sample}_{key}.h5ad"
         tasks.append(Task(f"transfer:{sample}:{key}", "transfer", pdir,
                           ["--cells", str(cdir / f"{sample}.clustered.h5ad"), "--bulk", str(bdir / "bulk.h5ad"),
-                           "--model", str(bdir / "bulk_model.pt"), "--sample", sample, "--drug", key]
-                          + ext_args("transfer", params, flags),
+                           "--model", str(bdir / "bulk_model.pt"), "--sample", sample, "--drug", key,
+                           *ext_args("transfer", params, flags)],
                           [cdir / f"{sample}.clustered.h5ad", bdir / "bulk.h5ad", bdir / "bulk_model.pt"],
                           deps=[f"cluster:{sample}", f"bulk_pretrain:{key}"]))
         if not params.get("skip_explain"):
             tasks.append(Task(f"explain:{sample}:{key}", "explain", outdir / "explain" / sample / key,
                               ["--adata", str(annotated), "--cell_model", str(pdir / "cell_model.pt"), "--sample", sample,
-                               "--drug", key] + ext_args("explain", params, flags),
+                               "--drug", key, *ext_args("explain", params, flags)],
                               [annotated, pdir / "cell_model.pt"], deps=[f"transfer:{sample}:{key}"]))
         if row.label_key:
             tasks.append(Task(f"evaluate:{sample}:{key}", "evaluate", outdir / "evaluation" / sample / key,
                               ["--adata", str(annotated), "--label_key", row.label_key, "--sample", sample,
-                               "--drug", key] + ext_args("evaluate", params, flags),
+                               "--drug", key, *ext_args("evaluate", params, flags)],
                               [annotated], deps=[f"transfer:{sample}:{key}"]))
     for task in tasks:
         task.run_dir = outdir
@@ -111,6 +116,7 @@ def build_tasks(rows: list[Row], params: dict[str, Any], outdir: Path, root: Pat
 
 
 def file_state(path: Path) -> list:
+    """A path with the size and modification time of its file (or of every file below a folder)."""
     if not path.exists():
         return [str(path), None]
     files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
@@ -118,17 +124,25 @@ def file_state(path: Path) -> list:
 
 
 def task_fingerprint(task: Task) -> str:
+    """A hash of the step, its flags and its inputs' states, relative to the run's outdir."""
     payload = json.dumps({"step": task.step, "args": task.args, "inputs": [file_state(p) for p in task.inputs]})
     if task.run_dir is not None:
         payload = payload.replace(str(task.run_dir), "$OUTDIR")
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def log_path(logdir: Path, task: Task) -> Path:
+    """The log file of a task in pipeline_info/logs."""
+    return logdir / f"{task.name.replace(':', '_')}.log"
+
+
 def stamp_path(task: Task) -> Path:
+    """The file that records a finished task's fingerprint."""
     return task.outdir / f".scdeal_{task.step}.done.json"
 
 
 def up_to_date(task: Task) -> bool:
+    """Whether the task finished before with the same step, flags and input states."""
     stamp = stamp_path(task)
     return stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == task_fingerprint(task)
 
@@ -140,7 +154,7 @@ def execute(task: Task, threads: int, logdir: Path) -> int:
     staging.mkdir(parents=True)
     cmd = [sys.executable, "-m", f"scdeal.pipeline.steps.{task.step}", *task.args, "--outdir", str(staging),
            "--threads", str(threads)]
-    logfile = logdir / f"{task.name.replace(':', '_')}.log"
+    logfile = log_path(logdir, task)
     start = time.time()
     with open(logfile, "w") as fh:
         fh.write("$ " + " ".join(cmd) + "\n")
@@ -157,7 +171,7 @@ def execute(task: Task, threads: int, logdir: Path) -> int:
     return code
 
 
-def run_dag(tasks: list[Task], outdir: Path, max_parallel: int, total_threads: int) -> list[Task]:
+def run_dag(tasks: list[Task], outdir: Path, *, max_parallel: int, total_threads: int) -> list[Task]:
     """Run tasks as their dependencies finish; a failed task skips its dependents, not the others."""
     logdir = outdir / "pipeline_info" / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
@@ -196,18 +210,21 @@ def run_dag(tasks: list[Task], outdir: Path, max_parallel: int, total_threads: i
                 code = future.result()
                 task.status = "done" if code == 0 else "failed"
                 log.log(logging.INFO if code == 0 else logging.ERROR, "%s: %s in %.1f s%s", task.name, task.status,
-                        task.seconds, "" if code == 0 else f" (exit {code}; log: {logdir / (task.name.replace(':', '_') + '.log')})")
+                        task.seconds, "" if code == 0 else f" (exit {code}; log: {log_path(logdir, task)})")
                 if code != 0:
-                    print(tail_of_log(logdir / f"{task.name.replace(':', '_')}.log"), file=sys.stderr)
+                    print(tail_of_log(log_path(logdir, task)), file=sys.stderr)
     return tasks
 
 
 def tail_of_log(path: Path, lines: int = 5) -> str:
+    """The last `lines` lines of a task's log, indented."""
     text = path.read_text().splitlines() if path.exists() else []
     return "\n".join("    " + line for line in text[-lines:])
 
 
-def write_pipeline_info(outdir: Path, root: Path, params: dict, tasks: list[Task], rows: list[Row]) -> None:
+def write_pipeline_info(outdir: Path, root: Path, params: dict, *, tasks: list[Task], rows: list[Row]) -> None:
+    """pipeline_info/: parameters, execution trace, versions, status per row, the validated samplesheet,
+    the parameters section of the report and the methods description."""
     info = outdir / "pipeline_info"
     write_json(info / "params.json", params)
     trace = ["task\tstep\tstatus\tseconds\toutdir"] + [f"{t.name}\t{t.step}\t{t.status}\t{t.seconds:.2f}\t{t.outdir}"
@@ -221,7 +238,8 @@ def write_pipeline_info(outdir: Path, root: Path, params: dict, tasks: list[Task
     summary = {"id": "workflow_summary", "section_name": "Parameters used", "plot_type": "html",
                "description": "Every parameter of this run (defaults, profile, params file and command line).",
                "data": "<dl class='dl-horizontal'>" + "".join(f"<dt>{k}</dt><dd><samp>{v}</samp></dd>"
-                                                              for k, v in sorted(params.items()) if v not in (None, "")) + "</dl>"}
+                                                              for k, v in sorted(params.items())
+                                                              if v not in (None, "")) + "</dl>"}
     write_json(info / "workflow_summary_mqc.json", summary)
     write_methods_description(info, root)
 

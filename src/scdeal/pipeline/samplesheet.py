@@ -6,12 +6,17 @@ import csv
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
+from ..data.readers import normalise_name
+from ..data.species import Species
 from ..errors import InputErrors
+
+__all__ = ["COLUMNS", "PATTERNS", "REQUIRED", "Row", "row_problems", "validate_samplesheet"]
 
 COLUMNS = ("sample", "input", "drug", "species", "label_key")
 REQUIRED = ("sample", "input", "drug")
-SPECIES = ("human", "mouse")
+SPECIES: tuple[str, ...] = get_args(Species)
 # Kept identical to the patterns in assets/schema_input.json (a test checks it).
 # A sample id names folders and files and reaches shell commands: letters, digits, '.', '_', '-', starting
 # with a letter or digit (so it is never a module's input folder, `_inputs/`).
@@ -32,19 +37,22 @@ MESSAGES = {
 
 @dataclass(frozen=True)
 class Row:
+    """One valid samplesheet row: a (sample, drug) pair."""
+
     sample: str
     input: Path
     drug: str
-    species: str
+    species: Species
     label_key: str | None
 
     @property
     def drug_key(self) -> str:
-        from ..data.readers import normalise_name
+        """The normalised drug name that names output folders (`I-BET-762` → `IBET762`)."""
         return normalise_name(self.drug)
 
 
 def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header and the rows (stripped values) of a samplesheet CSV."""
     path = Path(path)
     if not path.is_file():
         raise InputErrors([f"Samplesheet '{path}' does not exist."])
@@ -136,6 +144,7 @@ def resolve_input(value: str, base: Path) -> Path:
 
 
 def input_problems(path: Path) -> list[str]:
+    """Problems of a row's input path: missing, empty, unreadable, or a folder that is not 10x."""
     if not path.exists():
         return [f"'{path}' does not exist"]
     if path.is_dir():

@@ -7,6 +7,7 @@ are scored on the same held-out bulk test lines, and on the cells wherever label
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import anndata as ad
 import numpy as np
@@ -15,20 +16,30 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from .._utils import batch_slices, gene_positions
 from ..data.features import BLOCK, CellFeatures, model_features, row_standardise
+from ..model.metrics import ranking_metric
 
-BASELINES = ("logistic", "gbt", "none")
-FEATURE_SPACES = ("profile", "model")
+__all__ = ["BASELINES", "FEATURE_SPACES", "BaselineKind", "BaselineResult", "FeatureSpace", "baseline_predictions",
+           "feature_space", "make_classifier"]
+
+BaselineKind = Literal["logistic", "gbt", "none"]
+FeatureSpace = Literal["profile", "model"]
+BASELINES: tuple[str, ...] = get_args(BaselineKind)
+FEATURE_SPACES: tuple[str, ...] = get_args(FeatureSpace)
 
 
 @dataclass
 class BaselineResult:
-    kind: str
+    """A baseline's per-cell probabilities and its AUROC on the held-out bulk test lines."""
+
+    kind: BaselineKind
     prob: np.ndarray          # per cell
     bulk_test_auroc: float    # held-out bulk lines, comparable with the bulk model's
 
 
-def make_classifier(kind: str, seed: int):
+def make_classifier(kind: BaselineKind, seed: int):
+    """The unfitted scikit-learn classifier of a baseline kind (not `none`)."""
     if kind == "logistic":  # strong L2: far more genes than lines
         return LogisticRegression(C=0.01, max_iter=3000, class_weight="balanced")
     if kind == "gbt":  # unweighted: class weights make sklearn bin features by weighted percentiles (slow)
@@ -36,8 +47,8 @@ def make_classifier(kind: str, seed: int):
     raise ValueError(f"unknown baseline '{kind}': choose one of {', '.join(BASELINES)}")
 
 
-def baseline_predictions(kind: str, bulk: ad.AnnData, cells: ad.AnnData, genes: list[str],
-                         seed: int = 0, *, features: str = "profile") -> BaselineResult | None:
+def baseline_predictions(kind: BaselineKind, bulk: ad.AnnData, cells: ad.AnnData, *, genes: list[str],
+                         seed: int = 0, features: FeatureSpace = "profile") -> BaselineResult | None:
     """Fit on the bulk training + validation lines, score the test lines, predict every cell block by
     block (the sparse matrix is never densified whole).
 
@@ -50,17 +61,16 @@ def baseline_predictions(kind: str, bulk: ad.AnnData, cells: ad.AnnData, genes: 
     split = bulk.obs["split"].to_numpy()
     y = bulk.obs["label"].to_numpy().astype(int)
     fit = split != "test"
-    x_fit, x_test, cell_blocks = feature_space(features, bulk[:, genes].X, fit, cells, genes)
+    x_fit, x_test, cell_blocks = feature_space(features, bulk[:, genes].X, fit, cells=cells, genes=genes)
     clf = make_classifier(kind, seed).fit(x_fit, y[fit])
-    test_auroc = float(roc_auc_score(y[~fit], clf.predict_proba(x_test)[:, 1])) if len(set(y[~fit])) == 2 else float("nan")
+    test_auroc = ranking_metric(roc_auc_score, y[~fit], clf.predict_proba(x_test)[:, 1])
     prob = np.concatenate([clf.predict_proba(block)[:, 1] for block in cell_blocks])
     return BaselineResult(kind=kind, prob=prob.astype(np.float32), bulk_test_auroc=test_auroc)
 
 
-def feature_space(kind: str, bulk_x, fit: np.ndarray, cells: ad.AnnData, genes: list[str]):
+def feature_space(kind: FeatureSpace, bulk_x, fit: np.ndarray, *, cells: ad.AnnData, genes: list[str]):
     """Bulk fitting rows, bulk test rows and a generator of cell blocks in one feature space."""
-    position = {g: i for i, g in enumerate(map(str, cells.var_names))}
-    cols = np.array([position[g] for g in genes])
+    cols = gene_positions(cells.var_names, genes)
     if kind == "model":
         x_fit, stats = model_features(bulk_x[fit])
         cell_features = CellFeatures(cells.X, cols)
@@ -69,5 +79,5 @@ def feature_space(kind: str, bulk_x, fit: np.ndarray, cells: ad.AnnData, genes: 
         raise ValueError(f"unknown feature space '{kind}': choose one of {', '.join(FEATURE_SPACES)}")
     x = row_standardise(bulk_x)
     matrix = sp.csr_matrix(cells.X) if sp.issparse(cells.X) else np.asarray(cells.X)
-    blocks = (row_standardise(matrix[start:start + BLOCK][:, cols]) for start in range(0, cells.n_obs, BLOCK))
+    blocks = (row_standardise(matrix[rows][:, cols]) for rows in batch_slices(cells.n_obs, BLOCK))
     return x[fit], x[~fit], blocks

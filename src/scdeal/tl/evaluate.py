@@ -6,25 +6,12 @@ import pandas as pd
 from sklearn import metrics as skm
 
 from ..errors import InputError
+from ..model.metrics import binary_metrics
+
+__all__ = ["CALLS", "LABELS", "confusion", "evaluate_cells", "truth_from_labels"]
 
 LABELS = ("sensitive", "resistant")
 CALLS = (*LABELS, "uncertain")  # a prediction may also be uncertain (ensemble spread across the threshold)
-
-
-def binary_metrics(y_true, prob, threshold: float = 0.5, predicted=None) -> dict[str, float]:
-    """Threshold metrics on `predicted` (or prob ≥ threshold) and ranking metrics on `prob`."""
-    y_true = np.asarray(y_true).astype(int)
-    prob = np.asarray(prob, dtype=float)
-    pred = np.asarray(predicted).astype(int) if predicted is not None else (prob >= threshold).astype(int)
-    two_classes = len(np.unique(y_true)) == 2
-    return {
-        "n": int(len(y_true)), "n_sensitive": int(y_true.sum()),
-        "precision": float(skm.precision_score(y_true, pred, zero_division=0)),
-        "recall": float(skm.recall_score(y_true, pred, zero_division=0)),
-        "f1": float(skm.f1_score(y_true, pred, zero_division=0)),
-        "auroc": float(skm.roc_auc_score(y_true, prob)) if two_classes else float("nan"),
-        "ap": float(skm.average_precision_score(y_true, prob)) if two_classes else float("nan"),
-    }
 
 
 def truth_from_labels(values: pd.Series, key: str) -> np.ndarray:
@@ -53,6 +40,7 @@ def evaluate_cells(obs: pd.DataFrame, label_key: str) -> dict[str, float]:
 
 
 def confusion(obs: pd.DataFrame, label_key: str) -> pd.DataFrame:
+    """Counts of true label (rows: sensitive, resistant) × call (sensitive, resistant, uncertain)."""
     truth = obs[label_key].astype(str).str.lower()
     return pd.crosstab(truth.rename("true"), obs["predicted_label"].rename("predicted")).reindex(
         index=list(LABELS), columns=list(CALLS), fill_value=0)

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ...data.bulk import BINARIZE_RULES, prepare_bulk
+from ...data.bulk import BulkPrepareConfig, prepare_bulk
 from ...data.readers import (
     line_key,
     read_bulk_expression,
@@ -14,36 +14,35 @@ from ...data.readers import (
     response_paths,
 )
 from ...data.writers import write_h5ad, write_json
+from ..flags import config_from_args
 from ..provenance import provenance
 from .common import run_step, step_parser
+
+__all__ = ["NAME", "body", "build_parser", "main"]
 
 NAME = "bulk_prepare"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = step_parser("scdeal_bulk_prepare.py", __doc__)
+    """The step's flags: its inputs, then one per field of BulkPrepareConfig."""
+    p = step_parser("scdeal_bulk_prepare.py", __doc__, BulkPrepareConfig)
     p.add_argument("--bulk_expression", required=True, help="cell lines × genes (or transposed) CSV/TSV[.gz] or h5ad")
     p.add_argument("--bulk_response", required=True, nargs="+",
                    help="one or more response tables (space- or comma-separated): wide binary (one column per drug) "
                         "and/or GDSC long tables (CELL_LINE_NAME, DRUG_NAME, LN_IC50 or AUC; GDSC1 and GDSC2 "
                         "are pooled); a continuous measure also trains the auxiliary regression")
     p.add_argument("--drug", required=True, help="drug name, however spelled (I-BET-762 = I.BET.762)")
-    p.add_argument("--binarize_rule", default="quantile", choices=BINARIZE_RULES,
-                   help="how a continuous response becomes sensitive/resistant (lower LN_IC50/AUC = sensitive)")
-    p.add_argument("--sensitive_fraction", type=float, default=0.2,
-                   help="quantile rule: fraction of lines with the lowest response called sensitive")
     p.add_argument("--cosmic_map", default=None, help="table with COSMIC_ID and SAMPLE_NAME to match COSMIC ids")
-    p.add_argument("--min_lines_per_class", type=int, default=10, help="fewest lines of each class accepted")
     return p
 
 
 def body(args: argparse.Namespace) -> None:
+    """Read the tables, label and split the drug's lines, write bulk.h5ad and bulk_summary.json."""
     cosmic = read_cosmic_map(args.cosmic_map) if args.cosmic_map else None
     response = read_responses(args.bulk_response)
     expression = read_bulk_expression(args.bulk_expression, {line_key(x, cosmic) for x in response["line"].unique()})
-    bulk = prepare_bulk(expression, response, args.drug, rule=args.binarize_rule,
-                        sensitive_fraction=args.sensitive_fraction, cosmic=cosmic,
-                        min_per_class=args.min_lines_per_class, seed=args.seed)
+    bulk = prepare_bulk(expression, response, args.drug, config=config_from_args(BulkPrepareConfig, args),
+                        cosmic=cosmic)
     out = Path(args.outdir)
     meta = provenance(NAME, vars(args), {"bulk_expression": args.bulk_expression,
                                        **{f"bulk_response_{i}": p for i, p in enumerate(response_paths(args.bulk_response))}})
@@ -55,7 +54,8 @@ def body(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_step(NAME, build_parser(), body, argv)
+    """Run the step with `argv` (default: the command line); the exit status."""
+    return run_step(NAME, build_parser(), body, argv=argv)
 
 
 if __name__ == "__main__":

@@ -5,47 +5,43 @@ import argparse
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from typing import get_args
 
-from ...data.readers import read_single_cell
-from ...data.singlecell import ClusterParams, preprocess_and_cluster
-from ...data.species import check_declared_species, mouse_to_human
+from ...data.readers import Orientation, read_single_cell
+from ...data.singlecell import ClusterConfig, preprocess_and_cluster
+from ...data.species import Species, check_declared_species, mouse_to_human
 from ...data.writers import write_h5ad, write_json
+from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import cluster_report_files
 from .common import run_step, step_parser
+
+__all__ = ["NAME", "body", "build_parser", "main"]
 
 NAME = "cluster"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    d = ClusterParams()
-    p = step_parser("scdeal_cluster.py", __doc__)
+    """The step's flags: the sample and how to read it, then one per field of ClusterConfig."""
+    p = step_parser("scdeal_cluster.py", __doc__, ClusterConfig)
     p.add_argument("--input", required=True, help=".h5ad, 10x .h5, 10x matrix directory or .csv/.tsv[.gz] matrix")
     p.add_argument("--sample", required=True, help="sample id (names the outputs)")
-    p.add_argument("--species", default="human", choices=["human", "mouse"],
+    p.add_argument("--species", default="human", choices=get_args(Species),
                    help="mouse genes are mapped to human one-to-one orthologs")
-    p.add_argument("--orientation", default="auto", choices=["auto", "genes_x_cells", "cells_x_genes"],
+    p.add_argument("--orientation", default="auto", choices=get_args(Orientation),
                    help="layout of a text matrix (auto: detected from the header and barcodes)")
-    p.add_argument("--min_genes", type=int, default=d.min_genes, help="QC: drop cells with fewer detected genes")
-    p.add_argument("--min_cells", type=int, default=d.min_cells, help="QC: drop genes detected in fewer cells")
-    p.add_argument("--max_pct_mito", type=float, default=d.max_pct_mito, help="QC: drop cells above this %% of mitochondrial counts")
-    p.add_argument("--n_top_genes", type=int, default=d.n_top_genes, help="highly variable genes for PCA")
-    p.add_argument("--n_pcs", type=int, default=d.n_pcs, help="principal components")
-    p.add_argument("--n_neighbors", type=int, default=d.n_neighbors, help="neighbours in the kNN graph")
-    p.add_argument("--resolution", type=float, default=d.resolution, help="Leiden resolution")
     return p
 
 
 def body(args: argparse.Namespace) -> None:
+    """Read, check the species (map mouse genes), cluster, write the clustered sample and its summary."""
     adata = read_single_cell(args.input, args.orientation)
     check_declared_species(adata, args.species, f"sample '{args.sample}' ({args.input})")
     species_report = {"species": args.species}
     if args.species == "mouse":
         adata, mapping = mouse_to_human(adata)
         species_report.update(mapping)
-    params = ClusterParams(min_genes=args.min_genes, min_cells=args.min_cells, max_pct_mito=args.max_pct_mito,
-                           n_top_genes=args.n_top_genes, n_pcs=args.n_pcs, n_neighbors=args.n_neighbors,
-                           resolution=args.resolution, seed=args.seed)
+    params = config_from_args(ClusterConfig, args)
     adata = preprocess_and_cluster(adata, params)
     adata.uns["scdeal_cluster"]["species"] = species_report
     out = Path(args.outdir)
@@ -57,7 +53,8 @@ def body(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_step(NAME, build_parser(), body, argv)
+    """Run the step with `argv` (default: the command line); the exit status."""
+    return run_step(NAME, build_parser(), body, argv=argv)
 
 
 if __name__ == "__main__":

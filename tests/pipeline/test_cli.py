@@ -9,10 +9,8 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from conftest import ROOT, TEST_DATA
 from scdeal.pipeline import cli
-
-ROOT = Path(__file__).resolve().parents[1]
-TEST_DATA = ROOT / "assets" / "test_data"
 
 
 def cells(tmp_path, name="cells.h5ad", x=None, genes=None, obs=None):
@@ -40,12 +38,14 @@ def run_args(tmp_path, sheet_path, extra=()):
 RUN_CASES = {
     "missing column": ("sample,drug\ns1,Simulatin\n", "missing column(s) input"),
     "extra column": ("sample,input,drug,batch\ns1,{h5ad},Simulatin,1\n", "unknown column(s) batch"),
-    "duplicate rows": ("sample,input,drug\ns1,{h5ad},Simulatin\ns1,{h5ad},SIMULATIN\n", "line 3: sample 's1' with drug 'SIMULATIN' repeats line 2"),
+    "duplicate rows": ("sample,input,drug\ns1,{h5ad},Simulatin\ns1,{h5ad},SIMULATIN\n",
+                       "line 3: sample 's1' with drug 'SIMULATIN' repeats line 2"),
     "space in id": ("sample,input,drug\ns 1,{h5ad},Simulatin\n", "line 2, column 'sample'"),
     "path missing": ("sample,input,drug\ns1,nowhere.h5ad,Simulatin\n", "nowhere.h5ad' does not exist"),
     "unknown format": ("sample,input,drug\ns1,cells.xlsx,Simulatin\n", "line 2, column 'input'"),
     "drug absent": ("sample,input,drug\ns1,{h5ad},Simulatine\n", "Did you mean Simulatin"),
-    "label key absent": ("sample,input,drug,species,label_key\ns1,{h5ad},Simulatin,human,truth\n", "label_key 'truth' is not an obs column"),
+    "label key absent": ("sample,input,drug,species,label_key\ns1,{h5ad},Simulatin,human,truth\n",
+                         "label_key 'truth' is not an obs column"),
     "bad species": ("sample,input,drug,species\ns1,{h5ad},Simulatin,rat\n", "species must be 'human' or 'mouse'"),
 }
 
@@ -77,8 +77,9 @@ def test_unknown_parameter_suggests_the_right_one(tmp_path, capsys):
     assert code == 2 and "did you mean 'max_pct_mito'" in capsys.readouterr().err
 
 
-def test_debug_shows_the_traceback(tmp_path, capsys):
-    code = cli.main(run_args(tmp_path, sheet(tmp_path, "sample,drug\ns1,X\n"), ["--debug"]))
+@pytest.mark.parametrize("flag", ["--debug", "-debug"])
+def test_debug_shows_the_traceback(tmp_path, capsys, flag):
+    code = cli.main(run_args(tmp_path, sheet(tmp_path, "sample,drug\ns1,X\n"), [flag]))
     assert code == 2 and "Traceback" in capsys.readouterr().err
 
 
@@ -112,7 +113,7 @@ def test_human_genes_declared_mouse(tmp_path, capsys):
     assert code == 2 and "look human" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("labels, message", [
+@pytest.mark.parametrize(("labels", "message"), [
     (["sensitive", "resistant", "maybe"] * 10, "values other than sensitive/resistant"),
     (["sensitive"] * 30, "only one class"),
 ])
@@ -178,11 +179,12 @@ def bulk_genes() -> list[str]:
 
 
 SAMPLE_CASES = {
-    "ensembl ids": (dict(genes=[f"ENSG{i:011d}" for i in range(30)]), "", "Ensembl ids"),
-    "mouse genes declared human": (dict(genes=mouse_genes(30)), "", "gene names look mouse"),
-    "too few genes shared": (dict(), "", "shares only 0 genes with the bulk expression table"),
-    "label values": (dict(genes="bulk", labels=["sensitive", "unknown"] * 20), "truth", "values other than sensitive/resistant"),
-    "one-class labels": (dict(genes="bulk", labels=["resistant"] * 40), "truth", "only one class"),
+    "ensembl ids": ({"genes": [f"ENSG{i:011d}" for i in range(30)]}, "", "Ensembl ids"),
+    "mouse genes declared human": ({"genes": mouse_genes(30)}, "", "gene names look mouse"),
+    "too few genes shared": ({}, "", "shares only 0 genes with the bulk expression table"),
+    "label values": ({"genes": "bulk", "labels": ["sensitive", "unknown"] * 20}, "truth",
+                     "values other than sensitive/resistant"),
+    "one-class labels": ({"genes": "bulk", "labels": ["resistant"] * 40}, "truth", "only one class"),
 }
 
 

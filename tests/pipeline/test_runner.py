@@ -14,13 +14,13 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 import pytest
-from test_nextflow_static import glob_regex
 
+from conftest import ROOT
 from scdeal.pipeline.config import schema_defaults
 from scdeal.pipeline.runner import build_tasks, task_fingerprint
 from scdeal.pipeline.samplesheet import Row
+from test_nextflow_static import glob_regex
 
-ROOT = Path(__file__).resolve().parents[1]
 SCDEAL = [sys.executable, "-m", "scdeal.pipeline.cli"]
 FAST = ["--bulk_epochs", "15", "--epochs", "8", "--ig_steps", "8"]
 
@@ -38,6 +38,7 @@ def test_profile_run(tmp_path_factory):
     return outdir, proc
 
 
+@pytest.mark.slow
 def test_predictions_and_annotated_h5ad(test_profile_run):
     outdir, _ = test_profile_run
     for sample in ("sample1", "sample2"):
@@ -52,6 +53,7 @@ def test_predictions_and_annotated_h5ad(test_profile_run):
         assert list(adata.obs_names) == list(pred["cell_id"])
 
 
+@pytest.mark.slow
 def test_bulk_model_uses_binary_labels_and_the_continuous_response(test_profile_run):
     outdir, _ = test_profile_run
     summary = json.loads((outdir / "bulk" / "SIMULATIN" / "bulk_summary.json").read_text())
@@ -60,6 +62,7 @@ def test_bulk_model_uses_binary_labels_and_the_continuous_response(test_profile_
     assert history["val_response_mse"].dropna().min() < 1.0  # the regression head learnt the simulated LN_IC50
 
 
+@pytest.mark.slow
 def test_evaluation_shows_the_model_learned(test_profile_run):
     outdir, _ = test_profile_run
     metrics = pd.read_csv(outdir / "evaluation" / "sample1" / "SIMULATIN" / "metrics.tsv", sep="\t").iloc[0]
@@ -70,6 +73,7 @@ def test_evaluation_shows_the_model_learned(test_profile_run):
     assert summary["comparison"]["baseline_bulk_test_auroc"] > 0.7 and summary["comparison"]["scdeal_bulk_test_auroc"] > 0.7
 
 
+@pytest.mark.slow
 def test_every_output_records_its_provenance(test_profile_run):
     outdir, _ = test_profile_run
     summary = json.loads((outdir / "predictions" / "sample1" / "SIMULATIN" / "transfer_summary.json").read_text())
@@ -80,6 +84,7 @@ def test_every_output_records_its_provenance(test_profile_run):
     assert params["epochs"] == 8 and params["n_ensemble"] == 2  # command line over test profile over defaults
 
 
+@pytest.mark.slow
 def test_report_has_every_section(test_profile_run):
     outdir, _ = test_profile_run
     html = outdir / "multiqc" / "multiqc_report.html"
@@ -110,6 +115,7 @@ def mqc_table_columns(path: Path) -> tuple[set[str], set[str] | None]:
     return set(header[1:]), named
 
 
+@pytest.mark.slow
 def test_report_tables_show_every_column(test_profile_run):
     """MultiQC hides a column left out of a `headers` block (the signature tables once hid their genes)."""
     outdir, _ = test_profile_run
@@ -123,6 +129,7 @@ def test_report_tables_show_every_column(test_profile_run):
     assert f'<span class="val">{gene}</span>' in html
 
 
+@pytest.mark.slow
 def test_rerun_resumes_everything(test_profile_run, tmp_path):
     outdir, _ = test_profile_run
     before = (outdir / "predictions" / "sample1" / "SIMULATIN" / "predictions.tsv").read_bytes()
@@ -132,6 +139,7 @@ def test_rerun_resumes_everything(test_profile_run, tmp_path):
     assert (outdir / "predictions" / "sample1" / "SIMULATIN" / "predictions.tsv").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_changed_parameter_reruns_only_what_depends_on_it(test_profile_run, tmp_path):
     outdir = tmp_path / "results"
     shutil.copytree(test_profile_run[0], outdir)
@@ -143,7 +151,7 @@ def test_changed_parameter_reruns_only_what_depends_on_it(test_profile_run, tmp_
 
 def fingerprints(rows: list[Row], tmp_path: Path) -> dict[str, str]:
     params = schema_defaults(ROOT) | {"bulk_expression": "e", "bulk_response": "r"}
-    return {t.name: task_fingerprint(t) for t in build_tasks(rows, params, tmp_path, ROOT)}
+    return {t.name: task_fingerprint(t) for t in build_tasks(rows, params, outdir=tmp_path, root=ROOT)}
 
 
 def test_resume_keys_hold_only_what_each_task_reads(tmp_path):
@@ -156,6 +164,7 @@ def test_resume_keys_hold_only_what_each_task_reads(tmp_path):
     assert respelled == before
 
 
+@pytest.mark.slow
 def test_local_tree_is_the_pipeline_tree(test_profile_run):
     """Every file a step writes is an output of its module (so Nextflow publishes it too), and the tree is
     the one the nf-test snapshot expects from Nextflow."""
@@ -200,11 +209,12 @@ def test_dag_shape_for_many_samples_and_drugs(tmp_path):
     rows = [Row(f"s{i}", tmp_path / f"s{i}.h5ad", drug, "human", None)
             for i in range(10) for drug in ("Erlotinib", "Gefitinib", "I-BET-762")]
     params = schema_defaults(ROOT) | {"bulk_expression": "e", "bulk_response": "r"}
-    steps = pd.Series([t.step for t in build_tasks(rows, params, tmp_path, ROOT)]).value_counts()
+    steps = pd.Series([t.step for t in build_tasks(rows, params, outdir=tmp_path, root=ROOT)]).value_counts()
     assert steps["bulk_pretrain"] == 3 and steps["cluster"] == 10 and steps["transfer"] == 30
     assert "evaluate" not in steps
 
 
+@pytest.mark.slow
 def test_failure_in_one_sample_keeps_the_others(tmp_path):
     """A failure found only at run time (text matrices are not pre-checked) stops that sample alone."""
     data = tmp_path / "data"
@@ -230,6 +240,7 @@ def test_failure_in_one_sample_keeps_the_others(tmp_path):
     assert "scdeal_status.tsv" in proc.stderr
 
 
+@pytest.mark.slow
 def test_killed_run_leaves_nothing_that_looks_finished_and_resumes(tmp_path):
     outdir = tmp_path / "results"
     proc = subprocess.Popen([*SCDEAL, "run", "-profile", "test", "--outdir", str(outdir), *FAST],

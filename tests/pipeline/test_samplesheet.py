@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import ROOT
 from scdeal.errors import InputErrors
 from scdeal.pipeline.samplesheet import PATTERNS, row_problems, validate_samplesheet
 
-ROOT = Path(__file__).resolve().parents[1]
 SCHEMA = json.loads((ROOT / "assets" / "schema_input.json").read_text())
 
 
@@ -62,7 +62,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("change, valid", CASES)
+@pytest.mark.parametrize(("change", "valid"), CASES)
 def test_schema_and_python_agree(change, valid):
     row = {**GOOD, **change}
     assert schema_accepts(row) is valid
@@ -118,7 +118,8 @@ def test_missing_and_extra_columns_named(tmp_path):
 def test_relative_inputs_are_read_from_the_samplesheet_folder(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.h5ad").write_text("x")
-    sheet = write_sheet(tmp_path / "s.csv", [{"sample": "a", "input": "data/a.h5ad", "drug": "X", "species": "", "label_key": ""}])
+    sheet = write_sheet(tmp_path / "s.csv",
+                        [{"sample": "a", "input": "data/a.h5ad", "drug": "X", "species": "", "label_key": ""}])
     rows = validate_samplesheet(sheet)
     assert rows[0].input == (tmp_path / "data" / "a.h5ad").resolve() and rows[0].species == "human"
 
@@ -129,7 +130,7 @@ def test_one_sample_one_input(tmp_path):
     sheet = write_sheet(tmp_path / "s.csv", [
         {"sample": "a", "input": "a.h5ad", "drug": "X", "species": "", "label_key": ""},
         {"sample": "a", "input": "b.h5ad", "drug": "Y", "species": "", "label_key": ""}])
-    with pytest.raises(InputErrors, match="line 3: sample 'a' names input .* one sample id, one input"):
+    with pytest.raises(InputErrors, match=r"line 3: sample 'a' names input .* one sample id, one input"):
         validate_samplesheet(sheet)
 
 
@@ -142,7 +143,7 @@ def test_one_species_per_sample(tmp_path):
         validate_samplesheet(sheet)
 
 
-@pytest.mark.parametrize("first, second", [("Erlotinib", "erlotinib"), ("I-BET-762", "i.bet.762"), ("PLX4720", "PLX-4720")])
+@pytest.mark.parametrize(("first", "second"), [("Erlotinib", "erlotinib"), ("I-BET-762", "i.bet.762"), ("PLX4720", "PLX-4720")])
 def test_drug_spellings_of_one_drug_are_one_key(tmp_path, first, second):
     """Two spellings of one drug would publish to one folder: the (sample, normalised drug) pair is the key."""
     (tmp_path / "a.h5ad").write_text("x")
@@ -157,6 +158,7 @@ def test_relative_inputs_read_from_input_dir(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.h5ad").write_text("x")
     (tmp_path / "sheets").mkdir()
-    sheet = write_sheet(tmp_path / "sheets" / "s.csv", [{"sample": "a", "input": "a.h5ad", "drug": "X", "species": "", "label_key": ""}])
+    sheet = write_sheet(tmp_path / "sheets" / "s.csv",
+                        [{"sample": "a", "input": "a.h5ad", "drug": "X", "species": "", "label_key": ""}])
     rows = validate_samplesheet(sheet, input_dir=tmp_path / "data")
     assert rows[0].input == (tmp_path / "data" / "a.h5ad").resolve()

@@ -16,6 +16,7 @@ import yaml
 from packaging.requirements import Requirement
 from reftrace import ConfigFile, Module
 
+from conftest import ROOT
 from scdeal.data.readers import normalise_name, response_paths
 from scdeal.pipeline.config import (
     config_params,
@@ -25,7 +26,6 @@ from scdeal.pipeline.config import (
 )
 from scdeal.pipeline.provenance import versions_yaml
 
-ROOT = Path(__file__).resolve().parents[1]
 NF_FILES = sorted(p for p in ROOT.rglob("*.nf") if not {".venv", "work", ".nf-test"} & set(p.relative_to(ROOT).parts))
 MODULES = sorted((ROOT / "modules").rglob("main.nf"))
 SCDEAL_MODULES = [m for m in MODULES if "scdeal" in m.parts]
@@ -110,7 +110,7 @@ def test_module_calls_existing_bin_script_with_accepted_flags(path):
     assert len(called) == 1, f"{path}: expected one bin/ call, found {called}"
     assert (ROOT / "bin" / called[0]).exists()
     parser = bin_parser(called[0])
-    used = set(re.findall(r"--(\w+)", script)) | {flag for flag, _, _ in step_flags(ROOT).get(process_name(path), [])}
+    used = set(re.findall(r"--(\w+)", script)) | {flag for flag, _ in step_flags(ROOT).get(process_name(path), [])}
     if "cosmic" in script:
         used.add("cosmic_map")
     assert used <= accepted_flags(parser), f"{path}: flags not accepted: {used - accepted_flags(parser)}"
@@ -128,10 +128,10 @@ def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path):
     from scdeal.pipeline.samplesheet import Row
     params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r.csv"}
     rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response")]
-    for task in build_tasks(rows, params, tmp_path, ROOT):
+    for task in build_tasks(rows, params, outdir=tmp_path, root=ROOT):
         module = ROOT / "modules" / "local" / "scdeal" / task.step / "main.nf"
         module_flags = set(re.findall(r"--(\w+)", step_call(module))) - {"outdir", "threads"}
-        module_flags |= {flag for flag, _, _ in step_flags(ROOT)[PROCESS[task.step]]}
+        module_flags |= {flag for flag, _ in step_flags(ROOT)[PROCESS[task.step]]}
         runner_flags = {a[2:] for a in task.args if a.startswith("--")}
         assert runner_flags <= module_flags | {"cosmic_map"}, task.name
         assert module_flags - {"cosmic"} <= runner_flags | {"cosmic_map"}, task.name
@@ -206,7 +206,8 @@ def test_ci_builds_both_images_and_runs_nf_test_with_docker():
     build = yaml.safe_load((workflows / "build-images.yml").read_text())["jobs"]["build"]
     step = next(s for s in build["steps"] if s.get("uses", "").startswith("docker/build-push-action"))
     registry = step["with"]["tags"].split("${{")[0]
-    built = {f"{registry}{entry['image']}:{manifest_version()}": entry["torch_variant"] for entry in build["strategy"]["matrix"]["include"]}
+    built = {f"{registry}{entry['image']}:{manifest_version()}": entry["torch_variant"]
+             for entry in build["strategy"]["matrix"]["include"]}
     assert set(built) == pipeline_images()
     assert {name for name, variant in built.items() if variant != "cpu"} == {n for n in pipeline_images() if "-cuda" in n}
     assert "TORCH_VARIANT=${{ matrix.torch_variant }}" in step["with"]["build-args"]
@@ -362,7 +363,7 @@ def gpu_processes() -> set[str]:
 
 def test_gpu_steps_are_exactly_those_given_a_device():
     """A --device cuda without the process_gpu label runs on a node (and image) without a GPU: on the CPU."""
-    with_device = {name for name, flags in step_flags(ROOT).items() if "device" in {flag for flag, _, _ in flags}}
+    with_device = {name for name, flags in step_flags(ROOT).items() if "device" in {flag for flag, _ in flags}}
     with_device |= {process_name(p) for p in MODULES if "--device" in block(p, "script")}
     assert with_device == gpu_processes() == {"SCDEAL_BULK_PRETRAIN", "SCDEAL_TRANSFER", "SCDEAL_EXPLAIN"}
 
@@ -519,17 +520,49 @@ def test_schema_params_have_types_and_help():
         assert spec.get("type") and spec.get("description"), name
 
 
+def step_parsers() -> dict[str, object]:
+    """Process name → the parser of its step, for every scdeal process of conf/modules.config."""
+    return {process: bin_parser(f"scdeal_{process.removeprefix('SCDEAL_').lower()}.py")
+            for process in step_flags(ROOT) if process.startswith("SCDEAL_")}
+
+
 def test_step_defaults_equal_schema_defaults():
-    """A step run by hand behaves as the pipeline does by default."""
+    """A step run by hand behaves as the pipeline does by default (a schema string such as `256,128` is
+    read as the step reads it)."""
     schema = schema_defaults(ROOT)
-    for process, flags in step_flags(ROOT).items():
-        if not process.startswith("SCDEAL_"):
-            continue
-        parser = bin_parser(f"scdeal_{process.removeprefix('SCDEAL_').lower()}.py")
-        defaults = {a.dest: a.default for a in parser._actions}
-        for flag, param, _ in flags:
-            if flag != "device":
-                assert defaults[flag] == schema[param], f"{process} --{flag}: {defaults[flag]!r} vs {schema[param]!r}"
+    for process, parser in step_parsers().items():
+        actions = {a.dest: a for a in parser._actions}
+        for flag, param in step_flags(ROOT)[process]:
+            if flag == "device":
+                continue
+            action, value = actions[flag], schema[param]
+            expected = action.type(value) if isinstance(value, str) and callable(action.type) else value
+            assert action.default == expected, f"{process} --{flag}: {action.default!r} vs {value!r}"
+
+
+def test_every_setting_of_a_step_is_a_pipeline_parameter():
+    """Each flag generated from a step's configuration is set from a parameter in conf/modules.config, so
+    every hyperparameter can be changed on the pipeline's command line."""
+    from dataclasses import fields
+
+    from test_flags import STEP_CONFIGS
+    for module, config in STEP_CONFIGS.items():
+        passed = {flag for flag, _ in step_flags(ROOT)[f"SCDEAL_{module.NAME.upper()}"]}
+        missing = {f.name for f in fields(config)} - passed
+        assert not missing, f"{module.NAME}: settings not passed by conf/modules.config: {sorted(missing)}"
+
+
+def test_parameters_table_of_the_docs_is_the_schema():
+    """docs/usage.md lists every visible parameter of each schema group with its default and choices."""
+    schema = json.loads((ROOT / "nextflow_schema.json").read_text())
+    order = [ref["$ref"].rsplit("/", 1)[-1] for ref in schema["allOf"]]
+    for group in (schema["$defs"][name] for name in order):
+        for name, spec in group["properties"].items():
+            if spec.get("hidden"):
+                continue
+            default = "" if spec.get("default") is None else f"`{spec['default']}`"
+            text = spec["description"] + (f" Choices: {', '.join(map(str, spec['enum']))}." if "enum" in spec else "")
+            assert f"| `--{name}` | {default} | {text} |" in USAGE, name
 
 
 def test_profiles_exist():
