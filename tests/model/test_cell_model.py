@@ -52,3 +52,14 @@ def test_cells_without_the_model_genes_are_a_clear_error(transferred):
     result, cells = transferred
     with pytest.raises(InputError, match="lack 10 genes of the cell model"):
         result.cell_model.features(cells[:, [g not in result.cell_model.genes[:10] for g in cells.var_names]].copy())
+
+
+def test_a_member_reset_to_its_source_model_keeps_the_source_weights(trained, monkeypatch):
+    """A reset member reports its source model's probabilities: its saved weights are that model's."""
+    from scdeal.model import transfer
+    bulk, model, cells = trained
+    monkeypatch.setattr(transfer, "oriented_like", lambda *_: False)
+    result = transfer_and_predict(model, bulk, cells, cfg=TransferConfig(epochs=3, n_ensemble=1), device=CPU)
+    assert result.n_reset == 1
+    np.testing.assert_array_equal(result.prob, result.direct_prob)
+    np.testing.assert_allclose(reported_by_network(result.cell_model, cells), result.prob, atol=1e-5)

@@ -276,6 +276,7 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, *, features: CellFe
         return Member(enc_b, pred, source_prob, source_prob, source_emb, source_cal, source_auroc, prior, 1.0,
                       False, curve)
     sampler = LineSampler(side, pool, prior if cfg.mmd_class_mix == "estimated" else None)
+    source = copy.deepcopy(enc_b), copy.deepcopy(pred)  # the transfer trains both; a reset needs them as they were
     enc_c = copy.deepcopy(enc_b)
     teacher = torch.from_numpy(source_logit).to(device)
     curve += transfer_epochs(enc_b, enc_c, pred, reg=reg, sampler=sampler, features=features, clusters=clusters,
@@ -285,8 +286,7 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, *, features: CellFe
     if not oriented_like(logit, source_logit):
         log.warning("transfer seed %d ranked the cells against its source model (Spearman %.2f): member reset to "
                     "the source model", seed, rho)
-        return Member(copy.deepcopy(enc_b), pred, source_prob, source_prob, source_emb, source_cal, source_auroc,
-                      prior, rho, True, curve)
+        return Member(*source, source_prob, source_prob, source_emb, source_cal, source_auroc, prior, rho, True, curve)
     cal = calibration_for(cfg, enc_b, pred, side=side)
     return Member(enc_c, pred, calibrated(logit, cal), source_prob, emb, cal, source_auroc, prior, rho, False, curve)
 
