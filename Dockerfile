@@ -25,7 +25,7 @@ COPY --chown=$MAMBA_USER:$MAMBA_USER pyproject.toml README.md /tmp/scdeal/
 COPY --chown=$MAMBA_USER:$MAMBA_USER src /tmp/scdeal/src
 RUN pip install --no-deps --no-build-isolation /tmp/scdeal \
  && NUMBA_CACHE_DIR=/tmp/build_cache MPLCONFIGDIR=/tmp/build_cache \
-    python -c "import scdeal.steps.bulk_prepare, scdeal.steps.bulk_pretrain, scdeal.steps.cluster, scdeal.steps.transfer, scdeal.steps.explain, scdeal.steps.evaluate" \
+    python -c "import scdeal.pipeline.steps.bulk_prepare, scdeal.pipeline.steps.bulk_pretrain, scdeal.pipeline.steps.cluster, scdeal.pipeline.steps.transfer, scdeal.pipeline.steps.explain, scdeal.pipeline.steps.evaluate" \
  && rm -rf /tmp/scdeal /tmp/build_cache
 COPY bin /opt/scdeal/bin
 

@@ -44,15 +44,21 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from scdeal import io  # noqa: E402
-from scdeal.baseline import baseline_predictions  # noqa: E402
-from scdeal.bulk import prepare_bulk  # noqa: E402
-from scdeal.evaluate import binary_metrics  # noqa: E402
-from scdeal.simulate import TRAP_DRUGS, SimParams, simulate_orientation_trap  # noqa: E402
-from scdeal.singlecell import ClusterParams, preprocess_and_cluster  # noqa: E402
+from scdeal.data import readers  # noqa: E402 (after the path to src/)
+from scdeal.data.bulk import BulkPrepareConfig, prepare_bulk  # noqa: E402
+from scdeal.data.simulate import TRAP_DRUGS, SimParams, simulate_orientation_trap  # noqa: E402
+from scdeal.data.singlecell import ClusterConfig, preprocess_and_cluster  # noqa: E402
+from scdeal.model.metrics import binary_metrics  # noqa: E402
+from scdeal.model.training import BulkConfig, pretrain_bulk  # noqa: E402
+from scdeal.model.transfer import (  # noqa: E402
+    TransferConfig,
+    call_labels,
+    otsu_threshold,
+    threshold_for,
+    transfer_and_predict,
+)
+from scdeal.tl.baseline import baseline_predictions  # noqa: E402
 from scdeal.tl.trust import trust_diagnostic  # noqa: E402
-from scdeal.training import BulkConfig, pretrain_bulk  # noqa: E402
-from scdeal.transfer import TransferConfig, call_labels, otsu_threshold, threshold_for, transfer_and_predict  # noqa: E402
 
 BINARY, IC50 = ["bulk/gdsc_binary_labels_scdeal.csv"], ["bulk/gdsc1_ic50_long.csv.gz", "bulk/gdsc2_ic50_long.csv.gz"]
 TRAP = SimParams(n_genes=600, n_lines=400, n_cells=300, sensitive_fraction=0.1, effect=0.6, clone_effect=2.5,
@@ -61,6 +67,8 @@ TRAP = SimParams(n_genes=600, n_lines=400, n_cells=300, sensitive_fraction=0.1, 
 
 @dataclass
 class Task:
+    """One drug's labels on a partition's cells, with the bulk response tables to use."""
+
     drug: str
     label_key: str
     responses: list[str]
@@ -68,6 +76,8 @@ class Task:
 
 @dataclass
 class Partition:
+    """One set of cells with one split into groups, seen through one or more drugs' labels."""
+
     name: str
     cells: str            # h5ad under the data folder, or "trap" for the simulator
     tasks: list[Task]
@@ -86,7 +96,6 @@ ABLATIONS = {  # transfer changes; each isolates one safeguard of the default
     "anchor on cells": {"anchor_level": "cells"},
     "MMD on the bulk class mix": {"mmd_class_mix": "bulk"},
     "members on all lines": {"member_bulk": "all"},
-    "one source model for all members": {"source_fit": "shared"},
     "no source refit": {"source_epochs": 0},
     "unanchored (previous transfer)": {"w_anchor": 0.0, "mmd_class_mix": "bulk", "member_bulk": "all",
                                        "source_epochs": 0},
@@ -102,44 +111,48 @@ def load(partition: Partition, data: Path, workdir: Path):
     if partition.simulated:
         paths = simulate_orientation_trap(workdir, TRAP)
         raw = ad.read_h5ad(paths["sample1"])
-        responses = io.read_responses([paths["bulk_response"], paths["bulk_ic50"]])
-        expression = io.read_bulk_expression(paths["bulk_expression"], set(responses["line"]))
-        return preprocess_and_cluster(raw, ClusterParams(n_top_genes=300)), expression, {t.drug: responses for t in partition.tasks}
-    cells = preprocess_and_cluster(io.read_single_cell(data / partition.cells), ClusterParams())
-    return cells, None, {t.drug: io.read_responses([data / f for f in t.responses]) for t in partition.tasks}
+        responses = readers.read_responses([paths["bulk_response"], paths["bulk_ic50"]])
+        expression = readers.read_bulk_expression(paths["bulk_expression"], set(responses["line"]))
+        cells = preprocess_and_cluster(raw, ClusterConfig(n_top_genes=300))
+        return cells, expression, {t.drug: responses for t in partition.tasks}
+    cells = preprocess_and_cluster(readers.read_single_cell(data / partition.cells), ClusterConfig())
+    return cells, None, {t.drug: readers.read_responses([data / f for f in t.responses]) for t in partition.tasks}
 
 
-def scored(method: str, seed: int, y: np.ndarray, prob: np.ndarray, predicted: np.ndarray, **extra) -> dict:
+def scored(method: str, seed: int, y: np.ndarray, *, prob: np.ndarray, predicted: np.ndarray, **extra) -> dict:
+    """One result row: the method's AUROC, AP and F1 on one seed."""
     m = binary_metrics(y, prob, predicted=predicted)
     return {"method": method, "seed": seed, **{k: m[k] for k in ("auroc", "ap", "f1")}, **extra}
 
 
-def run_task(task: Task, cells, expression, response, seeds: int, ablations: bool) -> list[dict]:
+def run_task(task: Task, cells, expression, *, response, seeds: int, ablations: bool) -> list[dict]:
+    """Every method (and ablation, on request) on one task, one row per method and seed."""
     y = (cells.obs[task.label_key].astype(str) == "sensitive").to_numpy().astype(int)
     rows, device = [], torch.device("cpu")
     for seed in range(seeds):
-        bulk = prepare_bulk(expression, response, task.drug, seed=seed)
+        bulk = prepare_bulk(expression, response, task.drug, config=BulkPrepareConfig(seed=seed))
         started = time.time()
-        model = pretrain_bulk(bulk, BulkConfig(seed=seed), device, task.drug)
+        model = pretrain_bulk(bulk, BulkConfig(seed=seed), device, drug=task.drug)
         cfg = TransferConfig(seed=seed)
-        result = transfer_and_predict(model, bulk, cells, cfg, device, what=task.drug)
+        result = transfer_and_predict(model, bulk, cells, cfg=cfg, device=device, what=task.drug)
         seconds = time.time() - started
         labels = call_labels(result.prob, result.prob_sd, threshold_for(cfg.threshold_rule, result, cfg.threshold))
-        baselines = {name: baseline_predictions(kind, bulk, cells, result.genes, seed, features=space).prob
+        baselines = {name: baseline_predictions(kind, bulk, cells, genes=result.genes, seed=seed, features=space).prob
                      for (kind, space), name in BASELINES.items()}
         trust = trust_diagnostic(result.member_probs, result.direct_prob, baselines["logistic (profile)"],
-                                 result.bulk_val_auroc, result.n_reset)
-        rows.append(scored(DEFAULT, seed, y, result.prob, labels == "sensitive", verdict=trust["verdict"],
+                                 bulk_val_auroc=result.bulk_val_auroc, n_reset=result.n_reset)
+        rows.append(scored(DEFAULT, seed, y, prob=result.prob, predicted=labels == "sensitive", verdict=trust["verdict"],
                            uncertain=float((labels == "uncertain").mean()), seconds=seconds,
                            bulk_val_auroc=result.bulk_val_auroc))
         for method, prob in {DIRECT: result.direct_prob, **baselines}.items():
-            rows.append(scored(method, seed, y, prob, prob >= otsu_threshold(prob)))
+            rows.append(scored(method, seed, y, prob=prob, predicted=prob >= otsu_threshold(prob)))
         if ablations:
             for name, change in ABLATIONS.items():
-                ablated = transfer_and_predict(model, bulk, cells, replace(cfg, **change), device, what=task.drug)
+                ablated = transfer_and_predict(model, bulk, cells, cfg=replace(cfg, **change), device=device,
+                                               what=task.drug)
                 threshold = threshold_for(cfg.threshold_rule, ablated, cfg.threshold)
-                rows.append(scored(f"ablation: {name}", seed, y, ablated.prob,
-                                   call_labels(ablated.prob, ablated.prob_sd, threshold) == "sensitive"))
+                rows.append(scored(f"ablation: {name}", seed, y, prob=ablated.prob,
+                                   predicted=call_labels(ablated.prob, ablated.prob_sd, threshold) == "sensitive"))
         logging.info("%s seed %d: scdeal AUROC %.3f (%s), direct %.3f, logistic %.3f", task.drug, seed,
                      rows[-1 - len(BASELINES) - 1 - (len(ABLATIONS) if ablations else 0)]["auroc"], trust["verdict"],
                      binary_metrics(y, result.direct_prob)["auroc"], binary_metrics(y, baselines["logistic (profile)"])["auroc"])
@@ -147,6 +160,7 @@ def run_task(task: Task, cells, expression, response, seeds: int, ablations: boo
 
 
 def task_table(frame: pd.DataFrame) -> list[str]:
+    """The per-task table: mean ± sd over seeds of each method's AUROC, AP and F1."""
     lines = ["| partition | drug | method | AUROC | AP | F1 | seeds AUROC < 0.5 | verdicts |", "|" + "---|" * 8]
     for (partition, drug, method), g in frame.groupby(["partition", "drug", "method"], sort=False):
         verdicts = ", ".join(f"{v} {n}" for v, n in g["verdict"].value_counts().items()) if g["verdict"].notna().any() else ""
@@ -163,6 +177,7 @@ def partition_means(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def verdicts(frame: pd.DataFrame, simulated: set[str]) -> list[str]:
+    """The per-partition table and the notes that compare scdeal with the baselines."""
     means = partition_means(frame)
     lines = ["| partition | scdeal | direct | best of logistic/gbt (profile) | logistic (model features) | gain |",
              "|---|---|---|---|---|---|"]
@@ -187,6 +202,7 @@ def verdicts(frame: pd.DataFrame, simulated: set[str]) -> list[str]:
 
 
 def commit() -> str:
+    """The short hash of the checkout's HEAD."""
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     except OSError:
@@ -194,6 +210,7 @@ def commit() -> str:
 
 
 def main() -> int:
+    """Run the benchmark and write its report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--ablations", action="store_true", help="also run each ablation per seed")
@@ -208,7 +225,7 @@ def main() -> int:
         return 1
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     code_commit = commit()  # the code this process imported, whatever HEAD is when it finishes
-    expression = io.read_bulk_expression(args.data / "bulk" / "gdsc_expression_rowz.csv.gz")
+    expression = readers.read_bulk_expression(args.data / "bulk" / "gdsc_expression_rowz.csv.gz")
     chosen = [p for p in PARTITIONS if not args.only or any(p.name.lower().startswith(o.lower()) for o in args.only)]
     frames, notes = [], []
     with tempfile.TemporaryDirectory() as workdir:
@@ -216,8 +233,7 @@ def main() -> int:
             cells, own_expression, responses = load(partition, args.data, Path(workdir))
             for task in partition.tasks:
                 rows = run_task(task, cells, expression if own_expression is None else own_expression,
-                                responses[task.drug], args.seeds,
-                                args.ablations)
+                                response=responses[task.drug], seeds=args.seeds, ablations=args.ablations)
                 frames.append(pd.DataFrame(rows).assign(partition=partition.name, drug=task.drug))
             seconds = frames[-1].query("method == @DEFAULT")["seconds"].median()
             notes.append(f"- {partition.name}: {cells.n_obs} cells after QC; bulk pretraining + transfer "

@@ -35,7 +35,7 @@ def simulate(outdir: Path, **params) -> dict[str, Path]:
     if stamp.is_file() and stamp.read_text().startswith(header):
         out = stamp.read_text()[len(header):]
     else:
-        out = subprocess.run([sys.executable, "-m", "scdeal.cli", "simulate", "--outdir", str(outdir), *flags],
+        out = subprocess.run([sys.executable, "-m", "scdeal.pipeline.cli", "simulate", "--outdir", str(outdir), *flags],
                              capture_output=True, text=True, check=True).stdout
         stamp.write_text(header + out)
     return {name: Path(path) for name, path in (line.split("\t") for line in out.splitlines())}
@@ -43,7 +43,7 @@ def simulate(outdir: Path, **params) -> dict[str, Path]:
 
 def run_step(step: str, args: list[str]) -> tuple[float, float]:
     """Seconds and peak RSS (GB) of one step run in its own process."""
-    cmd = [sys.executable, "-m", f"scdeal.steps.{step}", *args, "--log_level", "WARNING"]
+    cmd = [sys.executable, "-m", f"scdeal.pipeline.steps.{step}", *args, "--log_level", "WARNING"]
     start = time.time()
     proc = subprocess.Popen(cmd, env={**os.environ, "TQDM_DISABLE": "1"})
     _, status, usage = os.wait4(proc.pid, 0)
@@ -62,15 +62,18 @@ def extrapolated(seconds: float, history: Path, epochs: int) -> float:
 
 
 def commit() -> str:
+    """The short hash of the checkout's HEAD."""
     return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
 
 
 def gpu_name() -> str:
+    """The first CUDA GPU's name, or none."""
     import torch
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
 
 
 def main() -> int:
+    """Run every step on samples of each size and append the table to the report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cells", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--genes", type=int, default=5000)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Pipeline step 'bulk_pretrain' (flags: scdeal_bulk_pretrain.py --help). Defined in scdeal.steps.bulk_pretrain."""
+"""Pipeline step 'bulk_pretrain' (flags: scdeal_bulk_pretrain.py --help). Defined in scdeal.pipeline.steps.bulk_pretrain."""
 import sys
 
-from scdeal.steps.bulk_pretrain import main
+from scdeal.pipeline.steps.bulk_pretrain import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Pipeline step 'cluster' (flags: scdeal_cluster.py --help). Defined in scdeal.steps.cluster."""
+"""Pipeline step 'cluster' (flags: scdeal_cluster.py --help). Defined in scdeal.pipeline.steps.cluster."""
 import sys
 
-from scdeal.steps.cluster import main
+from scdeal.pipeline.steps.cluster import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,7 @@
 The script and the stub of every module call it, so both name the process the same way."""
 import sys
 
-from scdeal.outputs import versions_yaml
+from scdeal.pipeline.provenance import versions_yaml
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:

@@ -1,30 +1,52 @@
-"""Shared fixtures: small simulated data with a known per-cell response, and the real data when present."""
+"""Shared paths and fixtures: small simulated data with a known per-cell response, and the real data when present.
+
+Tests mirror the package's layers (tests/data, tests/model, tests/tl, tests/pipeline). End-to-end runs
+are marked `slow`: `pytest -m "not slow"` is the quick loop.
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
 import anndata as ad
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
-from scdeal import bulk as bulk_mod
-from scdeal import io
-from scdeal.simulate import SimParams, simulate
-from scdeal.singlecell import ClusterParams, preprocess_and_cluster
-from scdeal.training import BulkConfig, pretrain_bulk
+from scdeal.data import readers
+from scdeal.data.bulk import prepare_bulk
+from scdeal.data.simulate import SimParams, simulate
+from scdeal.data.singlecell import ClusterConfig, preprocess_and_cluster
+from scdeal.model.training import BulkConfig, pretrain_bulk
 
 ROOT = Path(__file__).resolve().parents[1]
+TEST_DATA = ROOT / "assets" / "test_data"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+CPU = torch.device("cpu")
 os.environ.setdefault("TQDM_DISABLE", "1")
 torch.set_num_threads(2)
 
-SMALL = dict(n_genes=400, n_lines=200, n_cells=300)
+SMALL = {"n_genes": 400, "n_lines": 200, "n_cells": 300}
+GENES = [f"G{i}" for i in range(30)]
 
 
 def requires_shared_data():
+    """Skip a test when the real public data are not beside the checkout."""
     return pytest.mark.skipif(not SHARED_DATA.is_dir(),
                               reason=f"real public data not found at {SHARED_DATA} (see README: Data)")
+
+
+def bulk_frame(n_lines: int = 40, seed: int = 0) -> pd.DataFrame:
+    """Random bulk expression: lines `Line-0`… × GENES."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(rng.normal(size=(n_lines, len(GENES))), index=[f"Line-{i}" for i in range(n_lines)],
+                        columns=GENES)
+
+
+def truth(cells: ad.AnnData) -> np.ndarray:
+    """The simulated per-cell truth: 1 sensitive, 0 resistant."""
+    return (cells.obs["response"] == "sensitive").to_numpy().astype(int)
 
 
 @pytest.fixture(scope="session")
@@ -39,11 +61,11 @@ def shifted_paths(tmp_path_factory) -> dict[str, Path]:
 
 
 def _prepared(paths):
-    response = io.read_response(paths["bulk_response"])
-    expression = io.read_bulk_expression(paths["bulk_expression"])
-    bulk = bulk_mod.prepare_bulk(expression, response, "simulatin")
-    model = pretrain_bulk(bulk, BulkConfig(ae_epochs=30, predictor_epochs=30), torch.device("cpu"), "SIMULATIN")
-    cells = preprocess_and_cluster(ad.read_h5ad(paths["sample1"]), ClusterParams(n_top_genes=300))
+    response = readers.read_response(paths["bulk_response"])
+    expression = readers.read_bulk_expression(paths["bulk_expression"])
+    bulk = prepare_bulk(expression, response, "simulatin")
+    model = pretrain_bulk(bulk, BulkConfig(ae_epochs=30, predictor_epochs=30), CPU, drug="SIMULATIN")
+    cells = preprocess_and_cluster(ad.read_h5ad(paths["sample1"]), ClusterConfig(n_top_genes=300))
     return bulk, model, cells
 
 

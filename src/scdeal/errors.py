@@ -1,5 +1,7 @@
 """User-facing errors: raised for bad input, printed without a traceback by the command line."""
 
+__all__ = ["InputError", "InputErrors"]
+
 
 class InputError(Exception):
     """A problem with the user's input that the user can fix; the message says where and how."""

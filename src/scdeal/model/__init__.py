@@ -1,1 +1,2 @@
-"""Model layer: networks, their loss terms and training (moving here from the flat package)."""
+"""Model layer: networks with their loss terms, bulk training, bulk → cell transfer, the cell model
+and device handling."""

@@ -19,6 +19,9 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+__all__ = ["anchor_loss", "cluster_anchor_loss", "estimate_target_prior", "oriented_like", "prior_matched_weights",
+           "rank_correlation"]
+
 PRIOR_BOUNDS = (0.02, 0.98)
 
 
@@ -29,7 +32,7 @@ def anchor_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
     return 1.0 - (s * t).sum() / (s.norm() * t.norm() + 1e-8)
 
 
-def cluster_anchor_loss(student: torch.Tensor, teacher: torch.Tensor, clusters: torch.Tensor,
+def cluster_anchor_loss(student: torch.Tensor, teacher: torch.Tensor, clusters: torch.Tensor, *,
                         n_clusters: int) -> torch.Tensor:
     """1 − correlation, over the clusters present in the batch (weighted by their cells), of the
     cluster-mean logits of student and teacher: it fixes which clusters are the sensitive ones and
@@ -45,7 +48,7 @@ def cluster_anchor_loss(student: torch.Tensor, teacher: torch.Tensor, clusters: 
     return 1.0 - cov / (torch.sqrt((weight * s * s).sum() * (weight * t * t).sum()) + 1e-8)
 
 
-def estimate_target_prior(prob: np.ndarray, source_prior: float, max_iter: int = 200, tol: float = 1e-6) -> float:
+def estimate_target_prior(prob: np.ndarray, source_prior: float, *, max_iter: int = 200, tol: float = 1e-6) -> float:
     """Fraction of sensitive cells by EM prior adjustment of probabilities calibrated to `source_prior`."""
     prob = np.clip(np.asarray(prob, np.float64), 1e-6, 1 - 1e-6)
     pi = source_prior

@@ -1,1 +1,2 @@
-"""Tools on a trained model's output: trust diagnostics (explain, evaluate and baselines move here)."""
+"""Tools on a trained model's output: explanations, evaluation against labels, baselines, the trust
+diagnostic and per-cell prediction bookkeeping."""

@@ -16,6 +16,8 @@ import numpy as np
 
 from ..model.orientation import rank_correlation
 
+__all__ = ["ADVICE", "DISAGREEMENT", "MIN_BULK_AUROC", "member_agreement", "trust_diagnostic", "verdict"]
+
 MIN_BULK_AUROC = 0.65      # held-out bulk lines, genes used: below, the bulk evidence is too weak to transfer
 DISAGREEMENT = -0.1        # rank correlation below which two scores point opposite ways (noise allowed)
 
@@ -40,14 +42,14 @@ def member_agreement(member_scores: np.ndarray) -> tuple[float, float]:
     return float(np.mean([r > 0 for r in rhos])), float(min(rhos))
 
 
-def trust_diagnostic(member_probs: np.ndarray, direct_prob: np.ndarray, baseline_prob: np.ndarray | None,
+def trust_diagnostic(member_probs: np.ndarray, direct_prob: np.ndarray, baseline_prob: np.ndarray | None, *,
                      bulk_val_auroc: float, n_reset: int) -> dict:
     """Sign agreement, rank correlations between the transferred, direct and baseline scores, the bulk
     validation AUROC on the genes used, and the verdict with one sentence of advice."""
     prob = member_probs.mean(0)
     agreement, lowest = member_agreement(member_probs)
     out = {"members_sign_agreement": agreement, "members_lowest_spearman": lowest,
-           "members_reset_to_source": int(n_reset), "n_members": int(len(member_probs)),
+           "members_reset_to_source": int(n_reset), "n_members": len(member_probs),
            "bulk_val_auroc_genes_used": float(bulk_val_auroc),
            "spearman_transfer_vs_direct": rank_correlation(prob, direct_prob)}
     if baseline_prob is not None:
@@ -59,6 +61,7 @@ def trust_diagnostic(member_probs: np.ndarray, direct_prob: np.ndarray, baseline
 
 
 def verdict(d: dict) -> str:
+    """The most serious verdict the diagnostic `d` supports (see the module's docstring)."""
     if not d["bulk_val_auroc_genes_used"] >= MIN_BULK_AUROC:
         return "weak_bulk_evidence"
     if d["members_sign_agreement"] < 1.0 or 2 * d["members_reset_to_source"] >= d["n_members"]:

@@ -94,7 +94,7 @@ workflow PIPELINE_COMPLETION {
 */
 
 //
-// Output folders use the normalised drug name: `I-BET-762`, `i.bet.762` → `IBET762` (scdeal.io.normalise_name)
+// Output folders use the normalised drug name: `I-BET-762`, `i.bet.762` → `IBET762` (scdeal.data.readers.normalise_name)
 //
 def drugKey(String drug) {
     return drug.toUpperCase().replaceAll(/[^A-Z0-9]/, '')
@@ -106,7 +106,7 @@ def resolveInput(String path, input_dir) {
 
 //
 // What nf-schema cannot check row by row: every input exists, a (sample, normalised drug) pair
-// appears once, and a sample has one input and one species (scdeal.samplesheet does the same)
+// appears once, and a sample has one input and one species (scdeal.pipeline.samplesheet does the same)
 //
 def samplesheetProblems(List rows) {
     def problems = []

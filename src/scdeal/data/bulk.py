@@ -1,0 +1,169 @@
+"""Bulk preprocessing: one labelled AnnData of cell lines per drug, split into train/validation/test."""
+from __future__ import annotations
+
+import difflib
+import logging
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from .._utils import setting
+from ..errors import InputError
+from .features import data_scale
+from .readers import line_key, normalise_name
+
+__all__ = ["BINARIZE_RULES", "BinarizeRule", "BulkPrepareConfig", "binarize", "drug_labels", "find_drug",
+           "pooled_response_z", "prepare_bulk", "stratified_split"]
+
+log = logging.getLogger(__name__)
+
+BinarizeRule = Literal["quantile", "zscore", "median"]
+BINARIZE_RULES: tuple[str, ...] = get_args(BinarizeRule)
+
+
+@dataclass(frozen=True)
+class BulkPrepareConfig:
+    """How one drug's cell lines are labelled and split (the bulk_prepare step's flags)."""
+
+    binarize_rule: BinarizeRule = setting(
+        "quantile", "how a continuous response becomes sensitive/resistant (lower LN_IC50/AUC = sensitive)")
+    sensitive_fraction: float = setting(
+        0.2, "quantile rule: the fraction of lines, those with the lowest response, called sensitive")
+    zscore_cutoff: float = setting(-0.5, "zscore rule: lines with a response z-score below it are sensitive")
+    val_fraction: float = setting(0.2, "fraction of lines held out for early stopping and calibration")
+    test_fraction: float = setting(0.2, "fraction of lines held out for the bulk model's test metrics")
+    min_lines_per_class: int = setting(10, "fewest lines of each class accepted")
+    seed: int = setting(0, "random seed of the stratified split")
+
+
+def find_drug(response: pd.DataFrame, drug: str) -> str:
+    """The response table's own spelling of `drug`, matched case- and punctuation-insensitively."""
+    spellings = {normalise_name(d): d for d in response["drug"].unique()}
+    key = normalise_name(drug)
+    if key in spellings:
+        return spellings[key]
+    close = difflib.get_close_matches(key, list(spellings), n=3, cutoff=0.6)
+    hint = f" Did you mean {', '.join(spellings[c] for c in close)}?" if close else ""
+    raise InputError(f"Drug '{drug}' is not in the bulk response table ({len(spellings)} drugs).{hint}")
+
+
+def binarize(values: pd.Series, rule: BinarizeRule = "quantile", *, sensitive_fraction: float = 0.2,
+             zscore_cutoff: float = -0.5) -> pd.Series:
+    """Continuous response (LN_IC50 or AUC: lower = more sensitive) → 1 sensitive / 0 resistant.
+
+    quantile: the `sensitive_fraction` lowest values are sensitive (default 20 %, close to the
+    prevalence of GDSC's own binary calls); zscore: z < `zscore_cutoff` across lines;
+    median: below the median.
+    """
+    if rule == "quantile":
+        return (values <= values.quantile(sensitive_fraction)).astype(float)
+    if rule == "zscore":
+        z = (values - values.mean()) / (values.std() + 1e-12)
+        return (z < zscore_cutoff).astype(float)
+    if rule == "median":
+        return (values < values.median()).astype(float)
+    raise InputError(f"Unknown binarisation rule '{rule}': choose one of {', '.join(BINARIZE_RULES)}.")
+
+
+def drug_labels(response: pd.DataFrame, drug: str, config: BulkPrepareConfig, *,
+                cosmic: dict[str, str] | None = None) -> tuple[pd.DataFrame, str]:
+    """Per-line `label` and, where a continuous measure exists, `response_z` (lower = more sensitive).
+
+    Binary calls, where the tables have them for this drug, are the labels. Continuous measures
+    (LN_IC50, AUC; GDSC1 and GDSC2 alike) are z-scored within each file and measure, then averaged
+    per line, so releases and measures share one scale; without binary calls they are binarised.
+    """
+    find_drug(response, drug)
+    rows = response[response["drug"].map(normalise_name) == normalise_name(drug)].copy()
+    rows["key"] = [line_key(x, cosmic) for x in rows["line"]]
+    if "source" not in rows:
+        rows["source"] = "response"
+    binary = rows[rows["kind"] == "binary"]
+    continuous = rows[rows["kind"] != "binary"]
+    labels = pd.DataFrame(index=pd.Index(sorted(set(rows["key"])), name="key"))
+    if len(continuous):
+        labels["response_z"] = pooled_response_z(continuous)
+    if len(binary):
+        calls = binary.groupby("key")["value"].mean().round()  # repeated screens of one line are averaged
+        labels = labels.loc[calls.index].assign(label=calls)
+    else:
+        labels["label"] = binarize(labels["response_z"], config.binarize_rule,
+                                   sensitive_fraction=config.sensitive_fraction, zscore_cutoff=config.zscore_cutoff)
+    kinds = (["binary"] if len(binary) else []) + sorted(set(continuous["kind"]))
+    return labels, "+".join(kinds)
+
+
+def pooled_response_z(continuous: pd.DataFrame) -> pd.Series:
+    """Mean over (file, measure) of each line's z-scored response."""
+    per_group = []
+    for _, group in continuous.groupby(["source", "kind"]):
+        values = group.groupby("key")["value"].mean()
+        per_group.append((values - values.mean()) / (values.std() + 1e-12))
+    return pd.concat(per_group, axis=1).mean(axis=1)
+
+
+def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, config: BulkPrepareConfig | None = None,
+                 cosmic: dict[str, str] | None = None) -> ad.AnnData:
+    """Join expression and labels for one drug; stratified train/val/test split of cell lines.
+
+    Expression on a linear scale (counts, TPM) is log2(x + 1)-transformed.
+
+    Returns:
+        The drug's lines × genes (a new AnnData).
+
+    Sets the following fields:
+        `obs['label']` (1 sensitive, 0 resistant), `obs['split']` (train / val / test),
+        `obs['response_z']` (pooled continuous response, where the tables have one) and
+        `uns['scdeal_bulk']` (drug, response kind, rule and counts).
+
+    Raises:
+        InputError: no line matches, or a class has fewer than `config.min_lines_per_class` lines.
+    """
+    config = config or BulkPrepareConfig()
+    labels, kind = drug_labels(response, drug, config, cosmic=cosmic)
+    keys = pd.Index([line_key(x, cosmic) for x in expression.obs_names])
+    matched = keys.isin(labels.index)
+    log.info("%s: %d of %d expression lines matched %d lines with a response (%s)", drug, int(matched.sum()),
+             expression.n_obs, len(labels), kind)
+    if matched.sum() == 0:
+        raise InputError(f"No cell line of the bulk expression table '{expression.uns.get('source', '?')}' matches "
+                         f"the response table for '{drug}' "
+                         f"(e.g. expression '{expression.obs_names[0]}', response '{labels.index[0]}'): check "
+                         "that both name lines the same way, or pass --cosmic_map for COSMIC ids.")
+    bulk = expression[matched].copy()
+    bulk.obs_names = keys[matched]
+    bulk = bulk[~bulk.obs_names.duplicated()].copy()
+    bulk.obs = bulk.obs.join(labels)
+    counts = bulk.obs["label"].value_counts()
+    for cls, name in ((1.0, "sensitive"), (0.0, "resistant")):
+        if counts.get(cls, 0) < config.min_lines_per_class:
+            raise InputError(f"Drug '{drug}': only {counts.get(cls, 0)} {name} cell lines after matching "
+                             f"(at least {config.min_lines_per_class} needed): use another binarisation rule or more lines.")
+    bulk.obs["label"] = bulk.obs["label"].astype(int)
+    bulk.obs["split"] = stratified_split(bulk.obs["label"].to_numpy(), val_fraction=config.val_fraction,
+                                         test_fraction=config.test_fraction, seed=config.seed)
+    if data_scale(bulk.X) in ("counts", "linear"):
+        log.info("bulk expression looks linear-scale: applying log2(x + 1)")
+        bulk.X = np.log2(np.clip(bulk.X, 0, None) + 1).astype(np.float32)
+    bulk.uns["scdeal_bulk"] = {"drug": drug, "drug_in_table": find_drug(response, drug), "response_kind": kind,
+                               "binarize_rule": "given" if kind.startswith("binary") else config.binarize_rule,
+                               "n_with_continuous_response": int(bulk.obs["response_z"].notna().sum())
+                               if "response_z" in bulk.obs else 0,
+                               "n_expression_lines": int(expression.n_obs), "n_matched": int(bulk.n_obs),
+                               "n_sensitive": int(counts.get(1.0, 0)), "n_resistant": int(counts.get(0.0, 0))}
+    return bulk
+
+
+def stratified_split(labels: np.ndarray, *, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
+    """`train`/`val`/`test` per line, stratified by label."""
+    idx = np.arange(len(labels))
+    rest, test = train_test_split(idx, test_size=test_fraction, stratify=labels, random_state=seed)
+    train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=labels[rest],
+                                  random_state=seed)
+    split = np.empty(len(labels), dtype=object)
+    split[train], split[val], split[test] = "train", "val", "test"
+    return split

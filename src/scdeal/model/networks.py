@@ -1,0 +1,176 @@
+"""Networks and their loss terms: bulk autoencoder (AE / denoising AE / VAE), output heads (the sensitivity
+classifier and the continuous-response regressor), response loss, MMD and cluster loss."""
+from __future__ import annotations
+
+import copy
+from itertools import pairwise
+from typing import Literal, get_args
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = ["ENCODER_KINDS", "Decoder", "Encoder", "EncoderKind", "Head", "autoencoder_loss", "cluster_loss",
+           "encoder_on_genes", "masked_mse", "mlp", "mmd", "response_terms", "weighted_response_loss"]
+
+EncoderKind = Literal["ae", "dae", "vae"]
+ENCODER_KINDS: tuple[str, ...] = get_args(EncoderKind)
+
+
+def mlp(sizes: list[int], dropout: float) -> nn.Sequential:
+    """Linear → ReLU → Dropout for each consecutive pair of `sizes`."""
+    layers: list[nn.Module] = []
+    for n_in, n_out in pairwise(sizes):
+        layers += [nn.Linear(n_in, n_out), nn.ReLU(), nn.Dropout(dropout)]
+    return nn.Sequential(*layers)
+
+
+class Encoder(nn.Module):
+    """genes → hidden layers → bottleneck z. A variational encoder returns its mean as the embedding."""
+
+    def __init__(self, n_genes: int, hidden_dims: tuple[int, ...], latent_dim: int, *, dropout: float,
+                 variational: bool):
+        super().__init__()
+        self.body = mlp([n_genes, *hidden_dims], dropout)
+        self.mu = nn.Linear(hidden_dims[-1], latent_dim)
+        self.logvar = nn.Linear(hidden_dims[-1], latent_dim) if variational else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The embedding of `x` (a variational encoder's mean)."""
+        return self.mu(self.body(x))
+
+    def distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mean and log-variance (None unless variational) of the embedding of `x`."""
+        h = self.body(x)
+        return self.mu(h), (self.logvar(h) if self.logvar is not None else None)
+
+    def first_layer(self) -> nn.Linear:
+        """The layer reading the genes."""
+        return self.body[0]
+
+
+class Decoder(nn.Module):
+    """Bottleneck z → hidden layers (the encoder's, reversed) → genes."""
+
+    def __init__(self, n_genes: int, hidden_dims: tuple[int, ...], latent_dim: int, *, dropout: float):
+        super().__init__()
+        self.body = mlp([latent_dim, *reversed(hidden_dims)], dropout)
+        self.out = nn.Linear(hidden_dims[0], n_genes)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """The reconstruction of the genes from `z`."""
+        return self.out(self.body(z))
+
+
+class Head(nn.Module):
+    """Bottleneck → hidden layers → one number per profile.
+
+    The bulk model has two: the classifier (the logit of sensitivity; sigmoid gives the probability,
+    trained with BCE) and the regressor of the continuous response (trained with MSE).
+    """
+
+    def __init__(self, latent_dim: int, hidden_dims: tuple[int, ...], *, dropout: float):
+        super().__init__()
+        self.body = mlp([latent_dim, *hidden_dims], dropout)
+        self.out = nn.Linear(hidden_dims[-1], 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """One output per row of `z`."""
+        return self.out(self.body(z)).squeeze(-1)
+
+
+def autoencoder_loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, *, kind: EncoderKind, noise: float,
+                     kl_weight: float) -> dict[str, torch.Tensor]:
+    """Reconstruction (+ KL for the VAE). The denoising AE corrupts a copy; the target stays clean."""
+    inp = x
+    if kind == "dae":
+        keep = (torch.rand_like(x) > noise).to(x.dtype)
+        inp = x * keep
+    mu, logvar = encoder.distribution(inp)
+    z = mu
+    terms = {}
+    if kind == "vae":
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
+        terms["kl"] = kl_weight * (-0.5 * torch.mean(torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)))
+    terms["recon"] = F.mse_loss(decoder(z), x)
+    return terms
+
+
+def mmd(a: torch.Tensor, b: torch.Tensor, scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> torch.Tensor:
+    """Maximum mean discrepancy with RBF kernels at several multiples of the median squared distance.
+
+    Bandwidths follow the data, so the kernel never saturates at ≈ 1 whatever the embedding's scale.
+    Shapes stay fixed (no boolean indexing), so on a GPU no step waits for the host.
+    """
+    a, b = a.float(), b.float()
+    joint = torch.cat([a, b])
+    d2 = torch.cdist(joint, joint).pow(2)
+    rows, cols = torch.triu_indices(len(joint), len(joint), offset=1, device=joint.device)
+    median = d2.detach()[rows, cols].median().clamp_min(1e-12)
+    kernel = sum(torch.exp(-d2 / (s * median)) for s in scales) / len(scales)
+    n = a.shape[0]
+    return kernel[:n, :n].mean() + kernel[n:, n:].mean() - 2 * kernel[:n, n:].mean()
+
+
+def cluster_loss(z: torch.Tensor, clusters: torch.Tensor, n_clusters: int | None = None) -> torch.Tensor:
+    """Within-cluster spread of the embedding relative to its total spread (scale-free).
+
+    Acts on the embedding and carries gradients into the encoder, so cells of one Leiden cluster
+    stay together while the domains are aligned. `clusters` are codes 0..n_clusters-1; passing
+    `n_clusters` keeps every shape fixed (no host synchronisation on a GPU).
+    """
+    z = z.float()
+    k = n_clusters if n_clusters is not None else int(clusters.max()) + 1
+    sums = torch.zeros(k, z.shape[1], device=z.device).index_add_(0, clusters, z)
+    counts = torch.zeros(k, device=z.device).index_add_(0, clusters, torch.ones_like(z[:, 0]))
+    centroids = sums / counts.clamp(min=1).unsqueeze(1)
+    within = (z - centroids[clusters]).pow(2).sum(1).mean()
+    total = (z - z.mean(0)).pow(2).sum(1).mean()
+    return within / (total + 1e-8)
+
+
+def encoder_on_genes(encoder: Encoder, gene_index: torch.Tensor) -> Encoder:
+    """A copy of `encoder` reading only the genes at `gene_index` (its first layer's columns)."""
+    sub = copy.deepcopy(encoder)
+    first = sub.first_layer()
+    new = nn.Linear(len(gene_index), first.out_features)
+    with torch.no_grad():
+        new.weight.copy_(first.weight[:, gene_index])
+        new.bias.copy_(first.bias)
+    sub.body[0] = new
+    return sub
+
+
+def masked_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error over the lines that have a continuous response (NaN elsewhere); 0 if none.
+    Masked arithmetic rather than boolean indexing: no host synchronisation on a GPU."""
+    valid = ~torch.isnan(target)
+    diff = torch.where(valid, output.float() - torch.nan_to_num(target), torch.zeros_like(target))
+    return diff.pow(2).sum() / valid.sum().clamp(min=1)
+
+
+def response_terms(classifier: Head, regressor: Head, z: torch.Tensor, *, label: torch.Tensor,
+                   response: torch.Tensor, pos_weight: torch.Tensor, w_response: float) -> dict[str, torch.Tensor]:
+    """The response loss terms on bulk embeddings `z`, shared by pretraining and the transfer's bulk term.
+
+    Args:
+        classifier: The sensitivity head.
+        regressor: The continuous-response head.
+        z: Bulk embeddings.
+        label: 1 sensitive, 0 resistant (float).
+        response: The z-scored continuous response, NaN where a line has none.
+        pos_weight: BCE weight of the sensitive class.
+        w_response: Weight of the regression; 0 leaves it out.
+
+    Returns:
+        `bce` (weighted BCE of the label) and, when `w_response` > 0, `response_mse`.
+    """
+    terms = {"bce": F.binary_cross_entropy_with_logits(classifier(z).float(), label, pos_weight=pos_weight)}
+    if w_response > 0:
+        terms["response_mse"] = masked_mse(regressor(z), response)
+    return terms
+
+
+def weighted_response_loss(terms: dict[str, torch.Tensor], w_response: float) -> torch.Tensor:
+    """BCE plus `w_response` times the regression's MSE (when there is one)."""
+    return terms["bce"] + w_response * terms.get("response_mse", 0.0)

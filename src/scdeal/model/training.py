@@ -1,0 +1,331 @@
+"""Bulk pretraining (autoencoder, then response predictor) and the bulk model's checkpoint.
+
+Every loss term is a named number, logged per epoch, so training curves and ablations come for free.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Literal, get_args
+
+import anndata as ad
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .._utils import batch_slices, setting
+from ..data.features import model_features
+from ..data.writers import atomic_path
+from ..errors import InputError
+from .device import autocast, seed_everything
+from .metrics import binary_metrics
+from .networks import (
+    Decoder,
+    Encoder,
+    EncoderKind,
+    Head,
+    autoencoder_loss,
+    response_terms,
+    weighted_response_loss,
+)
+
+__all__ = ["CHECKPOINT_FORMAT", "IMBALANCE", "BulkConfig", "BulkModel", "EarlyStopping", "Imbalance", "build_networks",
+           "line_responses", "load_checkpoint", "load_tagged", "predict_proba", "pretrain_bulk", "resample_training_lines",
+           "response_targets", "save_checkpoint", "shuffled_batches", "train_autoencoder", "train_predictor"]
+
+log = logging.getLogger(__name__)
+CHECKPOINT_FORMAT = "scdeal-bulk-model/3"
+Imbalance = Literal["weight", "upsample", "smote", "none"]
+IMBALANCE: tuple[str, ...] = get_args(Imbalance)
+
+
+@dataclass(frozen=True)
+class BulkConfig:
+    """Architecture and training of the bulk model (the bulk_pretrain step's flags)."""
+
+    encoder: EncoderKind = setting("dae", "ae, dae (denoising) or vae")
+    hidden_dims: tuple[int, ...] = setting((256, 128), "encoder hidden layer sizes, comma-separated")
+    latent_dim: int = setting(64, "bottleneck size")
+    predictor_hidden_dims: tuple[int, ...] = setting(
+        (64,), "hidden layer sizes of the classifier and the regressor heads, comma-separated")
+    dropout: float = setting(0.2, "dropout in every hidden layer")
+    noise: float = setting(0.2, "dae: fraction of input values zeroed in each training batch")
+    kl_weight: float = setting(1e-3, "vae: weight of the KL term")
+    lr: float = setting(1e-3, "Adam learning rate")
+    weight_decay: float = setting(1e-4, "Adam weight decay")
+    batch_size: int = setting(64, "bulk lines per step")
+    ae_epochs: int = setting(60, "autoencoder epochs at most (early stopping on validation lines)")
+    predictor_epochs: int = setting(60, "predictor epochs at most (early stopping on validation lines)")
+    patience: int = setting(10, "early-stopping patience on validation loss (epochs)")
+    imbalance: Imbalance = setting("weight", "class imbalance handling, fit on training lines only")
+    w_response: float = setting(0.5, "weight of the auxiliary regression of the continuous response (0: off)")
+    seed: int = setting(0, "random seed")
+
+
+@dataclass
+class BulkModel:
+    """Everything needed to apply a trained bulk model to new data, from any path."""
+
+    drug: str
+    genes: list[str]
+    gene_mean: np.ndarray
+    gene_sd: np.ndarray
+    config: BulkConfig
+    encoder: Encoder
+    decoder: Decoder
+    predictor: Head                  # logit of sensitivity
+    regressor: Head                  # continuous response (auxiliary)
+    metrics: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+    train_prevalence: float = 0.5    # fraction of sensitive training lines
+
+
+def build_networks(n_genes: int, cfg: BulkConfig) -> tuple[Encoder, Decoder, Head, Head]:
+    """Encoder, decoder, response classifier and the auxiliary continuous-response regressor."""
+    enc = Encoder(n_genes, cfg.hidden_dims, cfg.latent_dim, dropout=cfg.dropout, variational=cfg.encoder == "vae")
+    dec = Decoder(n_genes, cfg.hidden_dims, cfg.latent_dim, dropout=cfg.dropout)
+    pred = Head(cfg.latent_dim, cfg.predictor_hidden_dims, dropout=cfg.dropout)
+    reg = Head(cfg.latent_dim, cfg.predictor_hidden_dims, dropout=cfg.dropout)
+    return enc, dec, pred, reg
+
+
+def line_responses(bulk: ad.AnnData) -> np.ndarray:
+    """Each line's z-scored continuous response (NaN where it has none, or the tables have none)."""
+    if "response_z" not in bulk.obs:
+        return np.full(bulk.n_obs, np.nan, np.float32)
+    return bulk.obs["response_z"].to_numpy(np.float32)
+
+
+def response_targets(bulk: ad.AnnData, split: np.ndarray) -> dict[str, np.ndarray]:
+    """The continuous response of each split's lines (train / val / test)."""
+    z = line_responses(bulk)
+    return {s: z[split == s] for s in ("train", "val", "test")}
+
+
+def shuffled_batches(n: int, size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    """The indices 0..n-1 in an order drawn from `generator`, `size` at a time."""
+    order = torch.randperm(n, generator=generator)
+    return (order[s] for s in batch_slices(n, size))
+
+
+def resample_training_lines(x: np.ndarray, y: np.ndarray, r: np.ndarray, *, how: Imbalance,
+                            seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Class-imbalance resampling of training lines (features, label, continuous response).
+
+    Copies keep their line's response; SMOTE's synthetic lines have none (NaN). `weight` and `none`
+    leave the lines as they are (`weight` acts on the loss instead).
+
+    Raises:
+        ValueError: `how` is not one of IMBALANCE.
+    """
+    if how == "upsample":
+        from imblearn.over_sampling import RandomOverSampler
+        sampler = RandomOverSampler(random_state=seed)
+        xs, ys = sampler.fit_resample(x, y)
+        return xs, ys, r[sampler.sample_indices_]
+    if how == "smote":
+        from imblearn.over_sampling import SMOTE
+        k = max(1, min(5, int(np.bincount(y).min()) - 1))
+        xs, ys = SMOTE(random_state=seed, k_neighbors=k).fit_resample(x, y)  # originals first, then synthetic
+        return xs, ys, np.concatenate([r, np.full(len(ys) - len(r), np.nan, np.float32)])
+    if how not in IMBALANCE:
+        raise ValueError(f"unknown imbalance handling '{how}': choose one of {', '.join(IMBALANCE)}")
+    return x, y, r
+
+
+class EarlyStopping:
+    """Keeps the best state of `modules` by a monitored value (lower is better)."""
+
+    def __init__(self, patience: int, modules: list[torch.nn.Module]):
+        self.patience, self.modules = patience, modules
+        self.best, self.bad, self.state = float("inf"), 0, None
+
+    def step(self, value: float) -> bool:
+        """Record one epoch's monitored value; True once `patience` epochs passed without improvement."""
+        if value < self.best - 1e-6:
+            self.best, self.bad = value, 0
+            self.state = [copy.deepcopy(m.state_dict()) for m in self.modules]
+        else:
+            self.bad += 1
+        return self.bad >= self.patience
+
+    def restore(self) -> None:
+        """Load the best state seen back into the modules."""
+        if self.state is not None:
+            for m, s in zip(self.modules, self.state, strict=True):
+                m.load_state_dict(s)
+
+
+def pretrain_bulk(bulk: ad.AnnData, cfg: BulkConfig, device: torch.device, *, drug: str) -> BulkModel:
+    """Autoencoder on bulk lines, then the predictor (encoder fine-tuned), early-stopped on validation."""
+    seed_everything(cfg.seed)
+    split = bulk.obs["split"].to_numpy()
+    y = bulk.obs["label"].to_numpy().astype(np.int64)
+    train_x, stats = model_features(bulk.X[split == "train"])  # gene statistics from training lines only
+    feats = {s: model_features(bulk.X[split == s], stats)[0] for s in ("val", "test")}
+    feats["train"] = train_x
+    labels = {s: y[split == s] for s in ("train", "val", "test")}
+    enc, dec, pred, reg = (m.to(device) for m in build_networks(bulk.n_vars, cfg))
+    history = train_autoencoder(enc, dec, feats, cfg=cfg, device=device)
+    history += train_predictor(enc, pred, reg, feats=feats, labels=labels, responses=response_targets(bulk, split),
+                               cfg=cfg, device=device)
+    metrics = {s: binary_metrics(labels[s], predict_proba(enc, pred, feats[s], device=device)) for s in ("val", "test")}
+    log.info("bulk %s held-out test: AUROC %.3f AP %.3f F1 %.3f", drug, metrics["test"]["auroc"],
+             metrics["test"]["ap"], metrics["test"]["f1"])
+    return BulkModel(drug=drug, genes=list(map(str, bulk.var_names)), gene_mean=stats[0], gene_sd=stats[1],
+                     config=cfg, encoder=enc.cpu(), decoder=dec.cpu(), predictor=pred.cpu(), regressor=reg.cpu(),
+                     metrics=metrics, history=history, train_prevalence=float(labels["train"].mean()))
+
+
+def train_autoencoder(enc: Encoder, dec: Decoder, feats: dict, *, cfg: BulkConfig, device: torch.device) -> list[dict]:
+    """Train the autoencoder on `feats['train']`, early-stopped on the reconstruction of `feats['val']`.
+
+    Returns:
+        One history row per epoch (`stage`, `epoch`, `val_recon`).
+    """
+    params = list(enc.parameters()) + list(dec.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    xt, xv = (torch.from_numpy(feats[s]).to(device) for s in ("train", "val"))
+    stopper, history = EarlyStopping(cfg.patience, [enc, dec]), []
+    for epoch in (bar := tqdm(range(cfg.ae_epochs), desc="bulk autoencoder", leave=False, disable=None)):
+        enc.train(), dec.train()
+        for idx in shuffled_batches(len(xt), cfg.batch_size, gen):
+            loss = sum(autoencoder_loss(enc, dec, xt[idx.to(device)], kind=cfg.encoder, noise=cfg.noise,
+                                        kl_weight=cfg.kl_weight).values())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        enc.eval(), dec.eval()
+        with torch.no_grad():
+            val = float(sum(autoencoder_loss(enc, dec, xv, kind="ae", noise=0.0, kl_weight=cfg.kl_weight).values()))
+        history.append({"stage": "autoencoder", "epoch": epoch, "val_recon": val})
+        bar.set_postfix(val_recon=f"{val:.4f}")
+        if stopper.step(val):
+            break
+    stopper.restore()
+    return history
+
+
+def train_predictor(enc: Encoder, pred: Head, reg: Head, *, feats: dict, labels: dict, responses: dict,
+                    cfg: BulkConfig, device: torch.device) -> list[dict]:
+    """Train the classifier and regressor heads with the encoder fine-tuned, early-stopped on validation loss.
+
+    Args:
+        enc: The encoder (trained further).
+        pred: The sensitivity classifier head.
+        reg: The continuous-response regressor head.
+        feats: Model features of the `train` and `val` lines.
+        labels: 1 sensitive / 0 resistant of the `train` and `val` lines.
+        responses: Continuous responses (NaN where none) of the `train` and `val` lines.
+        cfg: `imbalance`, `lr`, `weight_decay`, `batch_size`, `predictor_epochs`, `patience`, `w_response`, `seed`.
+        device: Where to train.
+
+    Returns:
+        One history row per epoch (`stage`, `epoch`, `val_loss` and each validation loss term).
+    """
+    x, y, r = resample_training_lines(feats["train"], labels["train"], responses["train"], how=cfg.imbalance,
+                                      seed=cfg.seed)
+    pos_weight = torch.tensor(float((y == 0).sum()) / max((y == 1).sum(), 1) if cfg.imbalance == "weight" else 1.0,
+                              device=device)
+
+    def tensor(values) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(values, np.float32)).to(device)
+
+    xt, yt, rt = tensor(x), tensor(y), tensor(r)
+    xv, yv, rv = tensor(feats["val"]), tensor(labels["val"]), tensor(responses["val"])
+    params = list(enc.parameters()) + list(pred.parameters()) + list(reg.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    stopper, history = EarlyStopping(cfg.patience, [enc, pred, reg]), []
+    for epoch in (bar := tqdm(range(cfg.predictor_epochs), desc="bulk predictor", leave=False, disable=None)):
+        enc.train(), pred.train(), reg.train()
+        for idx in shuffled_batches(len(xt), cfg.batch_size, gen):
+            idx = idx.to(device)
+            terms = response_terms(pred, reg, enc(xt[idx]), label=yt[idx], response=rt[idx], pos_weight=pos_weight,
+                                   w_response=cfg.w_response)
+            loss = weighted_response_loss(terms, cfg.w_response)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        enc.eval(), pred.eval(), reg.eval()
+        with torch.no_grad():
+            terms = response_terms(pred, reg, enc(xv), label=yv, response=rv, pos_weight=pos_weight,
+                                   w_response=cfg.w_response)
+        val = float(weighted_response_loss(terms, cfg.w_response))
+        history.append({"stage": "predictor", "epoch": epoch, "val_loss": val,
+                        **{f"val_{k}": float(v) for k, v in terms.items()}})
+        bar.set_postfix(val_loss=f"{val:.4f}")
+        if stopper.step(val):
+            break
+    stopper.restore()
+    return history
+
+
+@torch.no_grad()
+def predict_proba(enc: Encoder, pred: Head, x: np.ndarray, *, device: torch.device, batch: int = 4096) -> np.ndarray:
+    """Probability of sensitivity of each row of the model features `x`, `batch` rows at a time."""
+    enc.eval(), pred.eval()
+    out = []
+    for rows in batch_slices(len(x), batch):
+        xb = torch.from_numpy(np.ascontiguousarray(x[rows])).to(device)
+        with autocast(device):
+            out.append(torch.sigmoid(pred(enc(xb)).float()).cpu().numpy())
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
+
+
+# ---------------------------------------------------------------- checkpoint
+
+def save_checkpoint(model: BulkModel, path, provenance: dict) -> None:
+    """Write `model` as a self-describing checkpoint (format CHECKPOINT_FORMAT), atomically.
+
+    The weights, genes and gene statistics, the `bulk_config`, metrics, history and `provenance`
+    are stored; `load_checkpoint` restores the model from any path.
+    """
+    payload = {"format": CHECKPOINT_FORMAT, "drug": model.drug, "genes": model.genes,
+               "gene_mean": torch.from_numpy(model.gene_mean), "gene_sd": torch.from_numpy(model.gene_sd),
+               "bulk_config": asdict(model.config), "encoder": model.encoder.state_dict(),
+               "decoder": model.decoder.state_dict(), "predictor": model.predictor.state_dict(),
+               "regressor": model.regressor.state_dict(),
+               "metrics": model.metrics, "history": model.history,
+               "train_prevalence": model.train_prevalence, "provenance": provenance}
+    with atomic_path(path, suffix=".pt") as tmp:
+        torch.save(payload, tmp)
+
+
+def load_tagged(path, tag: str, what: str) -> dict:
+    """The payload of a saved model whose `format` is `tag`, loaded on the CPU (tensors and plain types only).
+
+    Raises:
+        InputError: the file cannot be read, or is not a `what` of this format.
+    """
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as err:
+        raise InputError(f"{what.capitalize()} '{path}' could not be loaded: {err}") from err
+    if not isinstance(payload, dict) or payload.get("format") != tag:
+        raise InputError(f"'{path}' is not a scdeal {what} (expected format {tag}).")
+    return payload
+
+
+def load_checkpoint(path) -> BulkModel:
+    """The bulk model saved by `save_checkpoint`.
+
+    Raises:
+        InputError: the file cannot be read, or is not a bulk model of this format.
+    """
+    payload = load_tagged(path, CHECKPOINT_FORMAT, "bulk model")
+    saved = payload["bulk_config"]
+    cfg = BulkConfig(**{**saved, "hidden_dims": tuple(saved["hidden_dims"]),
+                        "predictor_hidden_dims": tuple(saved["predictor_hidden_dims"])})
+    enc, dec, pred, reg = build_networks(len(payload["genes"]), cfg)
+    enc.load_state_dict(payload["encoder"])
+    dec.load_state_dict(payload["decoder"])
+    pred.load_state_dict(payload["predictor"])
+    reg.load_state_dict(payload["regressor"])
+    return BulkModel(drug=payload["drug"], genes=payload["genes"], gene_mean=payload["gene_mean"].numpy(),
+                     gene_sd=payload["gene_sd"].numpy(), config=cfg, encoder=enc, decoder=dec, predictor=pred,
+                     regressor=reg, metrics=payload["metrics"], history=payload["history"],
+                     train_prevalence=payload["train_prevalence"])

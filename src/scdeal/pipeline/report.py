@@ -1,0 +1,282 @@
+"""MultiQC custom content written by each step (`*_mqc.tsv`, `*_mqc.json`, `*_mqc.png`).
+
+Every (sample, drug) appears under the name `<sample>_<drug>` so MultiQC's general statistics
+merge the rows that several steps contribute.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import NamedTuple
+
+import matplotlib as mpl
+
+mpl.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..data.writers import atomic_path, write_text, write_tsv
+
+__all__ = ["Section", "bulk_report_files", "cluster_report_files", "evaluation_report_files", "explain_report_files",
+           "transfer_report_files"]
+
+
+class Section(NamedTuple):
+    """A MultiQC report section: its id, title and description."""
+
+    id: str
+    name: str
+    description: str
+
+
+def mqc_header(section: Section, plot_type: str, extra: str = "") -> str:
+    """The commented YAML header of a MultiQC custom-content table."""
+    quoted = {key: "'" + str(value).replace("'", "''") + "'"  # YAML single quotes: '' is a literal '
+              for key, value in (("id", section.id), ("section_name", section.name),
+                                 ("description", section.description), ("plot_type", plot_type))}
+    lines = [f"{key}: {value}" for key, value in quoted.items()] + ([extra] if extra else [])
+    return "".join(f"# {line}\n" for block in lines for line in block.splitlines())
+
+
+def write_mqc_table(path: Path, section: Section, frame: pd.DataFrame, *, plot_type: str = "table",
+                    extra: str = "") -> None:
+    """`frame` as a MultiQC custom-content table (`extra`: more header lines, e.g. column `headers`)."""
+    write_tsv(path, frame, header=mqc_header(section, plot_type, extra))
+
+
+def write_mqc_linegraph(path: Path, section: Section, series: dict[str, list], *, xlab: str, ylab: str) -> None:
+    """A MultiQC line graph: one line per key of `series`, each a list of [x, y] pairs."""
+    payload = {"id": section.id, "section_name": section.name, "description": section.description,
+               "plot_type": "linegraph",
+               "pconfig": {"id": f"{section.id}_plot", "title": section.name, "xlab": xlab, "ylab": ylab},
+               "data": series}
+    write_text(path, json.dumps(payload, indent=1, default=float))
+
+
+def epoch_pairs(epochs: pd.Series, values: pd.Series) -> list[list[float]]:
+    """[[epoch, value], ...]: numeric x values (dict keys would become strings and sort as text)."""
+    return [[int(e), float(v)] for e, v in zip(epochs, values, strict=True)]
+
+
+def save_figure(fig, path: Path, section: Section) -> None:
+    """Save `fig` as PNG and as a MultiQC section (the image embedded in `<stem>_mqc.json`)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=90, bbox_inches="tight", format="png")
+    plt.close(fig)
+    with atomic_path(path, suffix=".png") as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    image = base64.b64encode(buffer.getvalue()).decode()
+    payload = {"id": section.id, "section_name": section.name, "description": section.description, "plot_type": "html",
+               "data": f'<img src="data:image/png;base64,{image}" style="max-width:100%">'}
+    write_text(path.with_name(path.stem + "_mqc.json"), json.dumps(payload))
+
+
+def run_name(sample: str, drug: str) -> str:
+    """The name a (sample, drug) has in every report table, so MultiQC merges its rows."""
+    return f"{sample}_{drug}"
+
+
+# ---------------------------------------------------------------- per step
+
+def bulk_report_files(out: Path, drug: str, *, bulk, model) -> None:
+    """The bulk models table row and the bulk training curves of one drug."""
+    test, val = model.metrics["test"], model.metrics["val"]
+    info = bulk.uns["scdeal_bulk"]
+    row = pd.DataFrame([{"Drug": drug, "Lines": info["n_matched"], "Sensitive": info["n_sensitive"],
+                         "Resistant": info["n_resistant"], "Response": info["response_kind"],
+                         "Val AUROC": val["auroc"], "Test AUROC": test["auroc"], "Test AP": test["ap"],
+                         "Test F1": test["f1"]}])
+    write_mqc_table(out / f"bulk_{drug}_mqc.tsv", Section(
+        "scdeal_bulk_models", "Bulk models",
+        "One bulk model per drug: matched cell lines, class balance and held-out test performance "
+        "(lines never seen in training or early stopping)."), row)
+    history = pd.DataFrame(model.history)
+    series = {}
+    for stage, column in (("autoencoder", "val_recon"), ("predictor", "val_loss")):
+        part = history[history["stage"] == stage]
+        series[f"{drug} {stage} ({column})"] = epoch_pairs(part["epoch"], part[column])
+    write_mqc_linegraph(out / f"bulk_{drug}_curve_mqc.json", Section(
+        f"scdeal_bulk_curve_{drug}", f"Bulk training: {drug}",
+        "Validation loss per epoch of the autoencoder and the response predictor "
+        "(training stops when it no longer improves)."), series, xlab="epoch", ylab="validation loss")
+
+
+def cluster_report_files(out: Path, sample: str, adata) -> None:
+    """The samples table row (QC and clustering) of one sample."""
+    qc = adata.uns["scdeal_cluster"]["qc"]
+    row = pd.DataFrame([{"Sample": sample, "Cells in": qc["cells_in"], "Cells after QC": qc["cells_after_qc"],
+                         "Genes after QC": qc["genes_after_qc"], "Input scale": adata.uns["scdeal_cluster"]["input_scale"],
+                         "Clusters": adata.uns["scdeal_cluster"]["n_clusters"]}])
+    write_mqc_table(out / f"{sample}_cluster_mqc.tsv", Section(
+        "scdeal_samples", "Samples: QC and clustering",
+        "Cells before and after QC, the detected input scale and the number of Leiden clusters."), row)
+
+
+def transfer_report_files(out: Path, sample: str, drug: str, *, cells, history: pd.DataFrame, summary: dict) -> None:
+    """General statistics, transfer curves, UMAP, baseline comparison and trust tables of one (sample, drug)."""
+    name = run_name(sample, drug)
+    qc = cells.uns["scdeal_cluster"]["qc"]
+    general = pd.DataFrame([{"Sample": name, "cells_in": qc["cells_in"], "cells_after_qc": qc["cells_after_qc"],
+                             "genes_shared": summary["n_genes_used"], "clusters": summary["n_clusters"],
+                             "frac_sensitive": summary["sensitive_fraction_labelled"]}])
+    headers = ("headers:\n  cells_in: {title: 'Cells in', format: '{:,.0f}'}\n"
+               "  cells_after_qc: {title: 'Cells QC', format: '{:,.0f}'}\n"
+               "  genes_shared: {title: 'Genes shared', description: 'genes shared with the bulk model', format: '{:,.0f}'}\n"
+               "  clusters: {title: 'Clusters', format: '{:,.0f}'}\n"
+               "  frac_sensitive: {title: 'Sensitive', description: 'fraction of cells predicted sensitive', "
+               "max: 1, min: 0, format: '{:,.2f}'}")
+    write_mqc_table(out / f"{name}_general_mqc.tsv", Section("scdeal_general", "scdeal", "Per (sample, drug) summary."),
+                    general, plot_type="generalstats", extra=headers)
+    series = {}
+    member0 = history[history["member"] == 0] if "member" in history else history
+    if "stage" in member0:
+        member0 = member0[member0["stage"] == "transfer"]
+    for term in ("bulk", "bulk_response", "mmd", "cluster", "anchor"):
+        if term in member0 and member0[term].abs().sum() > 0:  # bulk_response is 0 without a continuous measure
+            series[f"{name} {term}"] = epoch_pairs(member0["epoch"], member0[term])
+    write_mqc_linegraph(out / f"{name}_transfer_curve_mqc.json", Section(
+        f"scdeal_transfer_curve_{name}", f"Transfer training: {name}",
+        "Each loss term per epoch (first ensemble member): bulk response loss (and the continuous-response "
+        "regression where there is one), MMD between bulk and cell embeddings, cluster regularisation, and the "
+        "anchor (1 − correlation with the member's source model: 0 keeps its direction, 2 would reverse it)."),
+        series, xlab="epoch", ylab="loss")
+    umap_figure(cells, out / f"{name}_umap.png", name)
+    comparison_table(out, name, summary["comparison"])
+    trust_table(out, name, summary["trust"])
+
+
+def comparison_table(out: Path, name: str, compare: dict) -> None:
+    """The deep transfer vs baseline table row (nothing without a baseline)."""
+    if "baseline" not in compare:
+        return
+    row = pd.DataFrame([{"Sample": name, "Baseline": compare["baseline"],
+                         "scdeal bulk test AUROC": compare["scdeal_bulk_test_auroc"],
+                         "Baseline bulk test AUROC": compare["baseline_bulk_test_auroc"],
+                         "Spearman per cell": compare["spearman_scdeal_vs_baseline"]}])
+    write_mqc_table(out / f"{name}_comparison_mqc.tsv", Section(
+        "scdeal_comparison", "Deep transfer vs baseline",
+        "The simple baseline (--baseline) trained on the same bulk lines and genes, applied to the cells "
+        "without transfer: both models' AUROC on the same held-out bulk test lines, and the rank "
+        "correlation of their per-cell scores. Where cell labels exist, the evaluation table scores "
+        "both on the cells."), row)
+
+
+TRUST_COLUMNS = {  # key in the diagnostic → (column title, number format or None)
+    "verdict": ("Verdict", None), "advice": ("What to do", None),
+    "members_sign_agreement": ("Members agreeing", "{:,.2f}"), "members_reset_to_source": ("Members reset", "{:,.0f}"),
+    "bulk_val_auroc_genes_used": ("Bulk val AUROC (genes used)", "{:,.3f}"),
+    "spearman_transfer_vs_direct": ("Spearman transfer vs direct", "{:,.2f}"),
+    "spearman_transfer_vs_baseline": ("Spearman transfer vs baseline", "{:,.2f}"),
+    "spearman_direct_vs_baseline": ("Spearman direct vs baseline", "{:,.2f}"),
+}
+
+
+def trust_table(out: Path, name: str, trust: dict) -> None:
+    """The trust diagnostic table row: the verdict, the advice and the numbers behind them."""
+    present = {k: v for k, v in TRUST_COLUMNS.items() if k in trust}
+    row = pd.DataFrame([{"Sample": name, **{k: trust[k] for k in present}}])
+    headers = "headers:\n" + "\n".join(
+        f"  {k}: {{title: '{title}'" + (f", format: '{fmt}'" if fmt else "") + "}" for k, (title, fmt) in present.items())
+    write_mqc_table(out / f"{name}_trust_mqc.tsv", Section(
+        "scdeal_trust", "Trust diagnostic",
+        "Does the call follow the bulk evidence? Members (each on its own bootstrap of bulk lines) "
+        "should rank cells the same way; the transfer should agree in direction with the bulk model "
+        "applied directly (its source) and with the linear baseline; the source model should rank held-out "
+        "bulk lines well on the genes this sample has. Verdicts: consistent, unstable, disputed, "
+        "weak_bulk_evidence. No cell label is used."), row, extra=headers)
+
+
+def umap_figure(cells, path: Path, title: str) -> None:
+    """UMAP coloured by probability, call and cluster, as PNG and report section (nothing without a UMAP)."""
+    umap = cells.obsm.get("X_umap")
+    if umap is None:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    sc_ = axes[0].scatter(umap[:, 0], umap[:, 1], c=cells.obs["prob_sensitive"], cmap="coolwarm", s=6, vmin=0, vmax=1)
+    fig.colorbar(sc_, ax=axes[0], label="P(sensitive)")
+    axes[0].set_title(f"{title}: probability of sensitivity")
+    for label, colour in (("resistant", "#2166ac"), ("sensitive", "#b2182b"), ("uncertain", "#bdbdbd")):
+        mask = (cells.obs["predicted_label"] == label).to_numpy()
+        axes[1].scatter(umap[mask, 0], umap[mask, 1], s=6, c=colour, label=f"{label} ({mask.sum()})")
+    axes[1].legend(markerscale=3, fontsize=8)
+    axes[1].set_title("predicted label")
+    clusters = cells.obs["cluster"].astype(str)
+    for i, cl in enumerate(sorted(clusters.unique(), key=lambda c: (len(c), c))):
+        mask = (clusters == cl).to_numpy()
+        axes[2].scatter(umap[mask, 0], umap[mask, 1], s=6, color=plt.cm.tab20(i % 20), label=cl)
+    axes[2].legend(markerscale=3, fontsize=7, ncol=2, title="cluster")
+    axes[2].set_title("Leiden cluster")
+    for ax in axes:
+        ax.set_xticks([]), ax.set_yticks([]), ax.set_xlabel("UMAP1"), ax.set_ylabel("UMAP2")
+    save_figure(fig, path, Section(
+        f"scdeal_umap_{title}", f"UMAP: {title}",
+        "Cells coloured by the predicted probability of sensitivity, the predicted label and the Leiden cluster."))
+
+
+def explain_report_files(out: Path, sample: str, drug: str, *, signature: pd.DataFrame, attributions,
+                         summary: dict) -> None:
+    """The signature genes table and the heatmap of their attributions across clusters."""
+    name = run_name(sample, drug)
+    top = signature.groupby("direction").head(15)
+    table = top.assign(Sample=[f"{name} {d} #{r}" for d, r in zip(top["direction"], top["rank"], strict=True)])[
+        ["Sample", "gene", "direction", "effect", "mean_abs_attribution", "fraction_towards_sensitive",
+         "fraction_towards_resistant"]]
+    ov = summary["de_overlap"]
+    # MultiQC shows only the columns named under `headers`: every column of the table is listed
+    headers = ("headers:\n  gene: {title: 'Gene', description: 'HGNC symbol'}\n"
+               "  direction: {title: 'Direction', "
+               "description: 'sensitive: higher expression raises the probability of sensitivity'}\n"
+               "  effect: {title: 'Effect', description: 'mean attribution × sign of expression vs the sample mean', "
+               "format: '{:,.4f}'}\n"
+               "  mean_abs_attribution: {title: 'Mean |attribution|', format: '{:,.4f}'}\n"
+               "  fraction_towards_sensitive: {title: 'Cells → sensitive', min: 0, max: 1, format: '{:,.2f}'}\n"
+               "  fraction_towards_resistant: {title: 'Cells → resistant', min: 0, max: 1, format: '{:,.2f}'}")
+    write_mqc_table(out / f"{name}_signature_mqc.tsv", Section(
+        f"scdeal_signature_{name}", f"Signature genes: {name}",
+        f"Top integrated-gradient genes pushing cells towards sensitive or resistant (baseline: sample mean; "
+        f"{summary['n_steps']} steps; mean |delta| {summary['mean_abs_delta']:.2g}). Overlap of the top "
+        f"{ov['top_n']} with the top DE genes (predicted sensitive vs resistant): {ov['overlap']} "
+        f"(expected {ov['expected']:.1f}, hypergeometric p = {ov['hypergeom_p']:.2g})."), table, extra=headers)
+    genes = top["gene"].tolist()
+    if not genes:
+        return
+    frame = pd.DataFrame(attributions[:, genes].X, columns=genes)
+    frame["cluster"] = attributions.obs["cluster"].astype(str).to_numpy()
+    means = frame.groupby("cluster").mean()
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(genes)), 0.5 * len(means) + 2))
+    lim = float(np.abs(means.to_numpy()).max()) or 1.0
+    im = ax.imshow(means.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(len(genes)), genes, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(means)), [f"cluster {c}" for c in means.index], fontsize=8)
+    fig.colorbar(im, ax=ax, label="mean attribution (→ sensitive > 0)")
+    ax.set_title(f"{name}: signature genes across clusters")
+    save_figure(fig, out / f"{name}_signature_heatmap.png", Section(
+        f"scdeal_signature_heatmap_{name}", f"Signature genes across clusters: {name}",
+        "Mean integrated-gradient attribution of the top signature genes in each Leiden cluster "
+        "(red: pushes towards sensitive, blue: towards resistant)."))
+
+
+def evaluation_report_files(out: Path, sample: str, drug: str, *, metrics: dict, table: pd.DataFrame) -> None:
+    """The evaluation general statistics and the evaluation table of one (sample, drug)."""
+    name = run_name(sample, drug)
+    general = pd.DataFrame([{"Sample": name, "auroc": metrics["auroc"], "ap": metrics["ap"], "f1": metrics["f1"]}])
+    headers = ("headers:\n  auroc: {title: 'AUROC', min: 0, max: 1, format: '{:,.3f}'}\n"
+               "  ap: {title: 'AP', min: 0, max: 1, format: '{:,.3f}'}\n  f1: {title: 'F1', min: 0, max: 1, format: '{:,.3f}'}")
+    write_mqc_table(out / f"{name}_evaluation_general_mqc.tsv",
+                    Section("scdeal_general_eval", "scdeal evaluation", "Metrics against ground-truth labels."),
+                    general, plot_type="generalstats", extra=headers)
+    keys = ("precision", "recall", "f1", "auroc", "ap", "baseline_auroc", "baseline_ap", "ami", "ari")
+    row = pd.DataFrame([{"Sample": name, **{k: metrics[k] for k in keys if k in metrics},
+                         "TP": int(table.loc["sensitive", "sensitive"]), "FN": int(table.loc["sensitive", "resistant"]),
+                         "FP": int(table.loc["resistant", "sensitive"]), "TN": int(table.loc["resistant", "resistant"]),
+                         "uncertain": int(table["uncertain"].sum())}])
+    write_mqc_table(out / f"{name}_evaluation_mqc.tsv", Section(
+        "scdeal_evaluation", "Evaluation against labels",
+        "Per-cell precision, recall, F1 (predicted labels), AUROC and AP (probabilities), the same "
+        "AUROC and AP of the baseline model where one was run, AMI/ARI "
+        "(Leiden clusters vs labels), the confusion matrix (sensitive = positive) and the cells called "
+        "uncertain (left out of TP/FN/FP/TN; not counted as sensitive in precision, recall and F1). Labels are never "
+        "used to train or choose anything."), row)

@@ -1,0 +1,52 @@
+"""Step: pretrain the bulk autoencoder and response predictor for one drug; save a checkpoint."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+
+from ...data.writers import write_json, write_tsv
+from ...model.device import select_device
+from ...model.training import BulkConfig, pretrain_bulk, save_checkpoint
+from ..flags import config_from_args
+from ..provenance import provenance
+from ..report import bulk_report_files
+from .common import run_step, step_parser
+
+__all__ = ["NAME", "body", "build_parser", "main"]
+
+NAME = "bulk_pretrain"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The step's flags: its inputs, then one per field of BulkConfig."""
+    p = step_parser("scdeal_bulk_pretrain.py", __doc__, BulkConfig, device=True)
+    p.add_argument("--bulk", required=True, help="bulk.h5ad written by the bulk_prepare step")
+    p.add_argument("--drug", required=True, help="drug name (recorded in the checkpoint and report)")
+    return p
+
+
+def body(args: argparse.Namespace) -> None:
+    """Pretrain, then write bulk_model.pt, the training history, the metrics and the report files."""
+    bulk = ad.read_h5ad(args.bulk)
+    model = pretrain_bulk(bulk, config_from_args(BulkConfig, args), select_device(args.device), drug=args.drug)
+    out = Path(args.outdir)
+    meta = provenance(NAME, vars(args), {"bulk": args.bulk})
+    save_checkpoint(model, out / "bulk_model.pt", meta)
+    write_tsv(out / "bulk_history.tsv", pd.DataFrame(model.history))
+    write_json(out / "bulk_metrics.json", {"drug": args.drug, "metrics": model.metrics,
+                                           "train_prevalence": model.train_prevalence,
+                                           "n_genes": len(model.genes), "provenance": meta})
+    bulk_report_files(out, args.drug, bulk=bulk, model=model)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the step with `argv` (default: the command line); the exit status."""
+    return run_step(NAME, build_parser(), body, argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

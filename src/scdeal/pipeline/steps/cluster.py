@@ -1,0 +1,61 @@
+"""Step: read one single-cell sample, QC, normalise, HVGs, PCA, Leiden clusters and UMAP."""
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import get_args
+
+from ...data.readers import Orientation, read_single_cell
+from ...data.singlecell import ClusterConfig, preprocess_and_cluster
+from ...data.species import Species, check_declared_species, mouse_to_human
+from ...data.writers import write_h5ad, write_json
+from ..flags import config_from_args
+from ..provenance import provenance
+from ..report import cluster_report_files
+from .common import run_step, step_parser
+
+__all__ = ["NAME", "body", "build_parser", "main"]
+
+NAME = "cluster"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The step's flags: the sample and how to read it, then one per field of ClusterConfig."""
+    p = step_parser("scdeal_cluster.py", __doc__, ClusterConfig)
+    p.add_argument("--input", required=True, help=".h5ad, 10x .h5, 10x matrix directory or .csv/.tsv[.gz] matrix")
+    p.add_argument("--sample", required=True, help="sample id (names the outputs)")
+    p.add_argument("--species", default="human", choices=get_args(Species),
+                   help="mouse genes are mapped to human one-to-one orthologs")
+    p.add_argument("--orientation", default="auto", choices=get_args(Orientation),
+                   help="layout of a text matrix (auto: detected from the header and barcodes)")
+    return p
+
+
+def body(args: argparse.Namespace) -> None:
+    """Read, check the species (map mouse genes), cluster, write the clustered sample and its summary."""
+    adata = read_single_cell(args.input, args.orientation)
+    check_declared_species(adata, args.species, f"sample '{args.sample}' ({args.input})")
+    species_report = {"species": args.species}
+    if args.species == "mouse":
+        adata, mapping = mouse_to_human(adata)
+        species_report.update(mapping)
+    params = config_from_args(ClusterConfig, args)
+    adata = preprocess_and_cluster(adata, params)
+    adata.uns["scdeal_cluster"]["species"] = species_report
+    out = Path(args.outdir)
+    meta = provenance(NAME, vars(args), {"input": args.input})
+    write_h5ad(out / f"{args.sample}.clustered.h5ad", adata)
+    write_json(out / f"{args.sample}_cluster_summary.json",
+               {"sample": args.sample, **adata.uns["scdeal_cluster"], "params": asdict(params), "provenance": meta})
+    cluster_report_files(out, args.sample, adata)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the step with `argv` (default: the command line); the exit status."""
+    return run_step(NAME, build_parser(), body, argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

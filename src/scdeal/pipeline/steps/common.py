@@ -1,0 +1,77 @@
+"""What every step shares: its parser (outdir, threads, logging, debug, device, and the flags of its
+configuration), error handling, and the thread limits."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Literal, get_args
+
+from ...errors import InputError
+from ..flags import add_config_flags, device_flag
+
+__all__ = ["EXIT_INPUT_ERROR", "configure", "limit_threads", "run_step", "step_parser"]
+
+EXIT_INPUT_ERROR = 2
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def step_parser(prog: str, description: str, *configs: type, device: bool = False) -> argparse.ArgumentParser:
+    """The parser of one step: the options every step has, then one flag per field of each of `configs`.
+
+    Args:
+        prog: The bin/ script's name.
+        description: What the step does (its module docstring).
+        *configs: Configuration dataclasses whose fields become flags.
+        device: Whether the step takes `--device`.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--outdir", required=True, help="directory that receives this step's outputs")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads for torch (0: all available)")
+    parser.add_argument("--log_level", default="INFO", choices=get_args(LogLevel), help="logging verbosity")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    if device:
+        parser.add_argument("--device", default="auto", type=device_flag,
+                            help="auto (CUDA when present), cpu, cuda or cuda:N")
+    for config in configs:
+        add_config_flags(parser, config)
+    return parser
+
+
+def configure(args: argparse.Namespace) -> None:
+    """Logging at `--log_level` on stderr, and every thread pool at `--threads` (0: the cores available)."""
+    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    limit_threads(args.threads or len(os.sched_getaffinity(0)))
+
+
+def limit_threads(threads: int) -> None:
+    """Every thread pool of the step (torch, BLAS/OpenMP, numba) at `threads`: a task uses the cores it
+    was given (Nextflow's task.cpus) and no more, whatever the node has."""
+    import numba
+    import threadpoolctl
+    import torch
+    torch.set_num_threads(threads)
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    # last, once torch and numba have loaded their OpenMP runtimes: BLAS (numpy, scipy, scikit-learn) and
+    # OpenMP pools keep this limit for the whole step
+    threadpoolctl.threadpool_limits(threads)
+
+
+def run_step(name: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None], *,
+             argv: list[str] | None = None) -> int:
+    """Parse flags, run `body`; user errors print one clear message and exit 2 (traceback with --debug)."""
+    args = parser.parse_args(argv)
+    configure(args)
+    try:
+        body(args)
+    except InputError as err:
+        if args.debug:
+            traceback.print_exc()
+        print(f"ERROR [{name}]: {err}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    return 0

@@ -1,0 +1,111 @@
+"""The transfer learns: per-cell accuracy on simulated data with a known answer, what each part
+contributes, calibration, calls and reproducibility."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from conftest import CPU, truth
+from scdeal.errors import InputError
+from scdeal.model.transfer import TransferConfig, call_labels, otsu_threshold, platt_scaling, transfer_and_predict
+
+
+def run(trained, **overrides):
+    bulk, model, cells = trained
+    cfg = TransferConfig(**{"epochs": 15, "n_ensemble": 1, **overrides})
+    return transfer_and_predict(model, bulk, cells, cfg=cfg, device=CPU)
+
+
+def test_transfer_predicts_cells_accurately(trained):
+    result = run(trained)
+    assert roc_auc_score(truth(trained[2]), result.prob) >= 0.85
+
+
+def test_transfer_beats_bulk_model_applied_directly_on_shifted_domain(trained_shifted):
+    direct = run(trained_shifted, epochs=0)
+    transferred = run(trained_shifted)
+    y = truth(trained_shifted[2])
+    assert roc_auc_score(y, transferred.prob) > roc_auc_score(y, direct.prob) + 0.02
+
+
+@pytest.mark.parametrize("ablation", [{"w_mmd": 0.0}, {"w_cluster": 0.0}, {"w_bulk": 0.0}, {"w_anchor": 0.0},
+                                      {"pretrained": False}, {"source_epochs": 0}, {"member_bulk": "all"}])
+def test_every_part_changes_the_result(trained, ablation):
+    default = run(trained)
+    ablated = run(trained, **ablation)
+    assert np.abs(default.prob - ablated.prob).max() > 1e-3
+
+
+def test_pretraining_keeps_the_orientation(trained):
+    """Without the bulk encoder's weights or a source refit, nothing ties which side means sensitive."""
+    y = truth(trained[2])
+    unanchored = run(trained, pretrained=False, source_epochs=0, w_anchor=0.0)
+    assert roc_auc_score(y, run(trained).prob) > roc_auc_score(y, unanchored.prob) + 0.2
+
+
+def test_same_seed_same_predictions_on_cpu(trained):
+    a, b = run(trained, epochs=3, seed=7), run(trained, epochs=3, seed=7)
+    np.testing.assert_array_equal(a.prob, b.prob)
+    c = run(trained, epochs=3, seed=8)
+    assert not np.array_equal(a.prob, c.prob)
+
+
+def test_ensemble_reports_spread(trained):
+    result = run(trained, epochs=3, n_ensemble=3)
+    assert result.member_probs.shape == (3, trained[2].n_obs)
+    assert (result.prob_sd > 0).any()
+    np.testing.assert_allclose(result.prob, result.member_probs.mean(0), rtol=1e-6)
+    assert [m["member"] for m in result.members] == [0, 1, 2] and result.bulk_val_auroc > 0.8
+
+
+def test_no_transfer_is_the_source_model_refitted_on_the_sample_genes(trained):
+    """epochs=0 gives the validated source model: its probabilities are the direct ones, and its held-out
+    bulk AUROC is measured on the genes the sample has."""
+    result = run(trained, epochs=0, n_ensemble=2)
+    np.testing.assert_array_equal(result.prob, result.direct_prob)
+    assert result.n_reset == 0 and result.bulk_val_auroc > 0.8
+    assert roc_auc_score(truth(trained[2]), result.direct_prob) > 0.7
+
+
+def test_predictions_need_no_labels(trained):
+    bulk, model, cells = trained
+    unlabelled = cells.copy()
+    del unlabelled.obs["response"]
+    result = transfer_and_predict(model, bulk, unlabelled, cfg=TransferConfig(epochs=2, n_ensemble=1), device=CPU)
+    assert result.prob.shape == (cells.n_obs,)
+
+
+def test_too_few_shared_genes_is_a_clear_error(trained):
+    bulk, model, cells = trained
+    with pytest.raises(InputError, match="shares only 50 genes"):
+        transfer_and_predict(model, bulk, cells[:, :50].copy(), cfg=TransferConfig(epochs=1, n_ensemble=1), device=CPU)
+
+
+def test_platt_scaling_recovers_the_true_calibration():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(scale=2, size=20_000)
+    y = rng.random(20_000) < 1 / (1 + np.exp(-(0.5 * logits - 1.0)))
+    slope, intercept = platt_scaling(logits, y.astype(int))
+    assert abs(slope - 0.5) < 0.05 and abs(intercept + 1.0) < 0.1
+    assert platt_scaling(-logits, y.astype(int)) == (1.0, 0.0)  # worse than chance: left uncalibrated
+
+
+def test_calibrated_probabilities_follow_the_bulk_prevalence(trained):
+    bulk, _, _ = trained
+    raw, calibrated = run(trained, calibration="none"), run(trained, calibration="platt")
+    assert roc_auc_score(truth(trained[2]), calibrated.prob) > 0.85
+    prevalence = bulk.obs["label"].mean()
+    assert abs(calibrated.prob.mean() - prevalence) < abs(raw.prob.mean() - prevalence) + 0.02
+
+
+def test_otsu_threshold_splits_two_populations():
+    rng = np.random.default_rng(0)
+    prob = np.concatenate([rng.normal(0.2, 0.05, 700), rng.normal(0.8, 0.05, 300)]).clip(0, 1)
+    threshold = otsu_threshold(prob)
+    assert 0.35 < threshold < 0.65 and (prob >= threshold).sum() == 300
+
+
+def test_uncertain_where_the_spread_reaches_across_the_threshold():
+    labels = call_labels(np.array([0.9, 0.1, 0.52, 0.45]), np.array([0.01, 0.01, 0.05, 0.01]), 0.5)
+    assert labels.tolist() == ["sensitive", "resistant", "uncertain", "resistant"]

@@ -1,0 +1,579 @@
+"""The Nextflow layer, checked without Nextflow (nothing here can run it): it parses, its includes resolve,
+every process calls an existing bin/ script with flags that script accepts, params agree across config,
+schema and docs, and each kind of mistake that only a real run would otherwise reveal fails a test here:
+container names Nextflow would rewrite, failures that stop other samples, outputs written where an input
+is staged, GPU flags without a GPU, meta fields that rerun tasks on -resume, version keys, the nf-test
+snapshot."""
+from __future__ import annotations
+
+import importlib
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from reftrace import ConfigFile, Module
+
+from conftest import ROOT
+from scdeal.data.readers import normalise_name, response_paths
+from scdeal.pipeline.config import (
+    config_params,
+    schema_defaults,
+    schema_parameters,
+    step_flags,
+)
+from scdeal.pipeline.provenance import versions_yaml
+
+NF_FILES = sorted(p for p in ROOT.rglob("*.nf") if not {".venv", "work", ".nf-test"} & set(p.relative_to(ROOT).parts))
+MODULES = sorted((ROOT / "modules").rglob("main.nf"))
+SCDEAL_MODULES = [m for m in MODULES if "scdeal" in m.parts]
+CONFIGS = [ROOT / "nextflow.config", *sorted((ROOT / "conf").glob("*.config"))]
+WORKFLOW = ROOT / "workflows" / "scdeal.nf"
+UTILS = ROOT / "subworkflows" / "local" / "utils_nfcore_scdeal_pipeline" / "main.nf"
+USAGE = (ROOT / "docs" / "usage.md").read_text()
+
+
+def parse(path: Path):
+    module = Module.from_file(str(path))
+    assert type(module).__name__ == "Module", f"{path}: {module}"
+    return module
+
+
+def process_name(path: Path) -> str:
+    return parse(path).processes[0].name
+
+
+def block(path: Path, name: str) -> str:
+    """The text of one section of a process (`input:`, `output:`, `script:`, `stub:`)."""
+    sections = "input|output|when|script|stub"
+    match = re.search(rf"\n\s*{name}:\n(.*?)(?=\n\s*(?:{sections}):\n|\n}}\s*$)", path.read_text(), re.S)
+    assert match, f"{path}: no {name}: block"
+    return match.group(1)
+
+
+def config_text() -> str:
+    return "\n".join(path.read_text() for path in CONFIGS)
+
+
+def manifest_version() -> str:
+    return re.search(r"version\s*=\s*'([^']+)'", (ROOT / "nextflow.config").read_text().split("manifest {")[1]).group(1)
+
+
+def test_parser_detects_broken_code(tmp_path):
+    bad = tmp_path / "bad.nf"
+    bad.write_text("process X {\n  script:\n  \"\"\"\n  echo\n")
+    assert type(Module.from_file(str(bad))).__name__ != "Module"
+
+
+@pytest.mark.parametrize("path", NF_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_nf_file_parses_and_includes_resolve(path):
+    for include in parse(path).includes:
+        target = include.from_module
+        if target.startswith("plugin/"):
+            continue
+        resolved = (path.parent / target)
+        assert resolved.with_suffix(".nf").exists() or (resolved / "main.nf").exists(), f"{path}: include {target}"
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_config_parses(path):
+    result = ConfigFile.from_file(str(path))
+    assert not result.error, f"{path}: {result.error}"
+
+
+# ------------------------------------------------------------------ bin/ scripts and their flags
+
+def bin_parser(script: str):
+    step = re.fullmatch(r"scdeal_(\w+)\.py", script).group(1)
+    return importlib.import_module(f"scdeal.pipeline.steps.{step}").build_parser()
+
+
+def accepted_flags(parser) -> set[str]:
+    return {opt[2:] for action in parser._actions for opt in action.option_strings if opt.startswith("--")}
+
+
+def required_flags(parser) -> set[str]:
+    return {a.option_strings[0][2:] for a in parser._actions if a.required}
+
+
+def step_call(path: Path) -> str:
+    """The step's command in the script block (the versions.yml line aside)."""
+    return block(path, "script").split("scdeal_versions.py")[0]
+
+
+@pytest.mark.parametrize("path", SCDEAL_MODULES, ids=lambda p: p.parent.name)
+def test_module_calls_existing_bin_script_with_accepted_flags(path):
+    script = step_call(path)
+    called = re.findall(r"(scdeal_\w+\.py)", script)
+    assert len(called) == 1, f"{path}: expected one bin/ call, found {called}"
+    assert (ROOT / "bin" / called[0]).exists()
+    parser = bin_parser(called[0])
+    used = set(re.findall(r"--(\w+)", script)) | {flag for flag, _ in step_flags(ROOT).get(process_name(path), [])}
+    if "cosmic" in script:
+        used.add("cosmic_map")
+    assert used <= accepted_flags(parser), f"{path}: flags not accepted: {used - accepted_flags(parser)}"
+    assert required_flags(parser) <= used, f"{path}: required flags missing: {required_flags(parser) - used}"
+
+
+@pytest.mark.parametrize("path", SCDEAL_MODULES, ids=lambda p: p.parent.name)
+def test_module_gives_the_step_its_cpus(path):
+    """Thread pools follow --threads (scdeal.pipeline.steps.common.limit_threads): it must be the task's cpus."""
+    assert "--threads ${task.cpus}" in step_call(path)
+
+
+def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path):
+    from scdeal.pipeline.runner import PROCESS, build_tasks
+    from scdeal.pipeline.samplesheet import Row
+    params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r.csv"}
+    rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response")]
+    for task in build_tasks(rows, params, outdir=tmp_path, root=ROOT):
+        module = ROOT / "modules" / "local" / "scdeal" / task.step / "main.nf"
+        module_flags = set(re.findall(r"--(\w+)", step_call(module))) - {"outdir", "threads"}
+        module_flags |= {flag for flag, _ in step_flags(ROOT)[PROCESS[task.step]]}
+        runner_flags = {a[2:] for a in task.args if a.startswith("--")}
+        assert runner_flags <= module_flags | {"cosmic_map"}, task.name
+        assert module_flags - {"cosmic"} <= runner_flags | {"cosmic_map"}, task.name
+
+
+# ------------------------------------------------------------------ containers
+
+def is_absolute_docker_name(image: str) -> bool:
+    """Nextflow's ContainerHandler.isAbsoluteDockerName: only a name whose first component is a registry
+    host (holds '.' or ':') escapes the `docker.registry` prefix (quay.io) and its singularity twin."""
+    head, slash, _ = image.partition("/")
+    return bool(slash) and ("." in head or ":" in head)
+
+
+def test_registry_rule_matches_nextflow():
+    assert not is_absolute_docker_name("scdeal/scdeal:0.1.0")  # becomes quay.io/scdeal/scdeal:0.1.0
+    assert not is_absolute_docker_name("ubuntu")
+    assert is_absolute_docker_name("ghcr.io/scdeal/scdeal:0.1.0")
+    assert is_absolute_docker_name("localhost:5000/scdeal:0.1.0")
+
+
+def container_definitions() -> list[tuple[str, str]]:
+    """(where, expression) of every container a process can get: module directives and config settings."""
+    found = [(str(p.relative_to(ROOT)), m) for p in MODULES for m in re.findall(r"^\s*container\s+(.+)$", p.read_text(), re.M)]
+    for path in CONFIGS:
+        found += [(path.name, m) for m in re.findall(r"^\s*(?:process\.)?container\s*=\s*(.+)$", path.read_text(), re.M)]
+    return found
+
+
+def image_names(expression: str) -> set[str]:
+    """The names a container expression yields: each branch of a ternary on task.ext.use_gpu, the
+    pipeline version filled in."""
+    text = expression.strip().strip("{} ").strip('"\'').replace("${workflow.manifest.version}", manifest_version())
+    ternary = re.search(r"\$\{\s*task\.ext\.use_gpu\s*\?\s*'([^']*)'\s*:\s*'([^']*)'\s*\}", text)
+    if ternary:
+        return {text.replace(ternary.group(0), branch) for branch in ternary.groups()}
+    return {text}
+
+
+def pipeline_images() -> set[str]:
+    return set().union(*(image_names(expression) for _, expression in container_definitions()))
+
+
+def test_every_container_name_is_used_as_written():
+    definitions = container_definitions()
+    assert definitions, "no container is set for the processes"
+    for where, expression in definitions:
+        for name in image_names(expression):
+            assert "$" not in name, f"{where}: unresolved container expression {expression}"
+            assert is_absolute_docker_name(name), f"{where}: Nextflow would prefix '{name}' with docker.registry"
+    assert len(pipeline_images()) == 2, "one CPU and one CUDA image"
+
+
+def test_modules_take_the_one_image_set_in_the_config():
+    for path in MODULES:
+        assert not re.search(r"^\s*container\s", path.read_text(), re.M), f"{path}: sets its own container"
+        assert 'conda "${moduleDir}/environment.yml"' in path.read_text(), path
+    assert len(container_definitions()) == 1
+
+
+def test_documented_and_built_images_are_the_pipeline_images():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    built = set(re.findall(r"docker build .*-t (\S+) \.", dockerfile))
+    assert built == pipeline_images()
+    for name in pipeline_images():
+        assert name.rsplit(":", 1)[0] in USAGE, f"docs/usage.md does not name {name}"
+
+
+
+def test_ci_builds_both_images_and_runs_nf_test_with_docker():
+    workflows = ROOT / ".github" / "workflows"
+    build = yaml.safe_load((workflows / "build-images.yml").read_text())["jobs"]["build"]
+    step = next(s for s in build["steps"] if s.get("uses", "").startswith("docker/build-push-action"))
+    registry = step["with"]["tags"].split("${{")[0]
+    built = {f"{registry}{entry['image']}:{manifest_version()}": entry["torch_variant"]
+             for entry in build["strategy"]["matrix"]["include"]}
+    assert set(built) == pipeline_images()
+    assert {name for name, variant in built.items() if variant != "cpu"} == {n for n in pipeline_images() if "-cuda" in n}
+    assert "TORCH_VARIANT=${{ matrix.torch_variant }}" in step["with"]["build-args"]
+    nf_test = (workflows / "nf-test.yml").read_text()
+    assert "nf-test test --profile=+docker" in nf_test  # nf-test.config's profile "test", plus docker
+    assert re.search(r'profile\s+"test"', (ROOT / "nf-test.config").read_text())
+    cpu = next(name for name in pipeline_images() if "-cuda" not in name)
+    assert f'docker build -t "{cpu.replace(manifest_version(), "${version}")}" .' in nf_test
+
+
+def test_images_pin_their_base_and_set_writable_caches():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    base = re.search(r"^FROM (\S+)", dockerfile, re.M).group(1)
+    assert re.search(r":\d+\.\d+\.\d+", base), f"base image {base} is not pinned to a release"
+    assert "environment.yml" in dockerfile
+    for variable in ("NUMBA_CACHE_DIR", "MPLCONFIGDIR"):
+        assert re.search(rf"{variable}=/tmp/", dockerfile), variable
+        assert re.search(rf"^\s*{variable}\s*=\s*'\.", (ROOT / "nextflow.config").read_text(), re.M), \
+            f"{variable} is not a task-local folder in nextflow.config env"
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert ignored[0].startswith("#") and "*" in ignored, ".dockerignore sends only what the image needs"
+    copied = set(re.findall(r"^COPY (?:--\S+ )*(.+?) \S+$", dockerfile, re.M))
+    for item in " ".join(copied).split():
+        assert f"!{item.rstrip('/')}" in ignored or f"!{item.rstrip('/')}/" in ignored, f".dockerignore excludes {item}"
+
+
+def test_environment_is_pinned_and_satisfies_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    assert all(re.search(r"=\d", d) for d in conda), f"unpinned conda packages: {conda}"
+    pip = [d for d in next(d["pip"] for d in env["dependencies"] if isinstance(d, dict)) if not d.startswith("-")]
+    pins = {Requirement(d).name.lower().replace("_", "-"): Requirement(d) for d in pip}
+    assert all(str(r.specifier).startswith("==") for r in pins.values()), "every pip package pinned with =="
+    assert "scdeal" not in pins and "." not in pip, "the code is not installed into the cached environment"
+    pyproject = re.search(r"dependencies = \[(.*?)\]", (ROOT / "pyproject.toml").read_text(), re.S).group(1)
+    for line in re.findall(r'"([^"]+)"', pyproject):
+        need = Requirement(line)
+        pin = pins.get(need.name.lower().replace("_", "-"))
+        assert pin, f"{need.name} is not pinned in environment.yml"
+        version = str(pin.specifier).removeprefix("==")
+        assert need.specifier.contains(version, prereleases=True), f"{need.name}=={version} breaks pyproject's {need}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.parent.name)
+def test_module_has_meta_yml_and_the_pinned_environment(path):
+    env = path.parent / "environment.yml"
+    assert env.resolve() == (ROOT / "environment.yml").resolve(), f"{env} is not the pipeline's environment"
+    meta = yaml.safe_load((path.parent / "meta.yml").read_text())
+    emits = set(re.findall(r"emit:\s*(\w+)", block(path, "output")))
+    assert set(meta["output"]) == emits, f"{path.parent.name}/meta.yml outputs {set(meta['output'])} vs {emits}"
+    inputs = re.findall(r"(?:val|path)\(?\s*(\w+)", block(path, "input"))
+    documented = [name for group in meta["input"] for item in group for name in item]
+    assert documented == inputs, f"{path.parent.name}/meta.yml inputs {documented} vs {inputs}"
+
+
+def test_conda_profiles_run_the_checkout_code():
+    config = (ROOT / "nextflow.config").read_text()
+    for profile in ("conda", "mamba"):
+        body = re.search(rf"^\s*{profile}\s*\{{(.*?)^\s*\}}", config, re.M | re.S).group(1)
+        assert 'env.PYTHONPATH          = "${projectDir}/src"' in body, profile
+
+
+# ------------------------------------------------------------------ failures stay isolated
+
+def error_strategies() -> list[tuple[str, str]]:
+    return [(p.name, m) for p in CONFIGS for m in re.findall(r"errorStrategy\s*=\s*(.+)$", p.read_text(), re.M)]
+
+
+def test_failures_are_ignored_after_retries_not_finished():
+    """'finish' or 'terminate' in a process's strategy stops every (sample, drug) pair not yet submitted;
+    a 'retry' past maxRetries terminates the run too, so each retry is bounded by task.maxRetries."""
+    strategies = error_strategies()
+    assert strategies
+    for where, strategy in strategies:
+        outcomes = set(re.findall(r"'(\w+)'", strategy))
+        assert outcomes <= {"retry", "ignore"}, f"{where}: {strategy}"
+        if "retry" in outcomes:
+            assert "task.attempt <= task.maxRetries" in strategy, f"{where}: unbounded retry: {strategy}"
+    generic = re.search(r"^    errorStrategy\s*=\s*(.+)$", (ROOT / "conf" / "base.config").read_text(), re.M).group(1)
+    assert "'ignore'" in generic
+    # one exception: MultiQC, the last step, fails the run (ext.on_failure) rather than leave it without a report
+    overrides = re.findall(r"withName:\s*'(\w+)'\s*\{[^}]*?ext\.on_failure\s*=\s*'(\w+)'", config_text(), re.S)
+    assert overrides == [("MULTIQC", "finish")]
+
+
+def test_docs_say_what_the_config_does_on_failure():
+    retries = int(re.search(r"^    maxRetries\s*=\s*(\d+)", (ROOT / "conf" / "base.config").read_text(), re.M).group(1))
+    section = USAGE[USAGE.index("### What happens when a task fails"):]
+    section = section[:section.index("\n### ", 4)]
+    assert f"`maxRetries = {retries}`" in section
+    for promise in ("'ignore'", "scdeal_status.tsv", "exit status 0", "MultiQC"):
+        assert promise in section, promise
+    assert "finish" not in (ROOT / "conf" / "base.config").read_text().split("process {")[0]
+    completion = UTILS.read_text()
+    assert "scdeal_status.tsv" in completion and "ignoredCount" in completion
+    assert "scdeal_status.tsv" in WORKFLOW.read_text()
+
+
+# ------------------------------------------------------------------ staging: no output where an input lies
+
+STAGING = "_inputs/"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.parent.name)
+def test_inputs_are_staged_apart_from_outputs(path):
+    """A file input is staged under `_inputs/` (never a sample id or drug key: both start with a letter or
+    digit), so an input named like the sample cannot take the output folder `${meta.id}/`."""
+    inputs = block(path, "input")
+    paths = re.findall(r"path\(?\s*(\w+)\s*(?:,\s*stageAs:\s*'([^']*)')?", inputs)
+    assert paths, path
+    for name, stage_as in paths:
+        assert stage_as.startswith(STAGING), f"{path.parent.name}: input '{name}' is staged at the task root"
+    patterns = [stage for _, stage in paths]
+    assert len(set(patterns)) == len(patterns) or all("?" in p or p == f"{STAGING}*" for p in patterns), path
+    for output in re.findall(r'path\(?\s*"([^"]+)"', block(path, "output")):
+        assert not output.startswith(STAGING), f"{path.parent.name}: output {output} under the input folder"
+
+
+def test_output_folders_cannot_be_the_input_folder():
+    sample = json.loads((ROOT / "assets" / "schema_input.json").read_text())["items"]["properties"]["sample"]["pattern"]
+    folder = STAGING.rstrip("/")
+    assert not re.match(sample, folder), f"a sample may be called '{folder}'"
+    assert normalise_name(folder) != folder
+    prefixes = {re.search(r'prefix\s*=\s*task\.ext\.prefix \?: "([^"]+)"', p.read_text()).group(1) for p in SCDEAL_MODULES}
+    assert prefixes == {"${meta.id}", "${meta.id}/${meta.drug_key}"}
+
+
+# ------------------------------------------------------------------ samplesheet keys
+
+def test_nextflow_normalises_drugs_as_python_does():
+    body = re.search(r"def drugKey\(String drug\) \{(.*?)\n\}", UTILS.read_text(), re.S).group(1)
+    regex = re.search(r"toUpperCase\(\)\.replaceAll\(/(.+?)/, ''\)", body).group(1)
+    for drug in ("Erlotinib", "erlotinib", "I-BET-762", "i.bet.762", "5-FU", "AR 42", "Café"):
+        assert re.sub(regex, "", drug.upper()) == normalise_name(drug), drug
+
+
+def test_nextflow_checks_keys_and_species_across_rows():
+    """nf-schema's uniqueEntries compares raw spellings: the pipeline compares normalised drug names, and
+    one species per sample, as scdeal.pipeline.samplesheet.key_problems does."""
+    utils = UTILS.read_text()
+    body = re.search(r"def samplesheetProblems\(List rows\) \{(.*?)\n\}", utils, re.S).group(1)
+    assert "def pair = [ meta.id, meta.drug_key ]" in body
+    assert "drug_key: drugKey(meta.drug)" in utils
+    assert "first.species != meta.species" in body and "first.path != path" in body
+    assert "samplesheetProblems(rows)" in utils and "error(" in utils
+
+
+# ------------------------------------------------------------------ GPU
+
+def gpu_processes() -> set[str]:
+    return {process_name(p) for p in MODULES if "process_gpu" in [lab.value for lab in parse(p).processes[0].labels]}
+
+
+def test_gpu_steps_are_exactly_those_given_a_device():
+    """A --device cuda without the process_gpu label runs on a node (and image) without a GPU: on the CPU."""
+    with_device = {name for name, flags in step_flags(ROOT).items() if "device" in {flag for flag, _ in flags}}
+    with_device |= {process_name(p) for p in MODULES if "--device" in block(p, "script")}
+    assert with_device == gpu_processes() == {"SCDEAL_BULK_PRETRAIN", "SCDEAL_TRANSFER", "SCDEAL_EXPLAIN"}
+
+
+def test_gpu_profile_gives_those_steps_a_gpu_and_the_cuda_image():
+    base = (ROOT / "conf" / "base.config").read_text()
+    gpu_block = base[base.index("withLabel:process_gpu"):]
+    assert "accelerator = { workflow.profile.tokenize(',').contains('gpu') ? 1 : null }" in gpu_block
+    assert "ext.use_gpu = { workflow.profile.tokenize(',').contains('gpu') }" in gpu_block
+    assert any("-cuda" in name for name in pipeline_images())
+    config = (ROOT / "nextflow.config").read_text()
+    gpu = re.search(r"^\s*gpu\s*\{(.*?)^\s*\}", config, re.M | re.S).group(1)
+    assert "params.device           = 'cuda'" in gpu and "--gpus all" in gpu and "--nv" in gpu
+    for label in ("process_single", "process_low", "process_medium", "process_high"):
+        assert f"withLabel:{label}" in base
+    assert "130..145" in base and "104" in base
+
+
+# ------------------------------------------------------------------ resume: the meta map
+
+def meta_fields_by_process() -> dict[str, set[str]]:
+    body = re.search(r"def metaFor\(String process, Map meta\) \{(.*?)\n\}", WORKFLOW.read_text(), re.S).group(1)
+    return {name: set(re.findall(r"'(\w+)'", fields)) for name, fields in re.findall(r"(\w+)\s*:\s*\[([^\]]*)\]", body)}
+
+
+def test_meta_map_holds_only_what_each_process_reads():
+    """The meta map is part of a task's cache key: a field the process does not read (label_key, the raw
+    drug spelling) would rerun it on -resume when edited."""
+    fields = meta_fields_by_process()
+    for path in SCDEAL_MODULES:
+        name = process_name(path)
+        read = set(re.findall(r"meta\.(\w+)", path.read_text()))
+        assert fields.get(name) == read, f"{name} reads {sorted(read)} but is given {sorted(fields.get(name, []))}"
+
+
+def test_every_process_call_builds_its_meta_with_meta_for():
+    workflow = WORKFLOW.read_text()
+    called = set(re.findall(r"^\s*(SCDEAL_\w+)\s*\(", workflow, re.M))
+    assert called == set(meta_fields_by_process())
+    for name in called:
+        assert f"metaFor('{name}'" in workflow, f"{name} gets a meta map not built by metaFor"
+
+
+# ------------------------------------------------------------------ versions
+
+def versions_commands(text: str) -> list[str]:
+    """The shell lines of a script or stub block that write versions.yml."""
+    lines = [line.strip() for line in text.splitlines() if not line.strip().startswith("//")]
+    return [line for line in lines if "versions.yml" in line or "END_VERSIONS" in line
+            or re.match(r'"\$\{task\.process\}":', line) or re.match(r"\w+: \\\$\(", line)]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: p.parent.name)
+def test_versions_are_keyed_by_the_process_and_equal_in_stub_and_script(path):
+    script, stub = versions_commands(block(path, "script")), versions_commands(block(path, "stub"))
+    assert script, f"{path}: the script writes no versions.yml"
+    assert any("${task.process}" in line for line in script), f"{path}: versions.yml not keyed by task.process"
+    assert [line for line in script if "multiqc_mqc_versions" not in line] == stub, f"{path}: stub and script differ"
+
+
+def test_versions_writer_keeps_the_name_it_is_given():
+    text = versions_yaml("SCDEAL:SCDEAL_CLUSTER")
+    assert text.splitlines()[0] == '"SCDEAL:SCDEAL_CLUSTER":'
+    assert yaml.safe_load(text)["SCDEAL:SCDEAL_CLUSTER"]["scdeal"]
+
+
+def test_versions_are_collected_through_the_topic_with_the_workflow_versions():
+    workflow = WORKFLOW.read_text()
+    assert "channel.topic('versions')" in workflow and "workflow.nextflow.version" in workflow
+    for path in SCDEAL_MODULES:
+        assert re.search(r'path\("versions.yml"\)\s*, emit: versions, topic: versions', block(path, "output")), path
+    assert "_mqc_versions.yml" in block(ROOT / "modules" / "local" / "multiqc" / "main.nf", "script")
+
+
+# ------------------------------------------------------------------ nf-core layout, report config, tests
+
+def test_nf_core_files():
+    assert yaml.safe_load((ROOT / ".nf-core.yml").read_text())["repository_type"] == "pipeline"
+    modules_json = json.loads((ROOT / "modules.json").read_text())
+    manifest = re.search(r"manifest \{(.*?)\n\}", (ROOT / "nextflow.config").read_text(), re.S).group(1)
+    name = re.search(r"name\s*=\s*'([^']+)'", manifest).group(1)
+    assert re.fullmatch(r"[\w.-]+/[\w.-]+", name), f"manifest.name '{name}' is not owner/name"
+    assert modules_json["name"] == name
+    utils = UTILS.read_text()
+    assert "paramsSummaryLog(workflow)" in utils and "params_${timestamp}.json" in utils
+
+
+def test_multiqc_search_patterns_are_used():
+    config = yaml.safe_load((ROOT / "assets" / "multiqc_config.yml").read_text())
+    used = set(config.get("custom_data", {})) | set(config.get("run_modules", []))
+    for key in config.get("sp", {}):
+        assert key in used, f"sp: {key} is read by no module and no custom_data entry"
+
+
+def test_nf_test_snapshot_is_committed_and_uses_the_ignore_file():
+    test = (ROOT / "tests" / "default.nf.test").read_text()
+    snapshot = json.loads((ROOT / "tests" / "default.nf.test.snap").read_text())
+    names = re.findall(r'test\("([^"]+)"\)', test)
+    assert set(names) == set(snapshot), f"snapshot entries {set(snapshot)} vs tests {names}"
+    assert "ignoreFile: 'tests/.nftignore'" in test
+    listed = [entry for content in snapshot.values() for item in content["content"] if isinstance(item, list)
+              for entry in item if isinstance(entry, str)]
+    for pattern in (ROOT / "tests" / ".nftignore").read_text().split():
+        regex = glob_regex(pattern)
+        assert any(re.fullmatch(regex, entry.split(":md5")[0]) for entry in listed), f".nftignore: {pattern} matches nothing"
+
+
+def glob_regex(pattern: str) -> str:
+    """A glob of nf-test or of a module output (`**/`, `*`, `{a,b}`, `${meta.id}`) as a regex."""
+    pattern = re.sub(r"\$\{meta\.\w+\}", "@", pattern)
+    regex = re.escape(pattern).replace("@", "[^/]+").replace(r"\*\*/", "(.*/)?").replace(r"\*", "[^/]*")
+    return re.sub(r"\\\{(.*?)\\\}", lambda m: "(" + m.group(1).replace(",", "|") + ")", regex)
+
+
+def test_profiles_read_no_path_outside_the_pipeline():
+    for path in CONFIGS:
+        assert "projectDir}/.." not in path.read_text(), f"{path.name} reads beside the checkout"
+    for sheet in (ROOT / "assets").glob("samplesheet*.csv"):
+        assert "../" not in sheet.read_text(), sheet
+
+
+# ------------------------------------------------------------------ parameters
+
+def used_params() -> set[str]:
+    names = set()
+    for path in NF_FILES:
+        names |= {p.name for p in parse(path).params}
+    for path in CONFIGS:
+        names |= set(re.findall(r"params\.(\w+)", path.read_text()))
+    return names
+
+
+def test_every_param_used_is_declared_and_documented():
+    declared = set(config_params((ROOT / "nextflow.config").read_text(), ROOT))
+    schema = set(schema_defaults(ROOT))
+    for name in used_params():
+        assert name in declared, f"params.{name} is used but not declared in nextflow.config"
+        assert name in schema, f"params.{name} is not in nextflow_schema.json"
+    hidden = {k for k, v in schema_parameters(ROOT).items() if v.get("hidden")}
+    for name in schema - hidden:
+        assert f"`--{name}`" in USAGE, f"--{name} is not documented in docs/usage.md"
+
+
+def test_schema_defaults_equal_config_defaults():
+    config = config_params((ROOT / "nextflow.config").read_text(), ROOT)
+    schema = schema_defaults(ROOT)
+    assert set(config) == set(schema)
+    for name, default in schema.items():
+        assert config[name] == default, f"{name}: nextflow.config {config[name]!r} vs schema {default!r}"
+
+
+def test_schema_params_have_types_and_help():
+    for name, spec in schema_parameters(ROOT).items():
+        assert spec.get("type") and spec.get("description"), name
+
+
+def step_parsers() -> dict[str, object]:
+    """Process name → the parser of its step, for every scdeal process of conf/modules.config."""
+    return {process: bin_parser(f"scdeal_{process.removeprefix('SCDEAL_').lower()}.py")
+            for process in step_flags(ROOT) if process.startswith("SCDEAL_")}
+
+
+def test_step_defaults_equal_schema_defaults():
+    """A step run by hand behaves as the pipeline does by default (a schema string such as `256,128` is
+    read as the step reads it)."""
+    schema = schema_defaults(ROOT)
+    for process, parser in step_parsers().items():
+        actions = {a.dest: a for a in parser._actions}
+        for flag, param in step_flags(ROOT)[process]:
+            if flag == "device":
+                continue
+            action, value = actions[flag], schema[param]
+            expected = action.type(value) if isinstance(value, str) and callable(action.type) else value
+            assert action.default == expected, f"{process} --{flag}: {action.default!r} vs {value!r}"
+
+
+def test_every_setting_of_a_step_is_a_pipeline_parameter():
+    """Each flag generated from a step's configuration is set from a parameter in conf/modules.config, so
+    every hyperparameter can be changed on the pipeline's command line."""
+    from dataclasses import fields
+
+    from test_flags import STEP_CONFIGS
+    for module, config in STEP_CONFIGS.items():
+        passed = {flag for flag, _ in step_flags(ROOT)[f"SCDEAL_{module.NAME.upper()}"]}
+        missing = {f.name for f in fields(config)} - passed
+        assert not missing, f"{module.NAME}: settings not passed by conf/modules.config: {sorted(missing)}"
+
+
+def test_parameters_table_of_the_docs_is_the_schema():
+    """docs/usage.md lists every visible parameter of each schema group with its default and choices."""
+    schema = json.loads((ROOT / "nextflow_schema.json").read_text())
+    order = [ref["$ref"].rsplit("/", 1)[-1] for ref in schema["allOf"]]
+    for group in (schema["$defs"][name] for name in order):
+        for name, spec in group["properties"].items():
+            if spec.get("hidden"):
+                continue
+            default = "" if spec.get("default") is None else f"`{spec['default']}`"
+            text = spec["description"] + (f" Choices: {', '.join(map(str, spec['enum']))}." if "enum" in spec else "")
+            assert f"| `--{name}` | {default} | {text} |" in USAGE, name
+
+
+def test_profiles_exist():
+    config = (ROOT / "nextflow.config").read_text()
+    for profile in ("test", "test_full", "docker", "singularity", "apptainer", "conda", "gpu", "debug"):
+        assert re.search(rf"^\s*{profile}\s*\{{", config, re.M), profile
+
+
+def test_test_profile_files_exist():
+    params = config_params((ROOT / "conf" / "test.config").read_text(), ROOT)
+    for key in ("input", "bulk_expression", "bulk_response"):
+        for path in response_paths(params[key]):  # bulk_response may list several tables
+            assert Path(path).exists(), (key, path)
+    assert len(response_paths(params["bulk_response"])) == 2

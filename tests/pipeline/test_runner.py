@@ -1,0 +1,266 @@
+"""The local runner end to end on the test profile: outputs, report, resume, failures, kill-and-resume."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+import pytest
+
+from conftest import ROOT
+from scdeal.pipeline.config import schema_defaults
+from scdeal.pipeline.runner import build_tasks, task_fingerprint
+from scdeal.pipeline.samplesheet import Row
+from test_nextflow_static import glob_regex
+
+SCDEAL = [sys.executable, "-m", "scdeal.pipeline.cli"]
+FAST = ["--bulk_epochs", "15", "--epochs", "8", "--ig_steps", "8"]
+
+
+def scdeal_run(*args, timeout=600):
+    env = {**os.environ, "TQDM_DISABLE": "1"}
+    return subprocess.run([*SCDEAL, "run", *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="module")
+def test_profile_run(tmp_path_factory):
+    outdir = tmp_path_factory.mktemp("run") / "results"
+    proc = scdeal_run("-profile", "test", "--outdir", str(outdir), *FAST)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return outdir, proc
+
+
+@pytest.mark.slow
+def test_predictions_and_annotated_h5ad(test_profile_run):
+    outdir, _ = test_profile_run
+    for sample in ("sample1", "sample2"):
+        pred = pd.read_csv(outdir / "predictions" / sample / "SIMULATIN" / "predictions.tsv", sep="\t")
+        assert list(pred.columns[:4]) == ["cell_id", "prob_sensitive", "predicted_label", "cluster"]
+        assert pred["prob_sensitive"].between(0, 1).all()
+        assert set(pred["predicted_label"]) <= {"sensitive", "resistant", "uncertain"}
+        adata = ad.read_h5ad(outdir / "predictions" / sample / "SIMULATIN" / f"{sample}_SIMULATIN.h5ad")
+        assert {"prob_sensitive", "prob_sensitive_sd", "predicted_label", "cluster"} <= set(adata.obs)
+        assert pred["prob_sensitive_baseline"].between(0, 1).all()  # --baseline logistic, beside scdeal
+        assert "X_scdeal" in adata.obsm and "X_umap" in adata.obsm
+        assert list(adata.obs_names) == list(pred["cell_id"])
+
+
+@pytest.mark.slow
+def test_bulk_model_uses_binary_labels_and_the_continuous_response(test_profile_run):
+    outdir, _ = test_profile_run
+    summary = json.loads((outdir / "bulk" / "SIMULATIN" / "bulk_summary.json").read_text())
+    assert summary["response_kind"] == "binary+LN_IC50" and summary["n_with_continuous_response"] == summary["n_matched"]
+    history = pd.read_csv(outdir / "bulk" / "SIMULATIN" / "bulk_history.tsv", sep="\t")
+    assert history["val_response_mse"].dropna().min() < 1.0  # the regression head learnt the simulated LN_IC50
+
+
+@pytest.mark.slow
+def test_evaluation_shows_the_model_learned(test_profile_run):
+    outdir, _ = test_profile_run
+    metrics = pd.read_csv(outdir / "evaluation" / "sample1" / "SIMULATIN" / "metrics.tsv", sep="\t").iloc[0]
+    assert metrics["auroc"] >= 0.85
+    assert {"precision", "recall", "f1", "ap", "ami", "baseline_auroc", "baseline_ap"} <= set(metrics.index)
+    summary = json.loads((outdir / "predictions" / "sample1" / "SIMULATIN" / "transfer_summary.json").read_text())
+    assert summary["comparison"]["baseline"] == "logistic"
+    assert summary["comparison"]["baseline_bulk_test_auroc"] > 0.7 and summary["comparison"]["scdeal_bulk_test_auroc"] > 0.7
+
+
+@pytest.mark.slow
+def test_every_output_records_its_provenance(test_profile_run):
+    outdir, _ = test_profile_run
+    summary = json.loads((outdir / "predictions" / "sample1" / "SIMULATIN" / "transfer_summary.json").read_text())
+    prov = summary["provenance"]
+    assert prov["parameters"]["seed"] == 0 and prov["versions"]["torch"]
+    assert all(len(v["sha256"]) == 64 for v in prov["inputs"].values())
+    params = json.loads((outdir / "pipeline_info" / "params.json").read_text())
+    assert params["epochs"] == 8 and params["n_ensemble"] == 2  # command line over test profile over defaults
+
+
+@pytest.mark.slow
+def test_report_has_every_section(test_profile_run):
+    outdir, _ = test_profile_run
+    html = outdir / "multiqc" / "multiqc_report.html"
+    assert html.stat().st_size > 10_000
+    data = json.loads((outdir / "multiqc" / "multiqc_report_data" / "multiqc_data.json").read_text())
+    sections = json.dumps(data) + html.read_text()  # html-only sections (summary, methods) live in the page
+    for section in ("scdeal_bulk_models", "scdeal_samples", "scdeal_transfer_curve_sample1_SIMULATIN",
+                    "scdeal_signature_sample1_SIMULATIN", "scdeal_evaluation", "scdeal_comparison", "workflow_summary",
+                    "methods_description", "software_versions"):
+        assert section in sections, section
+    general = pd.read_csv(outdir / "multiqc" / "multiqc_report_data" / "multiqc_general_stats.txt", sep="\t")
+    assert len(general) == 2
+    columns = " ".join(general.columns)
+    for key in ("cells_in", "cells_after_qc", "genes_shared", "clusters", "frac_sensitive", "auroc", "ap", "f1"):
+        assert key in columns, key
+    assert (outdir / "predictions" / "sample1" / "SIMULATIN" / "sample1_SIMULATIN_umap.png").stat().st_size > 5000
+    for section in ("scdeal_umap_sample1_SIMULATIN", "scdeal_signature_heatmap_sample1_SIMULATIN"):
+        assert section in sections, section
+
+
+def mqc_table_columns(path: Path) -> tuple[set[str], set[str] | None]:
+    """Data columns of a MultiQC custom-content TSV, and the columns its `headers` block names (None: no block)."""
+    import yaml
+    lines = path.read_text().splitlines()
+    config = yaml.safe_load("\n".join(line[2:] for line in lines if line.startswith("# ")))
+    header = next(line for line in lines if not line.startswith("#")).split("\t")
+    named = set(config["headers"]) if "headers" in config else None
+    return set(header[1:]), named
+
+
+@pytest.mark.slow
+def test_report_tables_show_every_column(test_profile_run):
+    """MultiQC hides a column left out of a `headers` block (the signature tables once hid their genes)."""
+    outdir, _ = test_profile_run
+    tables = list(outdir.rglob("*_mqc.tsv"))
+    assert any(t.name.endswith("_signature_mqc.tsv") for t in tables)
+    for table in tables:
+        columns, named = mqc_table_columns(table)
+        assert named is None or columns <= named, f"{table.name}: {sorted(columns - named)} hidden in the report"
+    html = (outdir / "multiqc" / "multiqc_report.html").read_text()
+    gene = pd.read_csv(outdir / "explain" / "sample1" / "SIMULATIN" / "signature_genes.tsv", sep="\t")["gene"].iloc[0]
+    assert f'<span class="val">{gene}</span>' in html
+
+
+@pytest.mark.slow
+def test_rerun_resumes_everything(test_profile_run, tmp_path):
+    outdir, _ = test_profile_run
+    before = (outdir / "predictions" / "sample1" / "SIMULATIN" / "predictions.tsv").read_bytes()
+    proc = scdeal_run("-profile", "test", "--outdir", str(outdir), *FAST)
+    assert proc.returncode == 0
+    assert proc.stderr.count("up to date, skipped") == 10
+    assert (outdir / "predictions" / "sample1" / "SIMULATIN" / "predictions.tsv").read_bytes() == before
+
+
+@pytest.mark.slow
+def test_changed_parameter_reruns_only_what_depends_on_it(test_profile_run, tmp_path):
+    outdir = tmp_path / "results"
+    shutil.copytree(test_profile_run[0], outdir)
+    proc = scdeal_run("-profile", "test", "--outdir", str(outdir), *FAST, "--top_genes", "20")
+    assert proc.returncode == 0
+    assert "explain:sample1:SIMULATIN: started" in proc.stderr
+    assert "transfer:sample1:SIMULATIN: started" not in proc.stderr
+
+
+def fingerprints(rows: list[Row], tmp_path: Path) -> dict[str, str]:
+    params = schema_defaults(ROOT) | {"bulk_expression": "e", "bulk_response": "r"}
+    return {t.name: task_fingerprint(t) for t in build_tasks(rows, params, outdir=tmp_path, root=ROOT)}
+
+
+def test_resume_keys_hold_only_what_each_task_reads(tmp_path):
+    """As under Nextflow (metaFor in workflows/scdeal.nf): a new label_key reruns the evaluation alone,
+    and another spelling of the drug reruns nothing."""
+    before = fingerprints([Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response")], tmp_path)
+    relabelled = fingerprints([Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "truth")], tmp_path)
+    respelled = fingerprints([Row("s1", tmp_path / "s1.h5ad", "ERLOTINIB", "human", "response")], tmp_path)
+    assert {name for name in before if before[name] != relabelled[name]} == {"evaluate:s1:ERLOTINIB"}
+    assert respelled == before
+
+
+@pytest.mark.slow
+def test_local_tree_is_the_pipeline_tree(test_profile_run):
+    """Every file a step writes is an output of its module (so Nextflow publishes it too), and the tree is
+    the one the nf-test snapshot expects from Nextflow."""
+    from scdeal.pipeline.runner import PROCESS
+    outdir, _ = test_profile_run
+    folders = {"bulk": ["bulk_prepare", "bulk_pretrain"], "cluster": ["cluster"], "predictions": ["transfer"],
+               "explain": ["explain"], "evaluation": ["evaluate"]}
+    written = set()
+    for folder, steps in folders.items():
+        patterns = []
+        for step in steps:
+            text = (ROOT / "modules" / "local" / "scdeal" / step / "main.nf").read_text()
+            outputs = text.split("output:")[1].split("when:")[0]
+            patterns += [glob_regex(p) for p in re.findall(r'path\("\$\{prefix\}/([^"]+)"\)', outputs)]
+        for path in (outdir / folder).rglob("*"):
+            rel = path.relative_to(outdir).as_posix()
+            written.add(rel)
+            if path.is_file() and not path.name.startswith(".scdeal_"):
+                assert any(re.fullmatch(p, path.name) for p in patterns), f"{rel} is not an output of {PROCESS[steps[0]]}"
+    written = {w for w in written if not w.rsplit("/", 1)[-1].startswith(".scdeal_")} | set(folders)
+    snapshot = json.loads((ROOT / "tests" / "default.nf.test.snap").read_text())["-profile test"]["content"][2]
+    assert written == {entry for entry in snapshot if entry.split("/")[0] in folders}
+
+
+def test_steps_use_only_the_cores_they_are_given():
+    """--threads (task.cpus under Nextflow) caps torch, BLAS/OpenMP and numba, whatever the node has."""
+    code = ("import importlib, numba, threadpoolctl, torch\n"
+            "for step in ('cluster', 'transfer', 'explain', 'bulk_prepare'):\n"
+            "    importlib.import_module(f'scdeal.pipeline.steps.{step}')\n"
+            "from scdeal.pipeline.steps.common import limit_threads\n"
+            "limit_threads(1)\n"
+            "pools = {p['internal_api']: p['num_threads'] for p in threadpoolctl.threadpool_info()}\n"
+            "print(pools, numba.get_num_threads(), torch.get_num_threads())\n"
+            "assert set(pools.values()) == {1} and {'openblas', 'openmp'} <= set(pools), pools\n"
+            "assert numba.get_num_threads() == 1 and torch.get_num_threads() == 1\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_dag_shape_for_many_samples_and_drugs(tmp_path):
+    rows = [Row(f"s{i}", tmp_path / f"s{i}.h5ad", drug, "human", None)
+            for i in range(10) for drug in ("Erlotinib", "Gefitinib", "I-BET-762")]
+    params = schema_defaults(ROOT) | {"bulk_expression": "e", "bulk_response": "r"}
+    steps = pd.Series([t.step for t in build_tasks(rows, params, outdir=tmp_path, root=ROOT)]).value_counts()
+    assert steps["bulk_pretrain"] == 3 and steps["cluster"] == 10 and steps["transfer"] == 30
+    assert "evaluate" not in steps
+
+
+@pytest.mark.slow
+def test_failure_in_one_sample_keeps_the_others(tmp_path):
+    """A failure found only at run time (text matrices are not pre-checked) stops that sample alone."""
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "assets" / "test_data", data)
+    broken = ad.read_h5ad(data / "sample2.h5ad")
+    frame = pd.DataFrame(broken.X.toarray(), index=broken.obs_names,
+                         columns=[f"OTHER{i}" for i in range(broken.n_vars)])  # no gene shared with the bulk model
+    frame.to_csv(data / "sample2.csv")
+    sheet = tmp_path / "sheet.csv"
+    sheet.write_text("sample,input,drug\nsample1,data/sample1.h5ad,Simulatin\nsample2,data/sample2.csv,Simulatin\n")
+    outdir = tmp_path / "results"
+    proc = scdeal_run("--input", str(sheet), "--outdir", str(outdir), "--bulk_expression", str(data / "bulk_expression.csv.gz"),
+                      "--bulk_response", str(data / "bulk_response.csv"), *FAST, "--skip_explain")
+    # as under Nextflow's errorStrategy 'ignore': the run succeeds, reports, and lists the failed pair
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "transfer:sample2:SIMULATIN" in proc.stderr and "shares only 0 genes" in proc.stderr
+    assert (outdir / "predictions" / "sample1" / "SIMULATIN" / "predictions.tsv").exists()
+    assert not list((outdir / "predictions").glob("sample2/**/predictions.tsv"))
+    assert (outdir / "multiqc" / "multiqc_report.html").exists()
+    status = pd.read_csv(outdir / "pipeline_info" / "scdeal_status.tsv", sep="\t", index_col="sample")
+    assert status.loc["sample1", ["predictions", "explanation", "evaluation"]].tolist() == ["done", "skipped", "skipped"]
+    assert status.loc["sample2", "predictions"] == "failed"
+    assert "scdeal_status.tsv" in proc.stderr
+
+
+@pytest.mark.slow
+def test_killed_run_leaves_nothing_that_looks_finished_and_resumes(tmp_path):
+    outdir = tmp_path / "results"
+    proc = subprocess.Popen([*SCDEAL, "run", "-profile", "test", "--outdir", str(outdir), *FAST],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list(outdir.glob("bulk/*/.scdeal_bulk_pretrain.done.json")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # whatever was running is staged only: no predictions or stamps without their files
+    for stamp in outdir.rglob(".scdeal_*.done.json"):
+        assert any(stamp.parent.iterdir())
+    assert not list(outdir.rglob("predictions.tsv")) or all(
+        (p.parent / ".scdeal_transfer.done.json").exists() for p in outdir.rglob("predictions.tsv"))
+    resumed = scdeal_run("-profile", "test", "--outdir", str(outdir), *FAST)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "up to date, skipped" in resumed.stderr
+    assert not list(outdir.rglob(".staging.*"))
+    reference = scdeal_run("-profile", "test", "--outdir", str(tmp_path / "fresh"), *FAST)
+    assert reference.returncode == 0
+    for sample in ("sample1", "sample2"):
+        rel = Path("predictions") / sample / "SIMULATIN" / "predictions.tsv"
+        assert (outdir / rel).read_bytes() == (tmp_path / "fresh" / rel).read_bytes()
