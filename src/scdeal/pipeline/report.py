@@ -164,13 +164,14 @@ def comparison_table(out: Path, name: str, compare: dict) -> None:
         "both on the cells."), row)
 
 
-TRUST_COLUMNS = {  # key in the diagnostic → (column title, number format or None)
-    "verdict": ("Verdict", None), "advice": ("What to do", None),
+TRUST_COLUMNS = {  # key in the diagnostic → (column title, number format or None); the long advice text last
+    "verdict": ("Verdict", None),
     "members_sign_agreement": ("Members agreeing", "{:,.2f}"), "members_reset_to_source": ("Members reset", "{:,.0f}"),
     "bulk_val_auroc_genes_used": ("Bulk val AUROC (genes used)", "{:,.3f}"),
     "spearman_transfer_vs_direct": ("Spearman transfer vs direct", "{:,.2f}"),
     "spearman_transfer_vs_baseline": ("Spearman transfer vs baseline", "{:,.2f}"),
     "spearman_direct_vs_baseline": ("Spearman direct vs baseline", "{:,.2f}"),
+    "advice": ("What to do", None),
 }
 
 
