@@ -101,6 +101,8 @@ ABLATIONS = {  # transfer changes; each isolates one safeguard of the default
                                        "source_epochs": 0},
 }
 DEFAULT, DIRECT = "scdeal (default)", "direct (no transfer)"
+TRUST_FIELDS = ("members_lowest_spearman", "members_reset_to_source", "spearman_transfer_vs_direct",
+                "spearman_transfer_vs_baseline", "spearman_direct_vs_baseline")
 # gradient boosting on the model's features is left out: one fit costs ~1.5 min on PC9's 4,580 genes
 BASELINES = {("logistic", "profile"): "logistic (profile)", ("gbt", "profile"): "gbt (profile)",
              ("logistic", "model"): "logistic (model)"}
@@ -143,7 +145,8 @@ def run_task(task: Task, cells, expression, *, response, seeds: int, ablations: 
                                  bulk_val_auroc=result.bulk_val_auroc, n_reset=result.n_reset)
         rows.append(scored(DEFAULT, seed, y, prob=result.prob, predicted=labels == "sensitive", verdict=trust["verdict"],
                            uncertain=float((labels == "uncertain").mean()), seconds=seconds,
-                           bulk_val_auroc=result.bulk_val_auroc))
+                           bulk_val_auroc=result.bulk_val_auroc,
+                           **{k: trust[k] for k in TRUST_FIELDS if k in trust}))
         for method, prob in {DIRECT: result.direct_prob, **baselines}.items():
             rows.append(scored(method, seed, y, prob=prob, predicted=prob >= otsu_threshold(prob)))
         if ablations:
