@@ -17,7 +17,8 @@ from .features import data_scale
 from .readers import line_key, normalise_name
 
 __all__ = ["BINARIZE_RULES", "BinarizeRule", "BulkPrepareConfig", "binarize", "drug_labels", "find_drug",
-           "pooled_response_z", "prepare_bulk", "stratified_split"]
+           "labels_from_rows", "log_if_linear", "matched_lines", "pooled_response_z", "prepare_bulk",
+           "stratified_split"]
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,11 @@ def drug_labels(response: pd.DataFrame, drug: str, config: BulkPrepareConfig, *,
     find_drug(response, drug)
     rows = response[response["drug"].map(normalise_name) == normalise_name(drug)].copy()
     rows["key"] = [line_key(x, cosmic) for x in rows["line"]]
+    return labels_from_rows(rows, config)
+
+
+def labels_from_rows(rows: pd.DataFrame, config: BulkPrepareConfig) -> tuple[pd.DataFrame, str]:
+    """`drug_labels` of one drug's response rows, whose `key` column holds the normalised line names."""
     if "source" not in rows:
         rows["source"] = "response"
     binary = rows[rows["kind"] == "binary"]
@@ -125,18 +131,9 @@ def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, c
     """
     config = config or BulkPrepareConfig()
     labels, kind = drug_labels(response, drug, config, cosmic=cosmic)
-    keys = pd.Index([line_key(x, cosmic) for x in expression.obs_names])
-    matched = keys.isin(labels.index)
-    log.info("%s: %d of %d expression lines matched %d lines with a response (%s)", drug, int(matched.sum()),
+    bulk = matched_lines(expression, labels.index, cosmic=cosmic, what=f"the response table for '{drug}'")
+    log.info("%s: %d of %d expression lines matched %d lines with a response (%s)", drug, bulk.n_obs,
              expression.n_obs, len(labels), kind)
-    if matched.sum() == 0:
-        raise InputError(f"No cell line of the bulk expression table '{expression.uns.get('source', '?')}' matches "
-                         f"the response table for '{drug}' "
-                         f"(e.g. expression '{expression.obs_names[0]}', response '{labels.index[0]}'): check "
-                         "that both name lines the same way, or pass --cosmic_map for COSMIC ids.")
-    bulk = expression[matched].copy()
-    bulk.obs_names = keys[matched]
-    bulk = bulk[~bulk.obs_names.duplicated()].copy()
     bulk.obs = bulk.obs.join(labels)
     counts = bulk.obs["label"].value_counts()
     for cls, name in ((1.0, "sensitive"), (0.0, "resistant")):
@@ -146,9 +143,7 @@ def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, c
     bulk.obs["label"] = bulk.obs["label"].astype(int)
     bulk.obs["split"] = stratified_split(bulk.obs["label"].to_numpy(), val_fraction=config.val_fraction,
                                          test_fraction=config.test_fraction, seed=config.seed)
-    if data_scale(bulk.X) in ("counts", "linear"):
-        log.info("bulk expression looks linear-scale: applying log2(x + 1)")
-        bulk.X = np.log2(np.clip(bulk.X, 0, None) + 1).astype(np.float32)
+    log_if_linear(bulk)
     bulk.uns["scdeal_bulk"] = {"drug": drug, "drug_in_table": find_drug(response, drug), "response_kind": kind,
                                "binarize_rule": "given" if kind.startswith("binary") else config.binarize_rule,
                                "n_with_continuous_response": int(bulk.obs["response_z"].notna().sum())
@@ -156,6 +151,30 @@ def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, c
                                "n_expression_lines": int(expression.n_obs), "n_matched": int(bulk.n_obs),
                                "n_sensitive": int(counts.get(1.0, 0)), "n_resistant": int(counts.get(0.0, 0))}
     return bulk
+
+
+def matched_lines(expression: ad.AnnData, keys: pd.Index, *, cosmic: dict[str, str] | None, what: str) -> ad.AnnData:
+    """The expression lines whose normalised name is in `keys`, renamed to it (first of duplicates kept).
+
+    Raises:
+        InputError: no line matches.
+    """
+    names = pd.Index([line_key(x, cosmic) for x in expression.obs_names])
+    matched = names.isin(keys)
+    if matched.sum() == 0:
+        raise InputError(f"No cell line of the bulk expression table '{expression.uns.get('source', '?')}' matches "
+                         f"{what} (e.g. expression '{expression.obs_names[0]}', response '{keys[0]}'): check "
+                         "that both name lines the same way, or pass --cosmic_map for COSMIC ids.")
+    bulk = expression[matched].copy()
+    bulk.obs_names = names[matched]
+    return bulk[~bulk.obs_names.duplicated()].copy()
+
+
+def log_if_linear(bulk: ad.AnnData) -> None:
+    """log2(x + 1) of expression on a linear scale (counts, TPM), in place; log-scale data are left as they are."""
+    if data_scale(bulk.X) in ("counts", "linear"):
+        log.info("bulk expression looks linear-scale: applying log2(x + 1)")
+        bulk.X = np.log2(np.clip(bulk.X, 0, None) + 1).astype(np.float32)
 
 
 def stratified_split(labels: np.ndarray, *, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:

@@ -11,7 +11,8 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ENCODER_KINDS", "Decoder", "Encoder", "EncoderKind", "Head", "autoencoder_loss", "cluster_loss",
-           "encoder_on_genes", "masked_mse", "mlp", "mmd", "response_terms", "weighted_response_loss"]
+           "encoder_on_genes", "masked_bce", "masked_mse", "mlp", "mmd", "response_terms", "screen_terms",
+           "weighted_response_loss"]
 
 EncoderKind = Literal["ae", "dae", "vae"]
 ENCODER_KINDS: tuple[str, ...] = get_args(EncoderKind)
@@ -63,20 +64,21 @@ class Decoder(nn.Module):
 
 
 class Head(nn.Module):
-    """Bottleneck → hidden layers → one number per profile.
+    """Bottleneck → hidden layers → one number per profile (or one per drug, for a screen's `n_out` drugs).
 
     The bulk model has two: the classifier (the logit of sensitivity; sigmoid gives the probability,
     trained with BCE) and the regressor of the continuous response (trained with MSE).
     """
 
-    def __init__(self, latent_dim: int, hidden_dims: tuple[int, ...], *, dropout: float):
+    def __init__(self, latent_dim: int, hidden_dims: tuple[int, ...], *, dropout: float, n_out: int = 1):
         super().__init__()
         self.body = mlp([latent_dim, *hidden_dims], dropout)
-        self.out = nn.Linear(hidden_dims[-1], 1)
+        self.out = nn.Linear(hidden_dims[-1], n_out)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """One output per row of `z`."""
-        return self.out(self.body(z)).squeeze(-1)
+        """One output per row of `z` (rows × drugs for several outputs)."""
+        out = self.out(self.body(z))
+        return out.squeeze(-1) if out.shape[-1] == 1 else out
 
 
 def autoencoder_loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, *, kind: EncoderKind, noise: float,
@@ -147,6 +149,24 @@ def masked_mse(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     valid = ~torch.isnan(target)
     diff = torch.where(valid, output.float() - torch.nan_to_num(target), torch.zeros_like(target))
     return diff.pow(2).sum() / valid.sum().clamp(min=1)
+
+
+def masked_bce(logits: torch.Tensor, label: torch.Tensor, pos_weight: torch.Tensor) -> torch.Tensor:
+    """Weighted BCE over the (line, drug) pairs that have a label (NaN elsewhere); 0 if none."""
+    valid = ~torch.isnan(label)
+    loss = F.binary_cross_entropy_with_logits(logits.float(), torch.nan_to_num(label), pos_weight=pos_weight,
+                                              reduction="none")
+    return torch.where(valid, loss, torch.zeros_like(loss)).sum() / valid.sum().clamp(min=1)
+
+
+def screen_terms(classifier: Head, regressor: Head, z: torch.Tensor, *, label: torch.Tensor, response: torch.Tensor,
+                 pos_weight: torch.Tensor, w_response: float) -> dict[str, torch.Tensor]:
+    """`response_terms` of a screen: lines × drugs labels and responses, NaN where a line lacks a drug,
+    and one BCE weight per drug."""
+    terms = {"bce": masked_bce(classifier(z), label, pos_weight)}
+    if w_response > 0:
+        terms["response_mse"] = masked_mse(regressor(z), response)
+    return terms
 
 
 def response_terms(classifier: Head, regressor: Head, z: torch.Tensor, *, label: torch.Tensor,

@@ -26,10 +26,11 @@ PRIOR_BOUNDS = (0.02, 0.98)
 
 
 def anchor_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """1 − Pearson correlation of two logit vectors over a batch (0: same order, 2: reversed)."""
-    s = student.float() - student.float().mean()
-    t = teacher.float() - teacher.float().mean()
-    return 1.0 - (s * t).sum() / (s.norm() * t.norm() + 1e-8)
+    """1 − Pearson correlation of two logit vectors over a batch (0: same order, 2: reversed); for
+    cells × drugs logits, the mean over drugs of each drug's."""
+    s = student.float() - student.float().mean(0)
+    t = teacher.float() - teacher.float().mean(0)
+    return 1.0 - ((s * t).sum(0) / (s.norm(dim=0) * t.norm(dim=0) + 1e-8)).mean()
 
 
 def cluster_anchor_loss(student: torch.Tensor, teacher: torch.Tensor, clusters: torch.Tensor, *,

@@ -28,12 +28,14 @@ from .networks import (
     Head,
     autoencoder_loss,
     response_terms,
+    screen_terms,
     weighted_response_loss,
 )
 
 __all__ = ["CHECKPOINT_FORMAT", "IMBALANCE", "BulkConfig", "BulkModel", "EarlyStopping", "Imbalance", "build_networks",
-           "line_responses", "load_checkpoint", "load_tagged", "predict_proba", "pretrain_bulk", "resample_training_lines",
-           "response_targets", "save_checkpoint", "shuffled_batches", "train_autoencoder", "train_predictor"]
+           "class_weight", "line_responses", "load_checkpoint", "load_tagged", "predict_proba", "pretrain_bulk",
+           "resample_training_lines", "response_targets", "save_checkpoint", "shuffled_batches", "train_autoencoder",
+           "train_predictor"]
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "scdeal-bulk-model/3"
@@ -82,12 +84,13 @@ class BulkModel:
     train_prevalence: float = 0.5    # fraction of sensitive training lines
 
 
-def build_networks(n_genes: int, cfg: BulkConfig) -> tuple[Encoder, Decoder, Head, Head]:
-    """Encoder, decoder, response classifier and the auxiliary continuous-response regressor."""
+def build_networks(n_genes: int, cfg: BulkConfig, n_drugs: int = 1) -> tuple[Encoder, Decoder, Head, Head]:
+    """Encoder, decoder, response classifier and the auxiliary continuous-response regressor (one output
+    per drug)."""
     enc = Encoder(n_genes, cfg.hidden_dims, cfg.latent_dim, dropout=cfg.dropout, variational=cfg.encoder == "vae")
     dec = Decoder(n_genes, cfg.hidden_dims, cfg.latent_dim, dropout=cfg.dropout)
-    pred = Head(cfg.latent_dim, cfg.predictor_hidden_dims, dropout=cfg.dropout)
-    reg = Head(cfg.latent_dim, cfg.predictor_hidden_dims, dropout=cfg.dropout)
+    pred = Head(cfg.latent_dim, cfg.predictor_hidden_dims, dropout=cfg.dropout, n_out=n_drugs)
+    reg = Head(cfg.latent_dim, cfg.predictor_hidden_dims, dropout=cfg.dropout, n_out=n_drugs)
     return enc, dec, pred, reg
 
 
@@ -120,6 +123,10 @@ def resample_training_lines(x: np.ndarray, y: np.ndarray, r: np.ndarray, *, how:
     Raises:
         ValueError: `how` is not one of IMBALANCE.
     """
+    if y.ndim == 2 and how in ("upsample", "smote"):
+        log.warning("--imbalance %s resamples one drug's classes; a screen's lines carry every drug, so its "
+                    "classes are weighted per drug instead", how)
+        return x, y, r
     if how == "upsample":
         from imblearn.over_sampling import RandomOverSampler
         sampler = RandomOverSampler(random_state=seed)
@@ -133,6 +140,16 @@ def resample_training_lines(x: np.ndarray, y: np.ndarray, r: np.ndarray, *, how:
     if how not in IMBALANCE:
         raise ValueError(f"unknown imbalance handling '{how}': choose one of {', '.join(IMBALANCE)}")
     return x, y, r
+
+
+def class_weight(y: np.ndarray, imbalance: Imbalance) -> float | np.ndarray:
+    """BCE weight of the sensitive class: resistant / sensitive lines with `weight`, else 1. Labels of a
+    screen (lines × drugs, NaN where unmeasured) get one weight per drug."""
+    if imbalance != "weight":
+        return 1.0 if y.ndim == 1 else np.ones(y.shape[1], np.float32)
+    if y.ndim == 1:
+        return float((y == 0).sum()) / max((y == 1).sum(), 1)
+    return ((y == 0).sum(0) / np.maximum((y == 1).sum(0), 1)).astype(np.float32)
 
 
 class EarlyStopping:
@@ -228,8 +245,8 @@ def train_predictor(enc: Encoder, pred: Head, reg: Head, *, feats: dict, labels:
     """
     x, y, r = resample_training_lines(feats["train"], labels["train"], responses["train"], how=cfg.imbalance,
                                       seed=cfg.seed)
-    pos_weight = torch.tensor(float((y == 0).sum()) / max((y == 1).sum(), 1) if cfg.imbalance == "weight" else 1.0,
-                              device=device)
+    pos_weight = torch.as_tensor(class_weight(y, cfg.imbalance), dtype=torch.float32, device=device)
+    terms_of = screen_terms if y.ndim == 2 else response_terms
 
     def tensor(values) -> torch.Tensor:
         return torch.from_numpy(np.asarray(values, np.float32)).to(device)
@@ -244,16 +261,16 @@ def train_predictor(enc: Encoder, pred: Head, reg: Head, *, feats: dict, labels:
         enc.train(), pred.train(), reg.train()
         for idx in shuffled_batches(len(xt), cfg.batch_size, gen):
             idx = idx.to(device)
-            terms = response_terms(pred, reg, enc(xt[idx]), label=yt[idx], response=rt[idx], pos_weight=pos_weight,
-                                   w_response=cfg.w_response)
+            terms = terms_of(pred, reg, enc(xt[idx]), label=yt[idx], response=rt[idx], pos_weight=pos_weight,
+                             w_response=cfg.w_response)
             loss = weighted_response_loss(terms, cfg.w_response)
             opt.zero_grad()
             loss.backward()
             opt.step()
         enc.eval(), pred.eval(), reg.eval()
         with torch.no_grad():
-            terms = response_terms(pred, reg, enc(xv), label=yv, response=rv, pos_weight=pos_weight,
-                                   w_response=cfg.w_response)
+            terms = terms_of(pred, reg, enc(xv), label=yv, response=rv, pos_weight=pos_weight,
+                             w_response=cfg.w_response)
         val = float(weighted_response_loss(terms, cfg.w_response))
         history.append({"stage": "predictor", "epoch": epoch, "val_loss": val,
                         **{f"val_{k}": float(v) for k, v in terms.items()}})

@@ -161,8 +161,7 @@ class BulkSide:
         bulk = bulk[:, genes]
         split = bulk.obs["split"].to_numpy()
         train, stats = model_features(bulk.X[split == "train"])
-        y = bulk.obs["label"].to_numpy().astype(np.float32)
-        r = line_responses(bulk)
+        y, r = self.line_labels(bulk), self.line_responses(bulk)
         self.train_x, self.train_y, self.train_r = train, y[split == "train"], r[split == "train"]
         self.val_x = model_features(bulk.X[split == "val"], stats)[0]
         self.y_val, self.r_val = y[split == "val"], r[split == "val"]
@@ -170,6 +169,27 @@ class BulkSide:
         self.y = torch.from_numpy(self.train_y).to(device)
         self.r = torch.from_numpy(self.train_r).to(device)
         self.x_val = torch.from_numpy(self.val_x).to(device)
+
+    terms = staticmethod(response_terms)  # the bulk response loss of one drug
+    line_responses = staticmethod(line_responses)
+
+    @staticmethod
+    def line_labels(bulk: ad.AnnData) -> np.ndarray:
+        """1 sensitive / 0 resistant per line."""
+        return bulk.obs["label"].to_numpy().astype(np.float32)
+
+    def train_labels(self, pool: np.ndarray) -> np.ndarray:
+        """The labels of the training lines of `pool`, as the bulk predictor's training takes them."""
+        return self.train_y[pool].astype(np.int64)
+
+    def pos_weight(self, pool: np.ndarray) -> float:
+        """BCE weight of the sensitive class among the lines of `pool`."""
+        n_pos = float(self.train_y[pool].sum())
+        return (len(pool) - n_pos) / max(n_pos, 1.0)
+
+    def val_auroc(self, enc_b, pred) -> float:
+        """AUROC of the validation lines under the bulk encoder and head."""
+        return bulk_val_auroc(enc_b, pred, self)
 
     def bootstrap(self, rng: np.random.Generator) -> np.ndarray:
         """Training-line indices drawn with replacement within each class (both classes kept)."""
@@ -182,15 +202,13 @@ class LineSampler:
     """Draws bulk batches from one member's pool of training lines: uniformly for the response loss,
     and in the cells' estimated class mix for the MMD."""
 
-    def __init__(self, side: BulkSide, pool: np.ndarray, target_prior: float | None):
+    def __init__(self, side, pool: np.ndarray, target_prior: float | None):
         device = side.x.device
         self.side = side
         self.pool = torch.from_numpy(pool).to(device)
-        labels = side.train_y[pool]
-        n_pos = float(labels.sum())
-        self.pos_weight = torch.tensor((len(labels) - n_pos) / max(n_pos, 1.0), device=device)
+        self.pos_weight = torch.as_tensor(side.pos_weight(pool), dtype=torch.float32, device=device)
         self.mmd_weights = None if target_prior is None else \
-            torch.from_numpy(prior_matched_weights(labels, target_prior)).to(device)
+            torch.from_numpy(prior_matched_weights(side.train_y[pool], target_prior)).to(device)
 
     def uniform(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`n` lines of the pool drawn uniformly: features, labels and continuous responses."""
@@ -239,7 +257,7 @@ def initial_networks(model: BulkModel, gene_pos: torch.Tensor, cfg: TransferConf
     if cfg.pretrained:
         enc_b, pred, reg = model.encoder, model.predictor, model.regressor
     else:  # ablation: same architecture, random weights
-        enc_b, _, pred, reg = build_networks(len(model.genes), model.config)
+        enc_b, _, pred, reg = build_networks(len(model.genes), model.config, n_drugs=model.predictor.out.out_features)
     return encoder_on_genes(enc_b, gene_pos), copy.deepcopy(pred), copy.deepcopy(reg)
 
 
@@ -251,7 +269,7 @@ def fit_source(model: BulkModel, gene_pos: torch.Tensor, side: BulkSide, *, pool
     if cfg.source_epochs > 0:
         bulk_cfg = replace(model.config, predictor_epochs=cfg.source_epochs, seed=seed)
         feats = {"train": side.train_x[pool], "val": side.val_x}
-        labels = {"train": side.train_y[pool].astype(np.int64), "val": side.y_val}
+        labels = {"train": side.train_labels(pool), "val": side.y_val}
         responses = {"train": side.train_r[pool], "val": side.r_val}
         curve = train_predictor(enc_b, pred, reg, feats=feats, labels=labels, responses=responses, cfg=bulk_cfg,
                                 device=device)
@@ -314,8 +332,8 @@ def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: 
             with autocast(device):
                 zb, zc = enc_b(xb), enc_c(xc)
                 zm = zb if xm is xb else enc_b(xm)
-                bulk_terms = response_terms(pred, reg, zb, label=yb, response=rb, pos_weight=sampler.pos_weight,
-                                            w_response=w_response)
+                bulk_terms = sampler.side.terms(pred, reg, zb, label=yb, response=rb, pos_weight=sampler.pos_weight,
+                                                w_response=w_response)
                 terms = {"bulk": bulk_terms["bce"], "bulk_response": bulk_terms.get("response_mse", zb.new_zeros(())),
                          "mmd": mmd(zm, zc), "cluster": cluster_loss(zc, clusters[on_device], n_clusters),
                          "anchor": anchor_term(pred(zc), teacher[on_device], clusters[on_device], n_clusters=n_clusters,
@@ -329,7 +347,7 @@ def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: 
                 sums[name] = sums.get(name, 0.0) + value.detach().float()
             steps += 1
         row = {"stage": "transfer", "epoch": epoch, **{k: float(v) / max(steps, 1) for k, v in sums.items()}}
-        row["bulk_val_auroc"] = bulk_val_auroc(enc_b, pred, sampler.side)
+        row["bulk_val_auroc"] = sampler.side.val_auroc(enc_b, pred)
         row["seconds"] = time.perf_counter() - started
         curve.append(row)
         bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k not in ("epoch", "stage")})
@@ -368,7 +386,7 @@ def bulk_val_auroc(enc_b, pred, side: BulkSide) -> float:
     return ranking_metric(roc_auc_score, side.y_val, bulk_logits(enc_b, pred, side.x_val))
 
 
-def platt_scaling(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+def platt_scaling(logits: np.ndarray, y: np.ndarray, *, warn: bool = True) -> tuple[float, float]:
     """Slope and intercept that turn the model's logits into calibrated log-odds, fitted on held-out
     bulk lines (cell labels are never used). The class-weighted loss inflates the minority class's
     probability; this undoes it. A model that ranks validation lines no better than chance keeps its
@@ -378,16 +396,24 @@ def platt_scaling(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     fit = LogisticRegression(C=1e4).fit(logits.reshape(-1, 1), y)
     slope, intercept = float(fit.coef_[0, 0]), float(fit.intercept_[0])
     if slope <= 0:
-        log.warning("calibration skipped: the transferred model does not rank bulk validation lines above chance")
+        if warn:
+            log.warning("calibration skipped: the transferred model does not rank bulk validation lines above chance")
         return 1.0, 0.0
     return slope, intercept
 
 
 def calibration_for(cfg: TransferConfig, enc_b, pred, *, side: BulkSide) -> dict:
-    """Platt slope and intercept on the bulk validation lines (identity when `cfg.calibration` is none)."""
-    slope, intercept = (platt_scaling(bulk_logits(enc_b, pred, side.x_val), side.y_val)
-                        if cfg.calibration == "platt" else (1.0, 0.0))
-    return {"slope": slope, "intercept": intercept}
+    """Platt slope and intercept on the bulk validation lines (identity when `cfg.calibration` is none);
+    for a screen, one of each per drug, fitted on the lines measured for it."""
+    if cfg.calibration != "platt":
+        return {"slope": 1.0, "intercept": 0.0}
+    logits = bulk_logits(enc_b, pred, side.x_val)
+    if logits.ndim == 1:
+        slope, intercept = platt_scaling(logits, side.y_val)
+        return {"slope": slope, "intercept": intercept}
+    fits = [platt_scaling(logits[~np.isnan(y), d], y[~np.isnan(y)], warn=False)
+            for d, y in enumerate(side.y_val.T)]
+    return {"slope": np.array([f[0] for f in fits], np.float32), "intercept": np.array([f[1] for f in fits], np.float32)}
 
 
 def calibrated(logit: np.ndarray, calibration: dict) -> np.ndarray:

@@ -13,9 +13,15 @@ import numpy as np
 import pandas as pd
 
 from .._utils import setting
+from ..model.screen import ScreenResult
 from ..model.transfer import call_labels, otsu_threshold
+from .trust import MIN_BULK_AUROC, trust_diagnostic
 
-__all__ = ["ScreenConfig", "cluster_ranking", "drug_calls", "sample_ranking", "wilson_interval"]
+__all__ = ["ScreenConfig", "annotate_screen", "cluster_ranking", "drug_calls", "drug_trust", "probability_table",
+           "sample_ranking", "wilson_interval"]
+
+TRUST_COLUMNS = ("bulk_val_auroc_genes_used", "members_sign_agreement", "members_lowest_spearman",
+                 "members_reset_to_source", "spearman_transfer_vs_direct", "verdict")
 
 Z95 = 1.959964
 
@@ -25,9 +31,42 @@ class ScreenConfig:
     """How a screen's drugs are ranked and shown (the screen step's own flags)."""
 
     min_bulk_auroc: float = setting(
-        0.65, "drugs whose heads rank held-out bulk lines below this AUROC (on the sample's genes) are reported, "
+        MIN_BULK_AUROC, "drugs whose heads rank held-out bulk lines below this AUROC (on the sample's genes) are reported, "
               "not ranked")
     top_drugs: int = setting(20, "ranked drugs shown in the report's clusters × drugs heatmap")
+
+
+def drug_trust(result: ScreenResult, config: ScreenConfig) -> pd.DataFrame:
+    """The trust diagnostic of each drug (members' agreement, transfer vs the direct model, bulk evidence
+    on the genes used, verdict), one row per drug; `bulk_val_auroc` is the evidence ranking is gated on."""
+    rows = []
+    for d, drug in enumerate(result.drugs):
+        trust = trust_diagnostic(result.member_probs[:, :, d], result.direct_prob[:, d], None,
+                                 bulk_val_auroc=float(result.bulk_val_auroc[d]), n_reset=int(result.reset[:, d].sum()),
+                                 min_bulk_auroc=config.min_bulk_auroc)
+        rows.append({"drug": drug, **{k: trust[k] for k in TRUST_COLUMNS}})
+    return pd.DataFrame(rows).rename(columns={"bulk_val_auroc_genes_used": "bulk_val_auroc"})
+
+
+def annotate_screen(cells, result: ScreenResult) -> None:
+    """Write the screen's probabilities into `cells`, in place.
+
+    Sets the following fields:
+        `obsm['prob_sensitive_screen']` and `obsm['prob_sensitive_screen_sd']` (cells × drugs data frames:
+        ensemble mean and spread, one column per drug) and `obsm['prob_sensitive_screen_direct']` (the
+        source models, without transfer).
+    """
+    for key, values in (("prob_sensitive_screen", result.prob), ("prob_sensitive_screen_sd", result.prob_sd),
+                        ("prob_sensitive_screen_direct", result.direct_prob)):
+        cells.obsm[key] = pd.DataFrame(values.astype(np.float32), index=cells.obs_names, columns=result.drugs)
+
+
+def probability_table(cells, result: ScreenResult) -> pd.DataFrame:
+    """One row per cell: its id, cluster, and the probability of sensitivity to each drug."""
+    frame = pd.DataFrame(result.prob.astype(np.float32), columns=result.drugs)
+    frame.insert(0, "cluster", cells.obs["cluster"].astype(str).to_numpy())
+    frame.insert(0, "cell_id", cells.obs_names)
+    return frame
 
 
 def wilson_interval(k: np.ndarray, n: np.ndarray | int) -> tuple[np.ndarray, np.ndarray]:
@@ -46,7 +85,7 @@ def drug_calls(prob: np.ndarray, prob_sd: np.ndarray) -> np.ndarray:
                             for d in range(prob.shape[1])])
 
 
-def group_summary(prob: np.ndarray, prob_sd: np.ndarray, sensitive: np.ndarray, drugs: list[str]) -> pd.DataFrame:
+def group_summary(prob: np.ndarray, prob_sd: np.ndarray, sensitive: np.ndarray, *, drugs: list[str]) -> pd.DataFrame:
     """One row per drug over one group of cells: mean probability, sensitive fraction with interval, spread."""
     n = len(prob)
     k = sensitive.sum(0)
@@ -69,14 +108,14 @@ def sample_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], *, t
     """The sample-level drug ranking, joined with each drug's trust diagnostic (`trust`: one row per drug
     with `drug`, `bulk_val_auroc` and `verdict`)."""
     calls = drug_calls(prob, prob_sd)
-    frame = group_summary(prob, prob_sd, calls == "sensitive", drugs)
+    frame = group_summary(prob, prob_sd, calls == "sensitive", drugs=drugs)
     frame["uncertain_fraction"] = (calls == "uncertain").mean(0)
     frame = frame.merge(trust, on="drug", how="left")
     rankable = pd.Series(frame["bulk_val_auroc"].to_numpy() >= config.min_bulk_auroc, index=frame["drug"])
     return ranked(frame, rankable)
 
 
-def cluster_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], clusters: pd.Series, *,
+def cluster_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], *, clusters: pd.Series,
                     rankable: pd.Series) -> pd.DataFrame:
     """Per cluster, the drugs ranked by mean probability (`rankable`: drug → whether it may be ranked)."""
     calls = drug_calls(prob, prob_sd) == "sensitive"
@@ -84,7 +123,7 @@ def cluster_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], clu
     frames = []
     for cluster in sorted(set(codes), key=lambda c: (len(c), c)):
         rows = codes == cluster
-        frame = ranked(group_summary(prob[rows], prob_sd[rows], calls[rows], drugs), rankable)
+        frame = ranked(group_summary(prob[rows], prob_sd[rows], calls[rows], drugs=drugs), rankable)
         frames.append(frame.assign(cluster=cluster))
     out = pd.concat(frames, ignore_index=True)
     return out[["cluster", *[c for c in out.columns if c != "cluster"]]]

@@ -43,7 +43,7 @@ def member_agreement(member_scores: np.ndarray) -> tuple[float, float]:
 
 
 def trust_diagnostic(member_probs: np.ndarray, direct_prob: np.ndarray, baseline_prob: np.ndarray | None, *,
-                     bulk_val_auroc: float, n_reset: int) -> dict:
+                     bulk_val_auroc: float, n_reset: int, min_bulk_auroc: float = MIN_BULK_AUROC) -> dict:
     """Sign agreement, rank correlations between the transferred, direct and baseline scores, the bulk
     validation AUROC on the genes used, and the verdict with one sentence of advice."""
     prob = member_probs.mean(0)
@@ -55,14 +55,14 @@ def trust_diagnostic(member_probs: np.ndarray, direct_prob: np.ndarray, baseline
     if baseline_prob is not None:
         out["spearman_transfer_vs_baseline"] = rank_correlation(prob, baseline_prob)
         out["spearman_direct_vs_baseline"] = rank_correlation(direct_prob, baseline_prob)
-    out["verdict"] = verdict(out)
+    out["verdict"] = verdict(out, min_bulk_auroc=min_bulk_auroc)
     out["advice"] = ADVICE[out["verdict"]]
     return out
 
 
-def verdict(d: dict) -> str:
+def verdict(d: dict, *, min_bulk_auroc: float = MIN_BULK_AUROC) -> str:
     """The most serious verdict the diagnostic `d` supports (see the module's docstring)."""
-    if not d["bulk_val_auroc_genes_used"] >= MIN_BULK_AUROC:
+    if not d["bulk_val_auroc_genes_used"] >= min_bulk_auroc:
         return "weak_bulk_evidence"
     if d["members_sign_agreement"] < 1.0 or 2 * d["members_reset_to_source"] >= d["n_members"]:
         return "unstable"

@@ -1,0 +1,102 @@
+"""The screen's multi-task model and transfer: every drug's call follows its own bulk evidence on the same
+cells (the orientation trap), per-drug metrics and calibration, and the saved model."""
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from conftest import CPU
+from scdeal.data import readers
+from scdeal.data.bulk import BulkPrepareConfig
+from scdeal.data.screen import prepare_screen
+from scdeal.data.simulate import TRAP_DRUGS, SimParams, simulate_orientation_trap
+from scdeal.data.singlecell import ClusterConfig, preprocess_and_cluster
+from scdeal.errors import InputError
+from scdeal.model.networks import masked_bce
+from scdeal.model.screen import column_aurocs, load_screen_model, pretrain_screen, save_screen_model, screen_transfer
+from scdeal.model.training import BulkConfig, class_weight
+from scdeal.model.transfer import TransferConfig
+
+TRAP = SimParams(n_genes=400, n_lines=400, n_cells=240, sensitive_fraction=0.1, effect=0.6, clone_effect=2.5,
+                 gene_bias_sd=1.5, n_samples=1)
+
+
+@pytest.fixture(scope="module")
+def screened(tmp_path_factory):
+    """The trap's two drugs screened at once: (cells, screen bulk, model, result)."""
+    paths = simulate_orientation_trap(tmp_path_factory.mktemp("trap"), TRAP)
+    response = readers.read_responses([paths["bulk_response"], paths["bulk_ic50"]])
+    bulk = prepare_screen(readers.read_bulk_expression(paths["bulk_expression"]), response, config=BulkPrepareConfig())
+    cells = preprocess_and_cluster(ad.read_h5ad(paths["sample1"]), ClusterConfig(n_top_genes=300))
+    model = pretrain_screen(bulk, BulkConfig(ae_epochs=20, predictor_epochs=30), CPU)
+    result = screen_transfer(model, bulk, cells, cfg=TransferConfig(epochs=15, n_ensemble=2), device=CPU)
+    return cells, bulk, model, result
+
+
+def test_each_drug_is_oriented_by_its_own_evidence_on_the_same_cells(screened):
+    cells, _, _, result = screened
+    assert sorted(result.drugs) == sorted(TRAP_DRUGS) and result.prob.shape == (cells.n_obs, 2)
+    for d, drug in enumerate(result.drugs):
+        truth = (cells.obs[f"response_{drug.lower()}"] == "sensitive").to_numpy()
+        assert roc_auc_score(truth, result.prob[:, d]) > 0.8, drug
+    assert np.corrcoef(result.prob[:, 0], result.prob[:, 1])[0, 1] < 0
+
+
+def test_per_drug_bulk_metrics_and_calibrated_probabilities(screened):
+    _, _, model, result = screened
+    assert [m["drug"] for m in model.metrics] == result.drugs
+    assert all(m["test_auroc"] > 0.8 and m["n_sensitive"] > 10 for m in model.metrics)
+    assert (result.bulk_val_auroc > 0.8).all()
+    assert result.member_probs.shape[0] == 2 and (result.prob_sd > 0).any()
+    assert ((result.prob >= 0) & (result.prob <= 1)).all()
+
+
+def test_saved_model_predicts_the_same(screened, tmp_path):
+    _, _, model, _ = screened
+    save_screen_model(model, tmp_path / "screen_model.pt", {"step": "test"})
+    loaded = load_screen_model(tmp_path / "screen_model.pt")
+    assert loaded.drugs == model.drugs and loaded.genes == model.genes
+    x = torch.from_numpy(np.random.default_rng(0).normal(size=(5, len(model.genes))).astype(np.float32))
+    model.encoder.eval(), model.predictor.eval(), loaded.encoder.eval(), loaded.predictor.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.predictor(loaded.encoder(x)), model.predictor(model.encoder(x)))
+    with pytest.raises(InputError, match="not a scdeal screen model"):
+        load_screen_model(_bulk_checkpoint(tmp_path))
+
+
+def _bulk_checkpoint(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"format": "scdeal-bulk-model/3"}, path)
+    return path
+
+
+def test_settings_that_need_one_drugs_classes_are_refused(screened):
+    cells, bulk, model, _ = screened
+    with pytest.raises(InputError, match="anchor_level cells"):
+        screen_transfer(model, bulk, cells, cfg=TransferConfig(anchor_level="clusters"), device=CPU)
+
+
+def test_column_aurocs_skip_unmeasured_lines():
+    rng = np.random.default_rng(0)
+    y = (rng.random((80, 3)) < 0.3).astype(float)
+    y[:20, 1] = np.nan
+    y[:, 2] = 0.0
+    scores = rng.normal(size=(80, 3)) + y * 1.5
+    got = column_aurocs(y, scores)
+    assert got[0] == pytest.approx(roc_auc_score(y[:, 0], scores[:, 0]))
+    assert got[1] == pytest.approx(roc_auc_score(y[20:, 1], scores[20:, 1]))
+    assert np.isnan(got[2])
+
+
+def test_masked_loss_and_class_weights_ignore_unmeasured_pairs():
+    label = torch.tensor([[1.0, float("nan")], [0.0, 1.0], [0.0, 0.0]])
+    logits = torch.tensor([[2.0, 50.0], [-1.0, 0.5], [0.3, -0.2]])
+    full = masked_bce(logits[:, :1], label[:, :1], torch.ones(1))
+    assert full == pytest.approx(float(torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], label[:, 0])))
+    changed = logits.clone()
+    changed[0, 1] = -50.0                       # the unmeasured pair does not count
+    assert masked_bce(logits, label, torch.ones(2)) == masked_bce(changed, label, torch.ones(2))
+    np.testing.assert_allclose(class_weight(label.numpy(), "weight"), [2.0, 1.0])

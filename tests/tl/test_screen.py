@@ -1,0 +1,52 @@
+"""Drug rankings of a screen: per cluster and for the sample, with intervals, and unsupported drugs not ranked."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scdeal.tl.screen import ScreenConfig, cluster_ranking, sample_ranking, wilson_interval
+
+DRUGS = ["Alpha", "Beta", "Gamma"]
+
+
+def screen_probs():
+    """Cluster 0 (60 cells) responds to Alpha, cluster 1 (40 cells) to Beta; Gamma is high everywhere."""
+    rng = np.random.default_rng(0)
+    clusters = pd.Series(["0"] * 60 + ["1"] * 40)
+    prob = np.column_stack([np.where(clusters == "0", 0.9, 0.1), np.where(clusters == "1", 0.8, 0.1),
+                            np.full(100, 0.95)]) + rng.normal(0, 0.02, (100, 3))
+    return np.clip(prob, 0, 1), np.full((100, 3), 0.01), clusters
+
+
+def trust(gamma_auroc: float) -> pd.DataFrame:
+    return pd.DataFrame({"drug": DRUGS, "bulk_val_auroc": [0.9, 0.8, gamma_auroc],
+                         "verdict": ["consistent", "consistent", "weak_bulk_evidence"]})
+
+
+def test_wilson_interval_matches_known_values():
+    low, high = wilson_interval(np.array([0, 5, 10]), 10)
+    np.testing.assert_allclose(low, [0.0, 0.2366, 0.7225], atol=1e-4)
+    np.testing.assert_allclose(high, [0.2775, 0.7634, 1.0], atol=1e-4)
+
+
+def test_sample_ranking_leaves_drugs_without_bulk_evidence_unranked_and_last():
+    prob, sd, _ = screen_probs()
+    ranking = sample_ranking(prob, sd, DRUGS, trust=trust(0.55), config=ScreenConfig())
+    assert ranking["drug"].tolist() == ["Alpha", "Beta", "Gamma"]      # Gamma has the highest mean but no evidence
+    assert ranking["rank"].tolist()[:2] == [1, 2] and pd.isna(ranking["rank"].iloc[2])
+    assert ranking["sensitive_fraction"].iloc[0] == pytest.approx(0.6)
+    assert (ranking["sensitive_low"] <= ranking["sensitive_fraction"]).all()
+    assert (ranking["sensitive_fraction"] <= ranking["sensitive_high"]).all()
+    ranked_all = sample_ranking(prob, sd, DRUGS, trust=trust(0.9), config=ScreenConfig())
+    assert ranked_all["drug"].iloc[0] == "Gamma" and ranked_all["ranked"].all()
+
+
+def test_each_cluster_ranks_the_drug_that_hits_it_first():
+    prob, sd, clusters = screen_probs()
+    rankable = pd.Series([True, True, False], index=DRUGS)
+    table = cluster_ranking(prob, sd, DRUGS, clusters=clusters, rankable=rankable)
+    first = table[table["rank"] == 1].set_index("cluster")["drug"]
+    assert first.to_dict() == {"0": "Alpha", "1": "Beta"}
+    beta_in_1 = table[(table["cluster"] == "1") & (table["drug"] == "Beta")].iloc[0]
+    assert beta_in_1["n_cells"] == 40 and beta_in_1["sensitive_fraction"] == pytest.approx(1.0)
