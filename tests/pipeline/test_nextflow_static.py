@@ -29,7 +29,7 @@ from scdeal.pipeline.config import (
     step_flags,
 )
 from scdeal.pipeline.provenance import versions_yaml
-from scdeal.pipeline.samplesheet import SCREEN_KEY
+from scdeal.pipeline.samplesheet import SCREEN_DRUG_KEY
 from scdeal.pipeline.steps.common import step_parser
 from scdeal.tl.screen import ScreenConfig
 
@@ -131,7 +131,7 @@ def test_screen_steps_keep_the_agreed_flags(step):
     agreed = contract_parser(step)
     assert accepted_flags(real) == accepted_flags(agreed), step
     assert required_flags(real) == required_flags(agreed), step
-    assert importlib.import_module(f"scdeal.pipeline.steps.{step}").NAME == step
+    assert step == importlib.import_module(f"scdeal.pipeline.steps.{step}").NAME
 
 
 def accepted_flags(parser) -> set[str]:
@@ -396,8 +396,8 @@ def test_nextflow_and_python_agree_on_screen_rows():
     from scdeal.pipeline.samplesheet import SCREEN_LABEL_KEY
     utils = UTILS.read_text()
     body = re.search(r"def isScreen\(Map meta\) \{(.*?)\n\}", utils, re.S).group(1)
-    assert f"meta.drug_key == '{SCREEN_KEY}'" in body
-    assert {normalise_name(d) for d in ("all", "All", "ALL")} == {SCREEN_KEY}
+    assert f"meta.drug_key == '{SCREEN_DRUG_KEY}'" in body
+    assert {normalise_name(d) for d in ("all", "All", "ALL")} == {SCREEN_DRUG_KEY}
     problems = re.search(r"def samplesheetProblems\(List rows\) \{(.*?)\n\}", utils, re.S).group(1)
     assert "if (isScreen(meta) && meta.label_key)" in problems and SCREEN_LABEL_KEY in problems
     workflow = WORKFLOW.read_text()
@@ -730,7 +730,9 @@ def test_local_runner_writes_where_nextflow_publishes(tmp_path):
         meta = {"id": {"bulk_prepare": "IBET762", "bulk_pretrain": "IBET762", "screen_prepare": screen_bulk,
                        "screen_pretrain": screen_bulk}.get(task.step, "s1"), "drug_key": "IBET762"}
         prefix = re.search(r'prefix\s*=\s*task\.ext\.prefix \?: "([^"]+)"', module_of(process).read_text()).group(1)
-        expected = tmp_path / folders[process] / re.sub(r"\$\{meta\.(\w+)\}", lambda m: meta[m.group(1)], prefix)
+        folder = prefix.replace("${meta.id}", meta["id"]).replace("${meta.drug_key}", meta["drug_key"])
+        assert "$" not in folder, prefix
+        expected = tmp_path / folders[process] / folder
         assert task.outdir == expected, task.name
 
 

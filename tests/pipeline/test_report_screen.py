@@ -43,7 +43,7 @@ def rankings():
     config = ScreenConfig()
     sample = sample_ranking(prob, sd, DRUGS, trust=trust, config=config)
     rankable = pd.Series(sample["ranked"].to_numpy(), index=sample["drug"])
-    return cluster_ranking(prob, sd, DRUGS, clusters, rankable=rankable), sample
+    return cluster_ranking(prob, sd, DRUGS, clusters=clusters, rankable=rankable), sample
 
 
 def test_bulk_validation_table_lists_every_drug_best_first(tmp_path):

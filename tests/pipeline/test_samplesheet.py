@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from conftest import ROOT
 from scdeal.errors import InputErrors
-from scdeal.pipeline.samplesheet import PATTERNS, SCREEN_KEY, row_problems, validate_samplesheet
+from scdeal.pipeline.samplesheet import PATTERNS, SCREEN_DRUG_KEY, row_problems, validate_samplesheet
 
 SCHEMA = json.loads((ROOT / "assets" / "schema_input.json").read_text())
 
@@ -174,7 +174,7 @@ def test_drug_all_screens_the_sample(tmp_path):
         {"sample": "a", "input": "a.h5ad", "drug": "All", "species": "", "label_key": ""},
         {"sample": "a", "input": "a.h5ad", "drug": "Erlotinib", "species": "", "label_key": "response"}])
     screen, single = validate_samplesheet(sheet)
-    assert screen.screen and screen.drug_key == SCREEN_KEY == "ALL"
+    assert screen.screen and screen.drug_key == SCREEN_DRUG_KEY == "ALL"
     assert not single.screen and single.label_key == "response"
 
 

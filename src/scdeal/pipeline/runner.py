@@ -82,8 +82,8 @@ def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path, root: 
     cosmic = ["--cosmic_map", str(params["cosmic_map"])] if params.get("cosmic_map") else []
     for key in drugs:
         bdir = outdir / "bulk" / key
-        prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", *responses,
-                "--drug", key] + cosmic
+        prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", *responses, "--drug", key,
+                *cosmic]
         tasks.append(Task(f"bulk_prepare:{key}", "bulk_prepare", bdir, prep + ext_args("bulk_prepare", params, flags),
                           [Path(params["bulk_expression"]), *map(Path, responses)]))
         tasks.append(Task(f"bulk_pretrain:{key}", "bulk_pretrain", bdir,

@@ -12,14 +12,14 @@ from ..data.readers import normalise_name
 from ..data.species import Species
 from ..errors import InputErrors
 
-__all__ = ["COLUMNS", "PATTERNS", "REQUIRED", "SCREEN_KEY", "Row", "row_problems", "validate_samplesheet"]
+__all__ = ["COLUMNS", "PATTERNS", "REQUIRED", "SCREEN_DRUG_KEY", "Row", "row_problems", "validate_samplesheet"]
 
 COLUMNS = ("sample", "input", "drug", "species", "label_key")
 REQUIRED = ("sample", "input", "drug")
 SPECIES: tuple[str, ...] = get_args(Species)
 # A row whose drug is `all` (any case: its normalised name is ALL) screens every drug of the response tables
 # (isScreen in subworkflows/local/utils_nfcore_scdeal_pipeline; a test checks they agree)
-SCREEN_KEY = "ALL"
+SCREEN_DRUG_KEY = "ALL"
 # Kept identical to the patterns in assets/schema_input.json (a test checks it).
 # A sample id names folders and files and reaches shell commands: letters, digits, '.', '_', '-', starting
 # with a letter or digit (so it is never a module's input folder, `_inputs/`).
@@ -57,7 +57,7 @@ class Row:
     @property
     def screen(self) -> bool:
         """Whether the row screens every drug of the response tables (drug `all`) rather than one drug."""
-        return self.drug_key == SCREEN_KEY
+        return self.drug_key == SCREEN_DRUG_KEY
 
 
 def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:

@@ -108,7 +108,7 @@ def resolveInput(String path, input_dir) {
 }
 
 //
-// A row whose drug is `all` (any case) screens every drug of the response tables (scdeal.pipeline.samplesheet.SCREEN_KEY)
+// A row whose drug is `all` (any case) screens every drug of the response tables (scdeal.pipeline.samplesheet.SCREEN_DRUG_KEY)
 //
 def isScreen(Map meta) {
     return meta.drug_key == 'ALL'
