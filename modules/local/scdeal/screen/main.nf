@@ -8,12 +8,12 @@ process SCDEAL_SCREEN {
     tuple val(meta), path(cells, stageAs: '_inputs/cells/*'), path(bulk, stageAs: '_inputs/bulk/*'), path(model, stageAs: '_inputs/model/*')
 
     output:
-    tuple val(meta), path("${prefix}/${meta.id}_screen.h5ad")         , emit: h5ad
-    tuple val(meta), path("${prefix}/screen_probabilities.tsv")       , emit: probabilities
-    tuple val(meta), path("${prefix}/screen_ranking.tsv")             , emit: ranking
-    path("${prefix}/{screen_cluster_ranking.tsv,screen_summary.json}"), emit: results
-    path("${prefix}/*_mqc.*")                                         , emit: mqc
-    path("versions.yml")                                              , emit: versions, topic: versions
+    tuple val(meta), path("${prefix}/${meta.id}_screen.h5ad")                            , emit: h5ad
+    tuple val(meta), path("${prefix}/screen_probabilities.tsv")                          , emit: probabilities
+    tuple val(meta), path("${prefix}/screen_ranking.tsv")                                , emit: ranking
+    path("${prefix}/{screen_cluster_ranking.tsv,screen_summary.json,screen_history.tsv}"), emit: results
+    path("${prefix}/*_mqc.*")                                                            , emit: mqc
+    path("versions.yml")                                                                 , emit: versions, topic: versions
 
     when:
     task.ext.when == null || task.ext.when
@@ -38,7 +38,7 @@ process SCDEAL_SCREEN {
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     mkdir -p ${prefix}
-    touch ${prefix}/${meta.id}_screen.h5ad ${prefix}/screen_probabilities.tsv ${prefix}/screen_ranking.tsv ${prefix}/screen_cluster_ranking.tsv ${prefix}/screen_summary.json ${prefix}/${meta.id}_screen_ranking_mqc.tsv ${prefix}/${meta.id}_screen_heatmap_mqc.json
+    touch ${prefix}/${meta.id}_screen.h5ad ${prefix}/screen_probabilities.tsv ${prefix}/screen_ranking.tsv ${prefix}/screen_cluster_ranking.tsv ${prefix}/screen_summary.json ${prefix}/screen_history.tsv ${prefix}/${meta.id}_screen_ranking_mqc.tsv ${prefix}/${meta.id}_screen_heatmap_mqc.json
     scdeal_versions.py "${task.process}" > versions.yml
     """
 }
