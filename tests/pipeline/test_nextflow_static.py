@@ -184,6 +184,18 @@ def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path):
         assert module_flags - {"cosmic"} <= runner_flags | {"cosmic_map"}, task.name
 
 
+def test_local_runner_arguments_parse_with_the_steps_parsers(tmp_path):
+    """Every task's flags, with the schema's default values, are accepted by its step (types and choices)."""
+    from scdeal.pipeline.runner import build_tasks
+    from scdeal.pipeline.samplesheet import Row
+    params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r1.csv,r2.csv",
+                                      "cosmic_map": "c.csv", "drugs": "panel.txt"}
+    rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response"),
+            Row("s1", tmp_path / "s1.h5ad", "all", "human", None)]
+    for task in build_tasks(rows, params, outdir=tmp_path, root=ROOT):
+        bin_parser(f"scdeal_{task.step}.py").parse_args([*task.args, "--outdir", "o"])
+
+
 # ------------------------------------------------------------------ containers
 
 def is_absolute_docker_name(image: str) -> bool:
