@@ -33,7 +33,8 @@ workflow {
         PIPELINE_INITIALISATION.out.samplesheet,
         file(params.bulk_expression, checkIfExists: true),
         params.bulk_response.tokenize(',').collect { path -> file(path.trim(), checkIfExists: true) },
-        params.cosmic_map ? file(params.cosmic_map, checkIfExists: true) : []
+        params.cosmic_map ? file(params.cosmic_map, checkIfExists: true) : [],
+        params.drugs ? file(params.drugs, checkIfExists: true) : []
     )
 
     //

@@ -3,8 +3,10 @@
     scdeal workflow
 ========================================================================================
     bulk_prepare → bulk_pretrain     once per drug
-    cluster                          once per sample
+    cluster                          once per sample (single-drug and screen rows alike)
     transfer → explain, evaluate     once per (sample, drug); evaluate only with a label_key
+    screen_prepare → screen_pretrain once per run, if a row's drug is `all` (every drug, or --drugs)
+    screen                           once per sample with a drug `all` row
     MultiQC                          once
 */
 
@@ -14,8 +16,12 @@ include { SCDEAL_CLUSTER         } from '../modules/local/scdeal/cluster'
 include { SCDEAL_TRANSFER        } from '../modules/local/scdeal/transfer'
 include { SCDEAL_EXPLAIN         } from '../modules/local/scdeal/explain'
 include { SCDEAL_EVALUATE        } from '../modules/local/scdeal/evaluate'
+include { SCDEAL_SCREEN_PREPARE  } from '../modules/local/scdeal/screen_prepare'
+include { SCDEAL_SCREEN_PRETRAIN } from '../modules/local/scdeal/screen_pretrain'
+include { SCDEAL_SCREEN          } from '../modules/local/scdeal/screen'
 include { MULTIQC                } from '../modules/local/multiqc'
 include { paramsSummaryMap       } from 'plugin/nf-schema'
+include { isScreen               } from '../subworkflows/local/utils_nfcore_scdeal_pipeline'
 include { methodsDescriptionText } from '../subworkflows/local/utils_nfcore_scdeal_pipeline'
 include { paramsSummaryMultiqc   } from '../subworkflows/local/utils_nfcore_scdeal_pipeline'
 include { softwareVersionsYaml   } from '../subworkflows/local/utils_nfcore_scdeal_pipeline'
@@ -27,14 +33,24 @@ workflow SCDEAL {
     bulk_expression  // file
     bulk_response    // list of files (binary and/or continuous response tables)
     cosmic_map       // file or []
+    drugs            // file or []: the screen's drug panel (default: every drug of the response tables)
 
     main:
     ch_mqc = channel.empty()
 
     //
+    // Rows whose drug is `all` screen the sample against every drug; the others are (sample, drug) pairs
+    //
+    ch_rows = ch_samplesheet
+        .branch { meta, _input ->
+            screen: isScreen(meta)
+            single: true
+        }
+
+    //
     // One bulk model per drug, shared by every sample treated with it
     //
-    ch_drugs = ch_samplesheet
+    ch_drugs = ch_rows.single
         .map { meta, _input -> metaFor('SCDEAL_BULK_PREPARE', [ id: meta.drug_key ]) }
         .unique()
 
@@ -45,7 +61,20 @@ workflow SCDEAL {
     ch_mqc = ch_mqc.mix(SCDEAL_BULK_PRETRAIN.out.mqc.flatten())
 
     //
-    // One clustering per sample
+    // The screen's one multi-drug bulk data set and model (screen/bulk/), only when some row screens
+    //
+    ch_screen_bulk = ch_rows.screen
+        .map { _meta, _input -> metaFor('SCDEAL_SCREEN_PREPARE', [ id: 'bulk' ]) }
+        .unique()
+
+    SCDEAL_SCREEN_PREPARE ( ch_screen_bulk, bulk_expression, bulk_response, cosmic_map, drugs )
+    SCDEAL_SCREEN_PRETRAIN (
+        SCDEAL_SCREEN_PREPARE.out.h5ad.map { meta, bulk -> [ metaFor('SCDEAL_SCREEN_PRETRAIN', meta), bulk ] }
+    )
+    ch_mqc = ch_mqc.mix(SCDEAL_SCREEN_PRETRAIN.out.mqc.flatten())
+
+    //
+    // One clustering per sample, whatever its rows
     //
     ch_samples = ch_samplesheet
         .map { meta, input -> [ metaFor('SCDEAL_CLUSTER', meta), input ] }
@@ -61,7 +90,7 @@ workflow SCDEAL {
         .join(SCDEAL_BULK_PRETRAIN.out.model)
         .map { meta, bulk, model -> [ meta.id, bulk, model ] }
 
-    ch_transfer_in = ch_samplesheet
+    ch_transfer_in = ch_rows.single
         .map { meta, _input -> [ meta.id, meta ] }
         .combine(SCDEAL_CLUSTER.out.h5ad.map { meta, h5ad -> [ meta.id, h5ad ] }, by: 0)
         .map { _id, meta, cells -> [ meta.drug_key, meta, cells ] }
@@ -79,7 +108,7 @@ workflow SCDEAL {
     ch_mqc = ch_mqc.mix(SCDEAL_EXPLAIN.out.mqc.flatten())
 
     // Only EVALUATE reads the label key: it joins the transfer output here, so editing it reruns EVALUATE alone
-    ch_label_keys = ch_samplesheet
+    ch_label_keys = ch_rows.single
         .filter { meta, _input -> meta.label_key }
         .map { meta, _input -> [ pairKey(meta), meta.label_key ] }
 
@@ -92,17 +121,35 @@ workflow SCDEAL {
     ch_mqc = ch_mqc.mix(SCDEAL_EVALUATE.out.mqc.flatten())
 
     //
-    // Which (sample, drug) pairs got predictions, explanations and evaluations: failed tasks are
-    // ignored (conf/base.config), so this table is where a run's failures are listed
+    // Screen per sample: the sample's clustered cells + the screen's bulk data and model; predictions
+    // for every drug in one transfer (no explanation, no evaluation)
+    //
+    ch_screen_model = SCDEAL_SCREEN_PREPARE.out.h5ad
+        .join(SCDEAL_SCREEN_PRETRAIN.out.model)
+        .map { _meta, bulk, model -> [ bulk, model ] }
+
+    ch_screen_in = ch_rows.screen
+        .map { meta, _input -> [ meta.id, meta ] }
+        .combine(SCDEAL_CLUSTER.out.h5ad.map { meta, h5ad -> [ meta.id, h5ad ] }, by: 0)
+        .combine(ch_screen_model)
+        .map { _id, meta, cells, bulk, model -> [ metaFor('SCDEAL_SCREEN', meta), cells, bulk, model ] }
+
+    SCDEAL_SCREEN ( ch_screen_in )
+    ch_mqc = ch_mqc.mix(SCDEAL_SCREEN.out.mqc.flatten())
+
+    //
+    // Which (sample, drug) pairs and screens got predictions, explanations and evaluations: failed tasks
+    // are ignored (conf/base.config), so this table is where a run's failures are listed
     //
     ch_samplesheet
-        .map { meta, _input -> [ meta.id, meta.drug_key, meta.label_key ? true : false ] }
+        .map { meta, _input -> [ meta.id, meta.drug_key, meta.label_key ? true : false, isScreen(meta) ] }
         .toList()
         .map { rows -> [ rows ] }
         .combine(pairKeys(SCDEAL_TRANSFER.out.predictions))
         .combine(pairKeys(SCDEAL_EXPLAIN.out.signature))
         .combine(pairKeys(SCDEAL_EVALUATE.out.metrics))
-        .map { rows, predicted, explained, evaluated -> statusTable(rows, predicted, explained, evaluated, params.skip_explain) }
+        .combine(sampleIds(SCDEAL_SCREEN.out.ranking))
+        .map { rows, predicted, explained, evaluated, screened -> statusTable(rows, predicted, explained, evaluated, screened, params.skip_explain) }
         .collectFile(name: 'scdeal_status.tsv', storeDir: "${params.outdir}/pipeline_info")
 
     //
@@ -147,12 +194,15 @@ workflow SCDEAL {
 //
 def metaFor(String process, Map meta) {
     def fields = [
-        SCDEAL_BULK_PREPARE : [ 'id' ],
-        SCDEAL_BULK_PRETRAIN: [ 'id' ],
-        SCDEAL_CLUSTER      : [ 'id', 'species' ],
-        SCDEAL_TRANSFER     : [ 'id', 'drug_key' ],
-        SCDEAL_EXPLAIN      : [ 'id', 'drug_key' ],
-        SCDEAL_EVALUATE     : [ 'id', 'drug_key', 'label_key' ],
+        SCDEAL_BULK_PREPARE   : [ 'id' ],
+        SCDEAL_BULK_PRETRAIN  : [ 'id' ],
+        SCDEAL_CLUSTER        : [ 'id', 'species' ],
+        SCDEAL_TRANSFER       : [ 'id', 'drug_key' ],
+        SCDEAL_EXPLAIN        : [ 'id', 'drug_key' ],
+        SCDEAL_EVALUATE       : [ 'id', 'drug_key', 'label_key' ],
+        SCDEAL_SCREEN_PREPARE : [ 'id' ],
+        SCDEAL_SCREEN_PRETRAIN: [ 'id' ],
+        SCDEAL_SCREEN         : [ 'id' ],
     ]
     return meta.subMap(fields[process])
 }
@@ -172,15 +222,27 @@ def pairKeys(ch_output) {
 }
 
 //
-// One row per samplesheet row: done, failed (this step or one before it failed) or skipped
+// The samples a per-sample process (the screen) produced an output for, as one list (empty when none)
 //
-def statusTable(List rows, List predicted, List explained, List evaluated, boolean skip_explain) {
+def sampleIds(ch_output) {
+    return ch_output
+        .map { meta, _file -> meta.id }
+        .toList()
+        .map { ids -> [ ids ] }
+}
+
+//
+// One row per samplesheet row: done, failed (this step or one before it failed) or skipped. A screen
+// row (drug `all`) has predictions only: its explanation and evaluation are skipped.
+//
+def statusTable(List rows, List predicted, List explained, List evaluated, List screened, boolean skip_explain) {
     def lines = [ "sample\tdrug\tpredictions\texplanation\tevaluation" ]
-    rows.each { id, drug_key, labelled ->
+    rows.each { id, drug_key, labelled, screen ->
         def key = [ id, drug_key ]
-        def explanation = skip_explain ? 'skipped' : (key in explained ? 'done' : 'failed')
-        def evaluation  = !labelled ? 'skipped' : (key in evaluated ? 'done' : 'failed')
-        lines << [ id, drug_key, key in predicted ? 'done' : 'failed', explanation, evaluation ].join('\t')
+        def predictions = screen ? (id in screened ? 'done' : 'failed') : (key in predicted ? 'done' : 'failed')
+        def explanation = screen || skip_explain ? 'skipped' : (key in explained ? 'done' : 'failed')
+        def evaluation  = screen || !labelled ? 'skipped' : (key in evaluated ? 'done' : 'failed')
+        lines << [ id, drug_key, predictions, explanation, evaluation ].join('\t')
     }
     return lines.join('\n')
 }

@@ -47,6 +47,8 @@ RUN_CASES = {
     "label key absent": ("sample,input,drug,species,label_key\ns1,{h5ad},Simulatin,human,truth\n",
                          "label_key 'truth' is not an obs column"),
     "bad species": ("sample,input,drug,species\ns1,{h5ad},Simulatin,rat\n", "species must be 'human' or 'mouse'"),
+    "label key on a screen": ("sample,input,drug,species,label_key\ns1,{h5ad},Simulatin,human,\ns1,{h5ad},all,human,truth\n",
+                              "line 3: sample 's1' with drug 'all' has label_key 'truth': label_key needs a single drug"),
 }
 
 
@@ -249,3 +251,21 @@ def test_run_help_shows_hidden_parameters_and_one_parameter(capsys):
     assert "bulk_prevalence" in capsys.readouterr().out
     assert cli.main(["run", "--help", "threshol"]) == 2
     assert "did you mean 'threshold'" in capsys.readouterr().err
+
+
+def test_a_screen_row_passes_the_checks_that_a_single_drug_row_gets(tmp_path, capsys):
+    """`all` is not a drug of the response table: the screen's own step reads every drug, preflight does not."""
+    from scdeal.pipeline.config import schema_defaults
+    from scdeal.pipeline.preflight import preflight
+    from scdeal.pipeline.samplesheet import validate_samplesheet
+    genes = bulk_genes()[:300]
+    h5ad = cells(tmp_path, x=np.ones((40, 300), np.float32), genes=genes)
+    rows = validate_samplesheet(sheet(tmp_path, f"sample,input,drug\ns1,{h5ad},all\ns1,{h5ad},Simulatin\n"))
+    params = schema_defaults(ROOT) | {"bulk_expression": str(TEST_DATA / "bulk_expression.csv.gz"),
+                                      "bulk_response": str(TEST_DATA / "bulk_response.csv")}
+    preflight(rows, params)
+    code = cli.main(run_args(tmp_path, sheet(tmp_path, f"sample,input,drug\ns1,{h5ad},all\n"),
+                             ["--drugs", str(tmp_path / "nowhere.txt")]))
+    err = capsys.readouterr().err
+    assert code == 2 and f"--drugs '{tmp_path / 'nowhere.txt'}' does not exist" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()

@@ -7,6 +7,7 @@ snapshot."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import re
 from pathlib import Path
@@ -17,7 +18,10 @@ from packaging.requirements import Requirement
 from reftrace import ConfigFile, Module
 
 from conftest import ROOT
+from scdeal.data.bulk import BulkPrepareConfig
 from scdeal.data.readers import normalise_name, response_paths
+from scdeal.model.training import BulkConfig
+from scdeal.model.transfer import TransferConfig
 from scdeal.pipeline.config import (
     config_params,
     schema_defaults,
@@ -25,6 +29,9 @@ from scdeal.pipeline.config import (
     step_flags,
 )
 from scdeal.pipeline.provenance import versions_yaml
+from scdeal.pipeline.samplesheet import SCREEN_DRUG_KEY
+from scdeal.pipeline.steps.common import step_parser
+from scdeal.tl.screen import ScreenConfig
 
 NF_FILES = sorted(p for p in ROOT.rglob("*.nf") if not {".venv", "work", ".nf-test"} & set(p.relative_to(ROOT).parts))
 MODULES = sorted((ROOT / "modules").rglob("main.nf"))
@@ -85,9 +92,46 @@ def test_config_parses(path):
 
 # ------------------------------------------------------------------ bin/ scripts and their flags
 
+# The screen steps' flags as agreed for issue 14 (configurations, --device, own inputs: required or not). Their
+# modules are written beside this wiring; until they are on the branch, the checks below use a parser built
+# from this agreement, and test_screen_steps_keep_the_agreed_flags compares the two once they are.
+SCREEN_CONTRACT = {
+    "screen_prepare": ((BulkPrepareConfig,), False,
+                       {"bulk_expression": True, "bulk_response": True, "cosmic_map": False, "drugs": False}),
+    "screen_pretrain": ((BulkConfig,), True, {"bulk": True}),
+    "screen": ((TransferConfig, ScreenConfig), True, {"cells": True, "bulk": True, "model": True, "sample": True}),
+}
+
+
+def step_present(step: str) -> bool:
+    return importlib.util.find_spec(f"scdeal.pipeline.steps.{step}") is not None
+
+
+def contract_parser(step: str):
+    configs, device, inputs = SCREEN_CONTRACT[step]
+    parser = step_parser(f"scdeal_{step}.py", "agreed flags", *configs, device=device)
+    for name, required in inputs.items():
+        parser.add_argument(f"--{name}", required=required, nargs="+" if name == "bulk_response" else None)
+    return parser
+
+
 def bin_parser(script: str):
     step = re.fullmatch(r"scdeal_(\w+)\.py", script).group(1)
+    if step in SCREEN_CONTRACT and not step_present(step):
+        return contract_parser(step)
     return importlib.import_module(f"scdeal.pipeline.steps.{step}").build_parser()
+
+
+@pytest.mark.parametrize("step", SCREEN_CONTRACT)
+def test_screen_steps_keep_the_agreed_flags(step):
+    if not step_present(step):
+        pytest.skip(f"scdeal.pipeline.steps.{step} is not on this branch yet: the modules, runner and config are "
+                    "checked against the agreed flags (SCREEN_CONTRACT) instead")
+    real = importlib.import_module(f"scdeal.pipeline.steps.{step}").build_parser()
+    agreed = contract_parser(step)
+    assert accepted_flags(real) == accepted_flags(agreed), step
+    assert required_flags(real) == required_flags(agreed), step
+    assert step == importlib.import_module(f"scdeal.pipeline.steps.{step}").NAME
 
 
 def accepted_flags(parser) -> set[str]:
@@ -126,15 +170,30 @@ def test_module_gives_the_step_its_cpus(path):
 def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path):
     from scdeal.pipeline.runner import PROCESS, build_tasks
     from scdeal.pipeline.samplesheet import Row
-    params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r.csv"}
-    rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response")]
-    for task in build_tasks(rows, params, outdir=tmp_path, root=ROOT):
+    params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r.csv", "drugs": "panel.txt"}
+    rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response"),
+            Row("s1", tmp_path / "s1.h5ad", "all", "human", None)]
+    tasks = build_tasks(rows, params, outdir=tmp_path, root=ROOT)
+    assert {PROCESS[task.step] for task in tasks} == {process_name(p) for p in SCDEAL_MODULES}, "every module is run"
+    for task in tasks:
         module = ROOT / "modules" / "local" / "scdeal" / task.step / "main.nf"
         module_flags = set(re.findall(r"--(\w+)", step_call(module))) - {"outdir", "threads"}
         module_flags |= {flag for flag, _ in step_flags(ROOT)[PROCESS[task.step]]}
         runner_flags = {a[2:] for a in task.args if a.startswith("--")}
         assert runner_flags <= module_flags | {"cosmic_map"}, task.name
         assert module_flags - {"cosmic"} <= runner_flags | {"cosmic_map"}, task.name
+
+
+def test_local_runner_arguments_parse_with_the_steps_parsers(tmp_path):
+    """Every task's flags, with the schema's default values, are accepted by its step (types and choices)."""
+    from scdeal.pipeline.runner import build_tasks
+    from scdeal.pipeline.samplesheet import Row
+    params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r1.csv,r2.csv",
+                                      "cosmic_map": "c.csv", "drugs": "panel.txt"}
+    rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response"),
+            Row("s1", tmp_path / "s1.h5ad", "all", "human", None)]
+    for task in build_tasks(rows, params, outdir=tmp_path, root=ROOT):
+        bin_parser(f"scdeal_{task.step}.py").parse_args([*task.args, "--outdir", "o"])
 
 
 # ------------------------------------------------------------------ containers
@@ -344,6 +403,19 @@ def test_nextflow_normalises_drugs_as_python_does():
         assert re.sub(regex, "", drug.upper()) == normalise_name(drug), drug
 
 
+def test_nextflow_and_python_agree_on_screen_rows():
+    """A row whose drug normalises to ALL screens every drug, in both; neither lets it carry a label_key."""
+    from scdeal.pipeline.samplesheet import SCREEN_LABEL_KEY
+    utils = UTILS.read_text()
+    body = re.search(r"def isScreen\(Map meta\) \{(.*?)\n\}", utils, re.S).group(1)
+    assert f"meta.drug_key == '{SCREEN_DRUG_KEY}'" in body
+    assert {normalise_name(d) for d in ("all", "All", "ALL")} == {SCREEN_DRUG_KEY}
+    problems = re.search(r"def samplesheetProblems\(List rows\) \{(.*?)\n\}", utils, re.S).group(1)
+    assert "if (isScreen(meta) && meta.label_key)" in problems and SCREEN_LABEL_KEY in problems
+    workflow = WORKFLOW.read_text()
+    assert "include { isScreen" in workflow and "screen: isScreen(meta)" in workflow
+
+
 def test_nextflow_checks_keys_and_species_across_rows():
     """nf-schema's uniqueEntries compares raw spellings: the pipeline compares normalised drug names, and
     one species per sample, as scdeal.pipeline.samplesheet.key_problems does."""
@@ -365,7 +437,8 @@ def test_gpu_steps_are_exactly_those_given_a_device():
     """A --device cuda without the process_gpu label runs on a node (and image) without a GPU: on the CPU."""
     with_device = {name for name, flags in step_flags(ROOT).items() if "device" in {flag for flag, _ in flags}}
     with_device |= {process_name(p) for p in MODULES if "--device" in block(p, "script")}
-    assert with_device == gpu_processes() == {"SCDEAL_BULK_PRETRAIN", "SCDEAL_TRANSFER", "SCDEAL_EXPLAIN"}
+    assert with_device == gpu_processes() == {"SCDEAL_BULK_PRETRAIN", "SCDEAL_TRANSFER", "SCDEAL_EXPLAIN",
+                                               "SCDEAL_SCREEN_PRETRAIN", "SCDEAL_SCREEN"}
 
 
 def test_gpu_profile_gives_those_steps_a_gpu_and_the_cuda_image():
@@ -397,6 +470,72 @@ def test_meta_map_holds_only_what_each_process_reads():
         name = process_name(path)
         read = set(re.findall(r"meta\.(\w+)", path.read_text()))
         assert fields.get(name) == read, f"{name} reads {sorted(read)} but is given {sorted(fields.get(name, []))}"
+
+
+def module_of(process: str) -> Path:
+    return next(p for p in SCDEAL_MODULES if process_name(p) == process)
+
+
+def matching(text: str, start: int) -> int:
+    """The index of the bracket closing the one at `start`."""
+    depth = 0
+    for i in range(start, len(text)):
+        depth += text[i] in "([{"
+        depth -= text[i] in ")]}"
+        if depth == 0:
+            return i
+    raise AssertionError(f"unbalanced from {text[start:start + 60]!r}")
+
+
+def top_level_items(text: str) -> list[str]:
+    """The comma-separated items of an argument or list text, commas inside brackets or closures left alone."""
+    items, depth, current = [], 0, ""
+    for char in text:
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if char == "," and depth == 0:
+            items.append(current)
+            current = ""
+        else:
+            current += char
+    return [item.strip() for item in [*items, current] if item.strip()]
+
+
+def input_arities(path: Path) -> list[int]:
+    """Per input of a process: 1 for a val or path, the number of elements of a tuple."""
+    lines = [line.strip() for line in block(path, "input").splitlines() if line.strip()]
+    return [len(re.findall(r"\b(?:val|path)\(", line)) if line.startswith("tuple") else 1 for line in lines]
+
+
+def test_workflow_calls_each_process_with_its_inputs():
+    """Each call passes one channel per input, a tuple input gets a list of as many elements (its first,
+    the meta map), and every output the workflow reads is emitted."""
+    workflow = WORKFLOW.read_text()
+    for match in re.finditer(r"^\s*(SCDEAL_\w+)\s*\(", workflow, re.M):
+        name, path = match.group(1), module_of(match.group(1))
+        args = top_level_items(workflow[match.end():matching(workflow, match.end() - 1)])
+        arities = input_arities(path)
+        assert len(args) == len(arities), f"{name} gets {len(args)} channels for {len(arities)} inputs"
+        meta = workflow.index(f"metaFor('{name}'")
+        before = workflow[:meta].rstrip()
+        if arities[0] == 1:
+            assert not before.endswith("["), f"{name} takes a meta map, not a tuple"
+        else:
+            opening = len(before) - 1
+            assert workflow[opening] == "[", f"{name} takes a tuple"
+            items = top_level_items(workflow[opening + 1:matching(workflow, opening)])
+            assert len(items) == arities[0], f"{name}: tuple of {len(items)} for an input of {arities[0]}"
+    for name, emit in set(re.findall(r"(SCDEAL_\w+)\.out\.(\w+)", workflow)):
+        assert emit in re.findall(r"emit:\s*(\w+)", block(module_of(name), "output")), f"{name}.out.{emit}"
+
+
+def test_status_table_lists_every_predicting_step():
+    """scdeal_status.tsv has a row per samplesheet row: single-drug pairs (transfer) and screens alike."""
+    workflow = WORKFLOW.read_text()
+    status = workflow[workflow.index("// Which (sample, drug) pairs"):workflow.index("scdeal_status.tsv")]
+    for process in ("SCDEAL_TRANSFER", "SCDEAL_EXPLAIN", "SCDEAL_EVALUATE", "SCDEAL_SCREEN"):
+        assert f"{process}.out." in status, process
+    assert "isScreen(meta)" in status
 
 
 def test_every_process_call_builds_its_meta_with_meta_for():
@@ -540,16 +679,24 @@ def test_step_defaults_equal_schema_defaults():
             assert action.default == expected, f"{process} --{flag}: {action.default!r} vs {value!r}"
 
 
+def process_configs() -> dict[str, tuple[type, ...]]:
+    """Process name → the configuration dataclasses whose fields are its step's flags."""
+    from test_flags import STEP_CONFIGS
+    configs = {f"SCDEAL_{module.NAME.upper()}": (config,) for module, config in STEP_CONFIGS.items()}
+    return configs | {f"SCDEAL_{step.upper()}": agreed[0] for step, agreed in SCREEN_CONTRACT.items()}
+
+
 def test_every_setting_of_a_step_is_a_pipeline_parameter():
     """Each flag generated from a step's configuration is set from a parameter in conf/modules.config, so
     every hyperparameter can be changed on the pipeline's command line."""
     from dataclasses import fields
 
-    from test_flags import STEP_CONFIGS
-    for module, config in STEP_CONFIGS.items():
-        passed = {flag for flag, _ in step_flags(ROOT)[f"SCDEAL_{module.NAME.upper()}"]}
-        missing = {f.name for f in fields(config)} - passed
-        assert not missing, f"{module.NAME}: settings not passed by conf/modules.config: {sorted(missing)}"
+    configured = process_configs()
+    assert set(configured) == set(step_flags(ROOT)) - {"SCDEAL_EVALUATE", "MULTIQC"}, "a step without its configuration"
+    for process, configs in configured.items():
+        passed = {flag for flag, _ in step_flags(ROOT)[process]}
+        missing = {f.name for config in configs for f in fields(config)} - passed
+        assert not missing, f"{process}: settings not passed by conf/modules.config: {sorted(missing)}"
 
 
 def test_parameters_table_of_the_docs_is_the_schema():
@@ -563,6 +710,51 @@ def test_parameters_table_of_the_docs_is_the_schema():
             default = "" if spec.get("default") is None else f"`{spec['default']}`"
             text = spec["description"] + (f" Choices: {', '.join(map(str, spec['enum']))}." if "enum" in spec else "")
             assert f"| `--{name}` | {default} | {text} |" in USAGE, name
+
+
+def publish_folders() -> dict[str, str]:
+    """Process → the folder under --outdir that conf/modules.config publishes its outputs in."""
+    text = (ROOT / "conf" / "modules.config").read_text()
+    return {name: re.search(r'path:\s*\{\s*"\$\{params\.outdir\}/(\w+)"', body).group(1)
+            for name, body in re.findall(r"withName:\s*'(\w+)'\s*\{(.*?)\n    \}", text, re.S)}
+
+
+def test_every_configured_process_exists_and_every_process_is_configured():
+    processes = {process_name(p) for p in MODULES}
+    configured = set(publish_folders())
+    assert configured <= processes, f"conf/modules.config configures no such process: {configured - processes}"
+    assert processes <= configured, f"processes without publishDir and ext.args: {processes - configured}"
+    from scdeal.pipeline.runner import PROCESS
+    assert set(PROCESS.values()) == {process_name(p) for p in SCDEAL_MODULES}
+
+
+def test_local_runner_writes_where_nextflow_publishes(tmp_path):
+    """The same tree from both: a task's folder is its process's publishDir, then the module's prefix."""
+    from scdeal.pipeline.runner import PROCESS, build_tasks
+    from scdeal.pipeline.samplesheet import Row
+    params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r.csv"}
+    rows = [Row("s1", tmp_path / "s1.h5ad", "I-BET-762", "human", "response"),
+            Row("s1", tmp_path / "s1.h5ad", "all", "human", None)]
+    folders = publish_folders()
+    screen_bulk = re.search(r"metaFor\('SCDEAL_SCREEN_PREPARE', \[ id: '(\w+)' \]\)", WORKFLOW.read_text()).group(1)
+    for task in build_tasks(rows, params, outdir=tmp_path, root=ROOT):
+        process = PROCESS[task.step]
+        meta = {"id": {"bulk_prepare": "IBET762", "bulk_pretrain": "IBET762", "screen_prepare": screen_bulk,
+                       "screen_pretrain": screen_bulk}.get(task.step, "s1"), "drug_key": "IBET762"}
+        prefix = re.search(r'prefix\s*=\s*task\.ext\.prefix \?: "([^"]+)"', module_of(process).read_text()).group(1)
+        folder = prefix.replace("${meta.id}", meta["id"]).replace("${meta.drug_key}", meta["drug_key"])
+        assert "$" not in folder, prefix
+        expected = tmp_path / folders[process] / folder
+        assert task.outdir == expected, task.name
+
+
+def test_file_parameters_are_checked_file_paths():
+    """A parameter the pipeline opens as a file is a file path that nf-schema checks exists."""
+    spec = schema_parameters(ROOT)
+    opened = set(re.findall(r"file\(params\.(\w+), checkIfExists: true\)", (ROOT / "main.nf").read_text()))
+    assert {"bulk_expression", "cosmic_map", "drugs"} <= opened
+    for name in opened:
+        assert spec[name].get("format") == "file-path" and spec[name].get("exists") is True, name
 
 
 def test_profiles_exist():

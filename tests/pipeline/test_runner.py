@@ -171,7 +171,8 @@ def test_local_tree_is_the_pipeline_tree(test_profile_run):
     from scdeal.pipeline.runner import PROCESS
     outdir, _ = test_profile_run
     folders = {"bulk": ["bulk_prepare", "bulk_pretrain"], "cluster": ["cluster"], "predictions": ["transfer"],
-               "explain": ["explain"], "evaluation": ["evaluate"]}
+               "explain": ["explain"], "evaluation": ["evaluate"],
+               "screen": ["screen_prepare", "screen_pretrain", "screen"]}  # screen/: only with a drug `all` row
     written = set()
     for folder, steps in folders.items():
         patterns = []
@@ -184,7 +185,8 @@ def test_local_tree_is_the_pipeline_tree(test_profile_run):
             written.add(rel)
             if path.is_file() and not path.name.startswith(".scdeal_"):
                 assert any(re.fullmatch(p, path.name) for p in patterns), f"{rel} is not an output of {PROCESS[steps[0]]}"
-    written = {w for w in written if not w.rsplit("/", 1)[-1].startswith(".scdeal_")} | set(folders)
+    written = {w for w in written if not w.rsplit("/", 1)[-1].startswith(".scdeal_")}
+    written |= {folder for folder in folders if (outdir / folder).exists()}
     snapshot = json.loads((ROOT / "tests" / "default.nf.test.snap").read_text())["-profile test"]["content"][2]
     assert written == {entry for entry in snapshot if entry.split("/")[0] in folders}
 
@@ -263,3 +265,79 @@ def test_killed_run_leaves_nothing_that_looks_finished_and_resumes(tmp_path, tes
     for sample in ("sample1", "sample2"):
         rel = Path("predictions") / sample / "SIMULATIN" / "predictions.tsv"
         assert (outdir / rel).read_bytes() == (fresh / rel).read_bytes()
+
+
+# ------------------------------------------------------------------ screens (drug `all`)
+
+def screen_tasks(tmp_path: Path, rows: list[Row], **params) -> dict[str, object]:
+    defaults = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r1.csv,r2.csv"}
+    return {t.name: t for t in build_tasks(rows, defaults | params, outdir=tmp_path, root=ROOT)}
+
+
+def args_of(task) -> dict[str, str]:
+    """A task's flags and their (first) values."""
+    return {a[2:]: task.args[i + 1] for i, a in enumerate(task.args) if a.startswith("--")}
+
+
+def test_a_screen_builds_its_bulk_model_once_and_one_screen_per_sample(tmp_path):
+    rows = [Row("s1", tmp_path / "s1.h5ad", "all", "human", None), Row("s2", tmp_path / "s2.h5ad", "ALL", "human", None),
+            Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response"),
+            Row("s3", tmp_path / "s3.h5ad", "Erlotinib", "human", None)]
+    tasks = screen_tasks(tmp_path, rows)
+    steps = pd.Series([t.step for t in tasks.values()]).value_counts().to_dict()
+    assert steps == {"screen_prepare": 1, "screen_pretrain": 1, "screen": 2, "cluster": 3, "bulk_prepare": 1,
+                     "bulk_pretrain": 1, "transfer": 2, "explain": 2, "evaluate": 1}
+    assert not [name for name in tasks if name.endswith(":ALL")], "no single-drug step for a screen row"
+    bulk = tmp_path / "screen" / "bulk"
+    prepare, pretrain, screen = tasks["screen_prepare"], tasks["screen_pretrain"], tasks["screen:s1"]
+    assert prepare.outdir == pretrain.outdir == bulk and screen.outdir == tmp_path / "screen" / "s1"
+    assert prepare.deps == [] and pretrain.deps == ["screen_prepare"]
+    assert screen.deps == ["cluster:s1", "screen_pretrain"] and tasks["screen:s2"].deps == ["cluster:s2", "screen_pretrain"]
+    assert prepare.args[:6] == ["--bulk_expression", "e.csv", "--bulk_response", "r1.csv", "r2.csv", "--seed"]
+    assert "drug" not in args_of(prepare) and "drugs" not in args_of(prepare) and "cosmic_map" not in args_of(prepare)
+    assert args_of(pretrain)["bulk"] == str(bulk / "screen_bulk.h5ad") and args_of(pretrain)["lr"] == "0.001"
+    flags = args_of(screen)
+    assert flags["cells"] == str(tmp_path / "cluster" / "s1" / "s1.clustered.h5ad")
+    assert (flags["bulk"], flags["model"]) == (str(bulk / "screen_bulk.h5ad"), str(bulk / "screen_model.pt"))
+    assert flags["sample"] == "s1" and flags["min_bulk_auroc"] == "0.65" and flags["top_drugs"] == "20"
+    assert "baseline" not in flags and "drug" not in flags
+    assert screen.inputs == [tmp_path / "cluster" / "s1" / "s1.clustered.h5ad", bulk / "screen_bulk.h5ad",
+                             bulk / "screen_model.pt"]
+
+
+def test_drugs_reaches_the_screen_preparation(tmp_path):
+    panel = tmp_path / "panel.txt"
+    rows = [Row("s1", tmp_path / "s1.h5ad", "all", "human", None)]
+    prepare = screen_tasks(tmp_path, rows, drugs=str(panel), cosmic_map="c.csv")["screen_prepare"]
+    assert args_of(prepare)["drugs"] == str(panel) and args_of(prepare)["cosmic_map"] == "c.csv"
+    assert panel in prepare.inputs  # an edited panel reruns the screen
+    before = task_fingerprint(prepare)
+    panel.write_text("Erlotinib\n")
+    assert task_fingerprint(prepare) != before
+
+
+def test_a_screen_leaves_the_single_drug_tasks_as_they_were(tmp_path):
+    single = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response"),
+              Row("s2", tmp_path / "s2.h5ad", "I-BET-762", "human", None)]
+    alone = screen_tasks(tmp_path, single)
+    mixed = screen_tasks(tmp_path, [single[0], Row("s1", tmp_path / "s1.h5ad", "all", "human", None), single[1]],
+                         drugs="panel.txt")
+    assert not [name for name in alone if name.startswith("screen")]
+    assert {name: t for name, t in mixed.items() if not name.startswith("screen")}.keys() == alone.keys()
+    for name, task in alone.items():
+        assert (mixed[name].args, mixed[name].outdir, mixed[name].inputs, mixed[name].deps) == \
+               (task.args, task.outdir, task.inputs, task.deps), name
+
+
+def test_status_table_lists_screen_rows(tmp_path):
+    from scdeal.pipeline.runner import status_table
+    rows = [Row("s1", tmp_path / "s1.h5ad", "all", "human", None), Row("s2", tmp_path / "s2.h5ad", "all", "human", None),
+            Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", None)]
+    tasks = screen_tasks(tmp_path, rows)
+    for task in tasks.values():
+        task.status = "done"
+    tasks["screen:s2"].status = "skipped (upstream failed)"
+    lines = status_table(rows, list(tasks.values())).splitlines()
+    assert lines[0] == "sample\tdrug\tpredictions\texplanation\tevaluation"
+    assert lines[1:] == ["s1\tALL\tdone\tskipped\tskipped", "s2\tALL\tfailed\tskipped\tskipped",
+                         "s1\tERLOTINIB\tdone\tdone\tskipped"]

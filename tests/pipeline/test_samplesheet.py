@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from conftest import ROOT
 from scdeal.errors import InputErrors
-from scdeal.pipeline.samplesheet import PATTERNS, row_problems, validate_samplesheet
+from scdeal.pipeline.samplesheet import PATTERNS, SCREEN_DRUG_KEY, row_problems, validate_samplesheet
 
 SCHEMA = json.loads((ROOT / "assets" / "schema_input.json").read_text())
 
@@ -41,6 +41,8 @@ CASES = [
     ({"input": "sample.h5"}, True),
     ({"drug": "I-BET-762"}, True),
     ({"drug": "AR 42"}, True),
+    ({"drug": "all", "label_key": ""}, True),  # a screen: every drug of the response tables
+    ({"drug": "ALL", "label_key": ""}, True),
     ({"sample": "P1_T0.rep-2"}, True),
     ({"label_key": "response(erlotinib)"}, True),
     ({"sample": "has space"}, False),
@@ -162,3 +164,36 @@ def test_relative_inputs_read_from_input_dir(tmp_path):
                         [{"sample": "a", "input": "a.h5ad", "drug": "X", "species": "", "label_key": ""}])
     rows = validate_samplesheet(sheet, input_dir=tmp_path / "data")
     assert rows[0].input == (tmp_path / "data" / "a.h5ad").resolve()
+
+
+# ------------------------------------------------------------------ screens: drug `all`
+
+def test_drug_all_screens_the_sample(tmp_path):
+    (tmp_path / "a.h5ad").write_text("x")
+    sheet = write_sheet(tmp_path / "s.csv", [
+        {"sample": "a", "input": "a.h5ad", "drug": "All", "species": "", "label_key": ""},
+        {"sample": "a", "input": "a.h5ad", "drug": "Erlotinib", "species": "", "label_key": "response"}])
+    screen, single = validate_samplesheet(sheet)
+    assert screen.screen and screen.drug_key == SCREEN_DRUG_KEY == "ALL"
+    assert not single.screen and single.label_key == "response"
+
+
+def test_a_label_key_on_a_screen_row_is_rejected_naming_the_row(tmp_path):
+    (tmp_path / "a.h5ad").write_text("x")
+    sheet = write_sheet(tmp_path / "s.csv", [
+        {"sample": "a", "input": "a.h5ad", "drug": "Erlotinib", "species": "", "label_key": "response"},
+        {"sample": "a", "input": "a.h5ad", "drug": "all", "species": "", "label_key": "response"}])
+    with pytest.raises(InputErrors) as err:
+        validate_samplesheet(sheet)
+    assert (f"{sheet} line 3: sample 'a' with drug 'all' has label_key 'response': label_key needs a single drug; "
+            "use a separate row per drug to evaluate") in str(err.value)
+    assert "line 2" not in str(err.value)
+
+
+def test_a_sample_is_screened_once(tmp_path):
+    (tmp_path / "a.h5ad").write_text("x")
+    sheet = write_sheet(tmp_path / "s.csv", [
+        {"sample": "a", "input": "a.h5ad", "drug": "all", "species": "", "label_key": ""},
+        {"sample": "a", "input": "a.h5ad", "drug": "ALL", "species": "", "label_key": ""}])
+    with pytest.raises(InputErrors, match="line 3: sample 'a' with drug 'ALL' repeats line 2"):
+        validate_samplesheet(sheet)

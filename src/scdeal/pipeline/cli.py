@@ -90,11 +90,14 @@ def cmd_run(argv: list[str]) -> int:
         raise InputError("--input (samplesheet) and --outdir are required (or use -profile test).")
     rows = validate_samplesheet(params["input"], input_dir=params.get("input_dir"))
     preflight(rows, params)
+    log = logging.getLogger("scdeal.run")
+    if params.get("drugs") and not any(row.screen for row in rows):
+        log.warning("--drugs %s is read only by samplesheet rows whose drug is 'all' (a screen); %s has none",
+                    params["drugs"], params["input"])
     outdir = Path(params["outdir"]).resolve()
     tasks = build_tasks(rows, params, outdir=outdir, root=root)
     cores = len(os.sched_getaffinity(0))
     parallel = options["max_parallel"] or min(2, cores)
-    log = logging.getLogger("scdeal.run")
     log.info("%d samples × drugs → %d tasks, up to %d in parallel; outputs in %s", len(rows), len(tasks), parallel, outdir)
     run_dag(tasks, outdir, max_parallel=parallel, total_threads=cores)
     write_pipeline_info(outdir, root, params, tasks=tasks, rows=rows)

@@ -32,6 +32,11 @@ def preflight(rows: list[Row], params: dict) -> None:
     """Every problem of the samplesheet's samples and the bulk tables, raised together."""
     bulk_expression, bulk_response = params.get("bulk_expression"), params.get("bulk_response")
     problems, response = bulk_problems(bulk_expression, bulk_response)
+    if params.get("drugs"):
+        try:
+            require_file(params["drugs"], "--drugs")
+        except InputError as err:
+            problems.append(str(err))
     bulk_genes = None
     if response is not None:
         cosmic = read_cosmic_map(params["cosmic_map"]) if params.get("cosmic_map") else None
@@ -71,10 +76,11 @@ def bulk_problems(bulk_expression: str | None, bulk_response: str | None) -> tup
 
 
 def drug_problems(rows: list[Row], expression, response, *, cosmic, params: dict) -> list[str]:
-    """Per drug: it is in the response table, the two tables' cell lines match, each class has enough lines."""
+    """Per drug: it is in the response table, the two tables' cell lines match, each class has enough lines.
+    A screen (drug `all`) is checked by its own step, which reads every drug."""
     config = BulkPrepareConfig(**{f.name: params[f.name] for f in fields(BulkPrepareConfig)})
     problems = []
-    for drug in sorted({r.drug_key: r.drug for r in rows}.values()):
+    for drug in sorted({r.drug_key: r.drug for r in rows if not r.screen}.values()):
         try:
             prepare_bulk(expression, response, drug, config=config, cosmic=cosmic)
         except InputError as err:

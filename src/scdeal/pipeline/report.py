@@ -1,7 +1,7 @@
 """MultiQC custom content written by each step (`*_mqc.tsv`, `*_mqc.json`, `*_mqc.png`).
 
 Every (sample, drug) appears under the name `<sample>_<drug>` so MultiQC's general statistics
-merge the rows that several steps contribute.
+merge the rows that several steps contribute; a sample's screen (drug `all`) under `<sample>_screen`.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import pandas as pd
 from ..data.writers import atomic_path, write_text, write_tsv
 
 __all__ = ["Section", "bulk_report_files", "cluster_report_files", "evaluation_report_files", "explain_report_files",
-           "transfer_report_files"]
+           "screen_bulk_report_files", "screen_report_files", "transfer_report_files"]
 
 
 class Section(NamedTuple):
@@ -281,3 +281,140 @@ def evaluation_report_files(out: Path, sample: str, drug: str, *, metrics: dict,
         "(Leiden clusters vs labels), the confusion matrix (sensitive = positive) and the cells called "
         "uncertain (left out of TP/FN/FP/TN; not counted as sensitive in precision, recall and F1). Labels are never "
         "used to train or choose anything."), row)
+
+
+# ---------------------------------------------------------------- drug screen (drug `all`)
+
+SCREEN_BULK_COLUMNS = {  # metrics column → (title, description, format, (min, max) or None)
+    "response_kind": ("Response", "binary calls and/or the continuous measure the head learnt from", None, None),
+    "n_lines": ("Lines", "cell lines with a response to the drug", "{:,.0f}", None),
+    "n_sensitive": ("Sensitive", "of those, lines called sensitive", "{:,.0f}", None),
+    "val_auroc": ("Val AUROC", "the drug head's AUROC on validation lines (early stopping, calibration)", "{:,.3f}", (0, 1)),
+    "test_auroc": ("Test AUROC", "the drug head's AUROC on held-out test lines", "{:,.3f}", (0, 1)),
+    "test_spearman": ("Test Spearman", "rank correlation of the regression head with the continuous response on "
+                      "test lines (empty without one)", "{:,.2f}", (-1, 1)),
+}
+
+
+def table_headers(columns: dict, *, col1: str) -> str:
+    """The `headers` and `pconfig` blocks of a MultiQC table whose rows keep the file's order (every column
+    named: MultiQC hides the others). `columns`: key → (title, description, format or None, (min, max) or None)."""
+    def quoted(text: str) -> str:
+        return "'" + str(text).replace("'", "''") + "'"
+
+    lines = ["headers:"]
+    for key, (title, description, fmt, scale) in columns.items():
+        items = [f"title: {quoted(title)}", f"description: {quoted(description)}"]
+        items += [f"format: {quoted(fmt)}"] if fmt else []
+        items += [f"min: {scale[0]}", f"max: {scale[1]}"] if scale else []
+        lines.append(f"  {key}: {{{', '.join(items)}}}")
+    return "\n".join([*lines, "pconfig:", "  sort_rows: false", f"  col1_header: {quoted(col1)}"])
+
+
+def screen_bulk_report_files(out: Path, metrics: pd.DataFrame) -> None:
+    """The screen's bulk validation table: one row per drug of the multi-task bulk model, best test AUROC first.
+
+    Args:
+        out: The step's output folder.
+        metrics: One row per drug: drug, response_kind, n_lines, n_sensitive, val_auroc, test_auroc,
+            test_spearman (NaN without a continuous response).
+    """
+    table = metrics.sort_values("test_auroc", ascending=False, na_position="last", kind="stable")
+    table = table[["drug", *SCREEN_BULK_COLUMNS]].rename(columns={"drug": "Drug"})
+    write_mqc_table(out / "screen_bulk_validation_mqc.tsv", Section(
+        "scdeal_screen_bulk_validation", "Screen: bulk validation per drug",
+        "The screen's one bulk model has a head per drug, trained on the cell lines with a response to that drug. "
+        "How well each head ranks cell lines it never trained on: validation and held-out test AUROC (0.5 is "
+        "chance). Drugs whose heads are not better than chance on held-out lines (validation AUROC on the genes "
+        "a sample shares with the bulk data below --min_bulk_auroc) are listed in that sample's screen ranking "
+        "but not ranked."), table, extra=table_headers(SCREEN_BULK_COLUMNS, col1="Drug"))
+
+
+SCREEN_RANKING_COLUMNS = {  # column → (title, description, format or None, (min, max) or None)
+    "rank": ("Rank", "among the drugs with bulk evidence, by mean probability; 'not ranked': the drug's bulk head "
+             "is not better than chance on held-out lines", None, None),
+    "mean_prob": ("Mean P(sensitive)", "mean over the sample's cells of the calibrated probability of sensitivity",
+                  "{:,.3f}", (0, 1)),
+    "sensitive": ("Sensitive cells", "cells called sensitive, % with its 95 % Wilson interval", None, None),
+    "uncertain": ("Uncertain cells", "% of cells whose ensemble spread reaches across the drug's threshold", None, None),
+    "mean_sd": ("Mean SD", "mean spread of the ensemble members' probabilities (uncertainty)", "{:,.3f}", None),
+    "bulk_val_auroc": ("Bulk AUROC", "the drug head's validation AUROC on the genes the sample shares with the bulk data",
+                       "{:,.3f}", (0, 1)),
+    "members_sign_agreement": ("Members agreeing", "fraction of ensemble members ranking the cells the same way",
+                               "{:,.2f}", (0, 1)),
+    "verdict": ("Verdict", "trust diagnostic of the drug (consistent, unstable, disputed, weak_bulk_evidence)", None, None),
+}
+
+
+def percent(value: float) -> str:
+    """A fraction as a whole percentage: 0.342 → '34'."""
+    return f"{100 * value:.0f}"
+
+
+def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame, sample_ranking: pd.DataFrame,
+                        top_drugs: int) -> None:
+    """The screen of one sample: the drug ranking table and the clusters × drugs heatmap of the top ranked drugs.
+
+    Args:
+        out: The step's output folder.
+        sample: The sample id.
+        cluster_ranking: Per cluster and drug (scdeal.tl.screen.cluster_ranking): cluster, rank, drug, n_cells,
+            mean_prob, sensitive_fraction, sensitive_low, sensitive_high, mean_sd, ranked.
+        sample_ranking: Per drug over the whole sample (scdeal.tl.screen.sample_ranking), ranked drugs first:
+            rank (NA where not ranked), drug, mean_prob, sensitive_fraction, sensitive_low, sensitive_high,
+            mean_sd, uncertain_fraction, ranked, bulk_val_auroc, members_sign_agreement, verdict.
+        top_drugs: Ranked drugs shown in the heatmap.
+    """
+    name = run_name(sample, "screen")
+    ranking = sample_ranking.sort_values(["ranked", "rank"], ascending=[False, True], na_position="last", kind="stable")
+    table = pd.DataFrame({
+        "Drug": ranking["drug"].to_numpy(),
+        "rank": [str(int(r)) if ok else "not ranked" for r, ok in zip(ranking["rank"], ranking["ranked"], strict=True)],
+        "mean_prob": ranking["mean_prob"].to_numpy(),
+        "sensitive": [f"{percent(f)} % ({percent(lo)}–{percent(hi)})" for f, lo, hi in
+                      zip(ranking["sensitive_fraction"], ranking["sensitive_low"], ranking["sensitive_high"], strict=True)],
+        "uncertain": [f"{percent(f)} %" for f in ranking["uncertain_fraction"]],
+        "mean_sd": ranking["mean_sd"].to_numpy(),
+        "bulk_val_auroc": ranking["bulk_val_auroc"].to_numpy(),
+    })
+    if "members_sign_agreement" in ranking:
+        table["members_sign_agreement"] = ranking["members_sign_agreement"].to_numpy()
+    table["verdict"] = ranking["verdict"].to_numpy()
+    columns = {k: v for k, v in SCREEN_RANKING_COLUMNS.items() if k in table}
+    unranked = int((~ranking["ranked"].astype(bool)).sum())
+    listed_last = (f"{unranked} of {len(ranking)} drugs are listed last, not ranked: their bulk heads are not better "
+                   "than chance on held-out cell lines (--min_bulk_auroc). " if unranked else "")
+    write_mqc_table(out / f"{name}_ranking_mqc.tsv", Section(
+        f"scdeal_screen_ranking_{sample}", f"Screen ranking: {sample}",
+        f"Every drug of the screen applied to {sample} by one transfer of the multi-drug bulk model, ranked by "
+        f"the mean probability of sensitivity over the sample's cells. {listed_last}A high rank says the bulk "
+        "evidence expects these cells to respond; check the verdict, and give the drug a row of its own for its "
+        "signature genes, the baseline comparison and an evaluation against labels."),
+        table, extra=table_headers(columns, col1="Drug"))
+    screen_heatmap(out / f"{name}_heatmap_mqc.json", sample, cluster_ranking=cluster_ranking,
+                   drugs=ranking.loc[ranking["ranked"], "drug"].head(top_drugs).tolist())
+
+
+def screen_heatmap(path: Path, sample: str, *, cluster_ranking: pd.DataFrame, drugs: list[str]) -> None:
+    """A MultiQC heatmap of the mean probability per cluster (rows) and drug (columns, in `drugs`' order);
+    nothing when no drug is ranked."""
+    if not drugs:
+        return
+    clusters = list(dict.fromkeys(cluster_ranking["cluster"].astype(str)))
+    values = (cluster_ranking.assign(cluster=cluster_ranking["cluster"].astype(str))
+              .pivot_table(index="cluster", columns="drug", values="mean_prob", aggfunc="first")
+              .reindex(index=clusters, columns=drugs))
+    section = Section(
+        f"scdeal_screen_heatmap_{sample}", f"Screen: {sample}, clusters × drugs",
+        f"Mean probability of sensitivity in each Leiden cluster of {sample} (rows) for the {len(drugs)} "
+        "top ranked drugs of the sample (columns, best first): red, the bulk evidence expects the cluster to "
+        "respond; blue, to resist. A drug red in one cluster only may target a subpopulation the sample mean hides.")
+    payload = {"id": section.id, "section_name": section.name, "description": section.description,
+               "plot_type": "heatmap",
+               "pconfig": {"id": f"{section.id}_plot", "title": section.name, "xlab": "drug", "ylab": "cluster",
+                           "zlab": "mean P(sensitive)", "min": 0, "max": 1, "square": False, "tt_decimals": 2,
+                           "xcats_samples": False, "ycats_samples": False,
+                           "colstops": [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]]},
+               "xcats": drugs, "ycats": [f"cluster {c}" for c in clusters],
+               "data": [[None if pd.isna(v) else round(float(v), 4) for v in row] for row in values.to_numpy()]}
+    write_text(path, json.dumps(payload, indent=1))

@@ -1,9 +1,11 @@
 """Local runner: the pipeline's DAG without Nextflow, calling the same step code with the same flags.
 
-bulk_prepare → bulk_pretrain   once per drug
-cluster                        once per sample
-transfer → explain, evaluate   once per (sample, drug)
-multiqc                        once
+bulk_prepare → bulk_pretrain       once per drug
+cluster                            once per sample
+transfer → explain, evaluate       once per (sample, drug)
+screen_prepare → screen_pretrain   once, if a row's drug is `all` (a screen)
+screen                             once per screened sample
+multiqc                            once
 
 Each task runs as a subprocess into a staging folder; its files move into place only when it
 succeeds, and a stamp records the exact command and input file states, so a rerun skips what is
@@ -34,14 +36,17 @@ __all__ = ["PROCESS", "Task", "build_tasks", "run_dag", "run_multiqc", "task_fin
 
 log = logging.getLogger("scdeal.run")
 PROCESS = {"bulk_prepare": "SCDEAL_BULK_PREPARE", "bulk_pretrain": "SCDEAL_BULK_PRETRAIN", "cluster": "SCDEAL_CLUSTER",
-           "transfer": "SCDEAL_TRANSFER", "explain": "SCDEAL_EXPLAIN", "evaluate": "SCDEAL_EVALUATE"}
+           "transfer": "SCDEAL_TRANSFER", "explain": "SCDEAL_EXPLAIN", "evaluate": "SCDEAL_EVALUATE",
+           "screen_prepare": "SCDEAL_SCREEN_PREPARE", "screen_pretrain": "SCDEAL_SCREEN_PRETRAIN",
+           "screen": "SCDEAL_SCREEN"}
 
 
 @dataclass
 class Task:
-    """One step run for one drug, sample or (sample, drug): its flags, inputs, dependencies and status."""
+    """One step run for one drug, sample or (sample, drug), or once for the run: its flags, inputs,
+    dependencies and status."""
 
-    name: str                      # e.g. transfer:pc9:ERLOTINIB
+    name: str                      # e.g. transfer:pc9:ERLOTINIB, screen:pc9, screen_prepare
     step: str
     outdir: Path
     args: list[str]                # step flags, without --outdir/--threads
@@ -64,23 +69,35 @@ def ext_args(step: str, params: dict[str, Any], flags: dict) -> list[str]:
 
 def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path, root: Path) -> list[Task]:
     """Every task of the run, in an order that respects dependencies: one bulk preparation and
-    pretraining per drug, one clustering per sample, then transfer, explanation (unless skipped) and
-    evaluation (where the row has a label_key) per (sample, drug)."""
+    pretraining per drug, the screen's (once, where a row's drug is `all`), one clustering per sample,
+    then transfer, explanation (unless skipped) and evaluation (where the row has a label_key) per
+    (sample, drug), and the screen of each screened sample."""
     flags = step_flags(root)
     tasks: list[Task] = []
     drugs = {}
     for row in rows:
-        drugs.setdefault(row.drug_key, row.drug)
+        if not row.screen:
+            drugs.setdefault(row.drug_key, row.drug)
+    responses = response_paths(params["bulk_response"])
+    cosmic = ["--cosmic_map", str(params["cosmic_map"])] if params.get("cosmic_map") else []
     for key in drugs:
         bdir = outdir / "bulk" / key
-        responses = response_paths(params["bulk_response"])
-        prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", *responses,
-                "--drug", key] + (["--cosmic_map", str(params["cosmic_map"])] if params.get("cosmic_map") else [])
+        prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", *responses, "--drug", key,
+                *cosmic]
         tasks.append(Task(f"bulk_prepare:{key}", "bulk_prepare", bdir, prep + ext_args("bulk_prepare", params, flags),
                           [Path(params["bulk_expression"]), *map(Path, responses)]))
         tasks.append(Task(f"bulk_pretrain:{key}", "bulk_pretrain", bdir,
                           ["--bulk", str(bdir / "bulk.h5ad"), "--drug", key, *ext_args("bulk_pretrain", params, flags)],
                           [bdir / "bulk.h5ad"], deps=[f"bulk_prepare:{key}"]))
+    sdir = outdir / "screen" / "bulk"
+    if any(row.screen for row in rows):
+        panel = ["--drugs", str(params["drugs"])] if params.get("drugs") else []
+        prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", *responses, *cosmic, *panel]
+        tasks.append(Task("screen_prepare", "screen_prepare", sdir, prep + ext_args("screen_prepare", params, flags),
+                          [Path(params["bulk_expression"]), *map(Path, responses), *map(Path, panel[1:])]))
+        tasks.append(Task("screen_pretrain", "screen_pretrain", sdir,
+                          ["--bulk", str(sdir / "screen_bulk.h5ad"), *ext_args("screen_pretrain", params, flags)],
+                          [sdir / "screen_bulk.h5ad"], deps=["screen_prepare"]))
     samples = {}
     for row in rows:
         samples.setdefault(row.sample, row)
@@ -91,6 +108,15 @@ def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path, root: 
                            *ext_args("cluster", params, flags)], [row.input]))
     for row in rows:
         key, sample = row.drug_key, row.sample
+        if row.screen:
+            cells = outdir / "cluster" / sample / f"{sample}.clustered.h5ad"
+            tasks.append(Task(f"screen:{sample}", "screen", outdir / "screen" / sample,
+                              ["--cells", str(cells), "--bulk", str(sdir / "screen_bulk.h5ad"),
+                               "--model", str(sdir / "screen_model.pt"), "--sample", sample,
+                               *ext_args("screen", params, flags)],
+                              [cells, sdir / "screen_bulk.h5ad", sdir / "screen_model.pt"],
+                              deps=[f"cluster:{sample}", "screen_pretrain"]))
+            continue
         bdir, cdir = outdir / "bulk" / key, outdir / "cluster" / sample
         pdir = outdir / "predictions" / sample / key
         annotated = pdir / f"{sample}_{key}.h5ad"
@@ -257,11 +283,15 @@ def versions_file(tasks: list[Task]) -> str:
 
 def status_table(rows: list[Row], tasks: list[Task]) -> str:
     """One row per samplesheet row, as the Nextflow pipeline writes it: each step of the pair is done,
-    failed (it or a step before it failed) or skipped (not asked for: --skip_explain, no label_key)."""
+    failed (it or a step before it failed) or skipped (not asked for: --skip_explain, no label_key). A
+    screen row (drug `all`) has predictions (its screen) only; its explanation and evaluation are skipped."""
     by_name = {t.name: t for t in tasks}
 
     def state(step: str, row: Row) -> str:
-        task = by_name.get(f"{step}:{row.sample}:{row.drug_key}")
+        if row.screen:
+            task = by_name.get(f"screen:{row.sample}") if step == "transfer" else None
+        else:
+            task = by_name.get(f"{step}:{row.sample}:{row.drug_key}")
         if task is None:
             return "skipped"
         return "done" if task.status in ("done", "cached") else "failed"

@@ -12,11 +12,14 @@ from ..data.readers import normalise_name
 from ..data.species import Species
 from ..errors import InputErrors
 
-__all__ = ["COLUMNS", "PATTERNS", "REQUIRED", "Row", "row_problems", "validate_samplesheet"]
+__all__ = ["COLUMNS", "PATTERNS", "REQUIRED", "SCREEN_DRUG_KEY", "Row", "row_problems", "validate_samplesheet"]
 
 COLUMNS = ("sample", "input", "drug", "species", "label_key")
 REQUIRED = ("sample", "input", "drug")
 SPECIES: tuple[str, ...] = get_args(Species)
+# A row whose drug is `all` (any case: its normalised name is ALL) screens every drug of the response tables
+# (isScreen in subworkflows/local/utils_nfcore_scdeal_pipeline; a test checks they agree)
+SCREEN_DRUG_KEY = "ALL"
 # Kept identical to the patterns in assets/schema_input.json (a test checks it).
 # A sample id names folders and files and reaches shell commands: letters, digits, '.', '_', '-', starting
 # with a letter or digit (so it is never a module's input folder, `_inputs/`).
@@ -26,6 +29,7 @@ PATTERNS = {
     "drug": r"^(?=.*[A-Za-z0-9])\S(.*\S)?$",
     "label_key": r"^[^\s']+$",
 }
+SCREEN_LABEL_KEY = "label_key needs a single drug; use a separate row per drug to evaluate"
 MESSAGES = {
     "sample": "sample id must start with a letter or digit and hold only letters, digits, '.', '_' and '-'",
     "input": "input must be a .h5ad, 10x .h5, 10x matrix directory or .csv/.tsv/.txt[.gz] matrix, without spaces",
@@ -37,7 +41,7 @@ MESSAGES = {
 
 @dataclass(frozen=True)
 class Row:
-    """One valid samplesheet row: a (sample, drug) pair."""
+    """One valid samplesheet row: a (sample, drug) pair, or a sample screened against every drug (drug `all`)."""
 
     sample: str
     input: Path
@@ -49,6 +53,11 @@ class Row:
     def drug_key(self) -> str:
         """The normalised drug name that names output folders (`I-BET-762` → `IBET762`)."""
         return normalise_name(self.drug)
+
+    @property
+    def screen(self) -> bool:
+        """Whether the row screens every drug of the response tables (drug `all`) rather than one drug."""
+        return self.drug_key == SCREEN_DRUG_KEY
 
 
 def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
@@ -117,11 +126,15 @@ def validate_samplesheet(path: str | Path, check_files: bool = True, input_dir: 
 
 
 def key_problems(rows: list[tuple[int, Row]]) -> list[tuple[int, str]]:
-    """(line, problem) for the rules across rows, the same as the Nextflow pipeline's (samplesheetProblems in
-    subworkflows/local/utils_nfcore_scdeal_pipeline): a (sample, normalised drug) pair appears once, and
-    a sample has one input and one species."""
+    """(line, problem) for the rules beyond the schema, the same as the Nextflow pipeline's (samplesheetProblems
+    in subworkflows/local/utils_nfcore_scdeal_pipeline): a (sample, normalised drug) pair appears once (a
+    screen, drug `all`, counts as one pair), a sample has one input and one species, and a screen row has
+    no label_key (the evaluation needs a single drug)."""
     problems, pairs, samples = [], {}, {}
     for number, row in rows:
+        if row.screen and row.label_key:
+            problems.append((number, f"sample '{row.sample}' with drug '{row.drug}' has label_key '{row.label_key}': "
+                                     f"{SCREEN_LABEL_KEY}"))
         pair = (row.sample, row.drug_key)
         if pair in pairs:
             problems.append((number, f"sample '{row.sample}' with drug '{row.drug}' repeats line {pairs[pair]} "

@@ -52,6 +52,9 @@ workflow PIPELINE_INITIALISATION {
     if (problems) {
         error("Samplesheet ${input}: ${problems.size()} problem(s):\n  - " + problems.join('\n  - '))
     }
+    if (params.drugs && !rows.any { meta, _path -> isScreen(meta) }) {
+        log.warn "--drugs ${params.drugs} is read only by samplesheet rows whose drug is 'all' (a screen); ${input} has none"
+    }
 
     emit:
     samplesheet = channel.fromList(rows)
@@ -105,8 +108,16 @@ def resolveInput(String path, input_dir) {
 }
 
 //
+// A row whose drug is `all` (any case) screens every drug of the response tables (scdeal.pipeline.samplesheet.SCREEN_DRUG_KEY)
+//
+def isScreen(Map meta) {
+    return meta.drug_key == 'ALL'
+}
+
+//
 // What nf-schema cannot check row by row: every input exists, a (sample, normalised drug) pair
-// appears once, and a sample has one input and one species (scdeal.pipeline.samplesheet does the same)
+// appears once (a screen counts as one pair), a sample has one input and one species, and a screen
+// row has no label_key (scdeal.pipeline.samplesheet does the same)
 //
 def samplesheetProblems(List rows) {
     def problems = []
@@ -117,6 +128,9 @@ def samplesheetProblems(List rows) {
         def line = index + 2  // line 1 is the header
         if (!path.exists()) {
             problems << "line ${line}: input '${path}' of sample '${meta.id}' does not exist"
+        }
+        if (isScreen(meta) && meta.label_key) {
+            problems << "line ${line}: sample '${meta.id}' with drug '${meta.drug}' has label_key '${meta.label_key}': label_key needs a single drug; use a separate row per drug to evaluate"
         }
         def pair = [ meta.id, meta.drug_key ]
         if (pairs.containsKey(pair)) {
