@@ -19,7 +19,8 @@ from .._utils import batch_slices, gene_positions, setting
 from .species import Species, one_to_one_orthologs
 from .writers import atomic_path, write_h5ad, write_text
 
-__all__ = ["DRUG", "TRAP_DRUGS", "SimParams", "simulate", "simulate_orientation_trap"]
+__all__ = ["DRUG", "SCREEN_DRUGS", "TRAP_DRUGS", "SimParams", "screen_responses", "simulate",
+           "simulate_orientation_trap"]
 
 DRUG = "Simulatin"
 CHUNK = 20_000
@@ -156,6 +157,9 @@ def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
     long = pd.DataFrame({"CELL_LINE_NAME": expression.index, "DRUG_NAME": DRUG, "LN_IC50": ln_ic50.round(4)})
     with atomic_path(paths["bulk_ic50"]) as tmp:
         long.to_csv(tmp, index=False)
+    paths["bulk_screen_ic50"] = outdir / "bulk_screen_ic50_long.csv"
+    with atomic_path(paths["bulk_screen_ic50"]) as tmp:
+        screen_responses(expression, seed=p.seed).to_csv(tmp, index=False)
     rows = ["sample,input,drug,species,label_key"]
     for k in range(p.n_samples):
         sample = simulate_sample(p, rng, base, genes=genes, k=k)
@@ -166,6 +170,29 @@ def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
         rows.append(f"sample{k + 1},{path.name},{DRUG},{p.species},response")
     write_text(paths["samplesheet"], "\n".join(rows) + "\n")
     return paths
+
+
+SCREEN_DRUGS = ("Simulatin-2", "Clonastat", "Placebin")
+
+
+def screen_responses(expression: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+    """LN_IC50 of three more drugs on the simulated lines, so a screen has a panel: Simulatin-2 follows the
+    planted response programs (lower where SENS genes are high), Clonastat a random block of genes, and
+    Placebin nothing (its heads should not beat chance, so it is reported but not ranked). Drawn from
+    its own random stream, so adding it changes nothing else the simulator writes."""
+    rng = np.random.default_rng(seed + 1)
+    genes = expression.columns
+    sens, res = genes.str.startswith("SENS_"), genes.str.startswith("RES_")
+    program = expression.loc[:, sens].mean(1) - expression.loc[:, res].mean(1) if sens.any() and res.any() \
+        else expression.iloc[:, :20].mean(1)
+    block = expression.iloc[:, rng.choice(np.arange(43, len(genes)), 20, replace=False)].mean(1)
+    drivers = {"Simulatin-2": program, "Clonastat": block, "Placebin": pd.Series(0.0, index=expression.index)}
+    frames = []
+    for drug, driver in drivers.items():
+        z = (driver - driver.mean()) / (driver.std() + 1e-12)
+        frames.append(pd.DataFrame({"CELL_LINE_NAME": expression.index, "DRUG_NAME": drug,
+                                    "LN_IC50": (3.0 - 1.5 * z + rng.normal(0, 0.6, len(z))).round(4)}))
+    return pd.concat(frames, ignore_index=True)
 
 
 # ---------------------------------------------------------------- orientation trap

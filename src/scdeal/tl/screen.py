@@ -75,7 +75,8 @@ def wilson_interval(k: np.ndarray, n: np.ndarray | int) -> tuple[np.ndarray, np.
     p = k / n
     centre = (p + Z95 ** 2 / (2 * n)) / (1 + Z95 ** 2 / n)
     half = Z95 * np.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n ** 2)) / (1 + Z95 ** 2 / n)
-    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
+    low = np.where(k == 0, 0.0, np.clip(centre - half, 0, 1))      # exact ends, not rounding noise
+    return low, np.where(k == n, 1.0, np.clip(centre + half, 0, 1))
 
 
 def drug_calls(prob: np.ndarray, prob_sd: np.ndarray) -> np.ndarray:

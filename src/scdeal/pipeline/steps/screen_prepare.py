@@ -1,0 +1,58 @@
+"""Step: bulk expression + every drug's response → one multi-drug AnnData of cell lines for a screen."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ...data.bulk import BulkPrepareConfig
+from ...data.readers import line_key, read_bulk_expression, read_cosmic_map, read_responses, response_paths
+from ...data.screen import SCREEN_KEY, prepare_screen, read_drug_list
+from ...data.writers import write_h5ad, write_json
+from ..flags import config_from_args
+from ..provenance import provenance
+from .common import run_step, step_parser
+
+__all__ = ["NAME", "body", "build_parser", "main"]
+
+NAME = "screen_prepare"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The step's flags: its inputs, then one per field of BulkPrepareConfig (each drug is labelled as a
+    single-drug run labels it)."""
+    p = step_parser("scdeal_screen_prepare.py", __doc__, BulkPrepareConfig)
+    p.add_argument("--bulk_expression", required=True, help="cell lines × genes (or transposed) CSV/TSV[.gz] or h5ad")
+    p.add_argument("--bulk_response", required=True, nargs="+",
+                   help="one or more response tables (space- or comma-separated), as for bulk_prepare")
+    p.add_argument("--drugs", default=None,
+                   help="text file, one drug name per line: screen only these (default: every drug of the tables)")
+    p.add_argument("--cosmic_map", default=None, help="table with COSMIC_ID and SAMPLE_NAME to match COSMIC ids")
+    return p
+
+
+def body(args: argparse.Namespace) -> None:
+    """Read the tables, label every drug, split the lines; write screen_bulk.h5ad and screen_bulk_summary.json."""
+    cosmic = read_cosmic_map(args.cosmic_map) if args.cosmic_map else None
+    response = read_responses(args.bulk_response)
+    expression = read_bulk_expression(args.bulk_expression, {line_key(x, cosmic) for x in response["line"].unique()})
+    bulk = prepare_screen(expression, response, drugs=read_drug_list(args.drugs) if args.drugs else None,
+                          config=config_from_args(BulkPrepareConfig, args), cosmic=cosmic)
+    inputs = {"bulk_expression": args.bulk_expression,
+              **{f"bulk_response_{i}": p for i, p in enumerate(response_paths(args.bulk_response))},
+              **({"drugs": args.drugs} if args.drugs else {})}
+    meta = provenance(NAME, vars(args), inputs)
+    bulk.uns["provenance"] = {"created": meta["created"], "step": NAME}
+    out = Path(args.outdir)
+    write_h5ad(out / "screen_bulk.h5ad", bulk)
+    write_json(out / "screen_bulk_summary.json", {**bulk.uns[SCREEN_KEY], "n_drugs": len(bulk.uns[SCREEN_KEY]["drugs"]),
+                                                  "provenance": meta})
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the step with `argv` (default: the command line); the exit status."""
+    return run_step(NAME, build_parser(), body, argv=argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
