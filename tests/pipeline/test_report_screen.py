@@ -41,9 +41,10 @@ def rankings():
                           "members_sign_agreement": [1.0, 1.0, 0.4, 1.0, 0.67],
                           "verdict": ["consistent", "consistent", "weak_bulk_evidence", "consistent", "unstable"]})
     config = ScreenConfig()
-    sample = sample_ranking(prob, sd, DRUGS, trust=trust, config=config)
+    rate = np.array([0.1, 0.2, 0.2, 0.2, 0.3])
+    sample = sample_ranking(prob, sd, DRUGS, bulk_rate=rate, trust=trust, config=config)
     rankable = pd.Series(sample["ranked"].to_numpy(), index=sample["drug"])
-    return cluster_ranking(prob, sd, DRUGS, clusters=clusters, rankable=rankable), sample
+    return cluster_ranking(prob, sd, DRUGS, bulk_rate=rate, clusters=clusters, rankable=rankable), sample
 
 
 def test_bulk_validation_table_lists_every_drug_best_first(tmp_path):
@@ -69,8 +70,8 @@ def test_ranking_lists_ranked_drugs_then_the_unranked_ones(tmp_path, rankings):
     assert set(table["Drug"]) == set(DRUGS)
     assert table["Drug"].iloc[-1] == WEAK and table["rank"].iloc[-1] == "not ranked"
     assert table["rank"].iloc[:-1].tolist() == ["1", "2", "3", "4"]
-    means = table["mean_prob"].astype(float).iloc[:-1]
-    assert means.is_monotonic_decreasing
+    lifts = table["lift"].astype(float).iloc[:-1]
+    assert lifts.is_monotonic_decreasing
     for text in table["sensitive"]:
         assert re.fullmatch(r"\d+ % \(\d+–\d+\)", text), text
     assert table.loc[table["Drug"] == WEAK, "verdict"].item() == "weak_bulk_evidence"
@@ -84,13 +85,13 @@ def test_heatmap_shows_clusters_by_the_top_ranked_drugs(tmp_path, rankings):
     screen_report_files(tmp_path, "pc9", cluster_ranking=clusters, sample_ranking=sample, top_drugs=3)
     heatmap = json.loads((tmp_path / "pc9_screen_heatmap_mqc.json").read_text())
     assert heatmap["plot_type"] == "heatmap" and heatmap["id"] == "scdeal_screen_heatmap_pc9"
-    top = sample.loc[sample["ranked"]].sort_values("mean_prob", ascending=False)["drug"].head(3).tolist()
+    top = sample.loc[sample["ranked"]].sort_values("lift", ascending=False)["drug"].head(3).tolist()
     assert heatmap["xcats"] == top and WEAK not in heatmap["xcats"]
     assert heatmap["ycats"] == ["cluster 0", "cluster 1", "cluster 2"]
-    expected = clusters.pivot_table(index="cluster", columns="drug", values="mean_prob").loc[["0", "1", "2"], top]
+    expected = clusters.pivot_table(index="cluster", columns="drug", values="lift").loc[["0", "1", "2"], top]
     assert np.allclose(heatmap["data"], expected.to_numpy(), atol=1e-4)
     pconfig = heatmap["pconfig"]
-    assert (pconfig["min"], pconfig["max"]) == (0, 1) and len(pconfig["colstops"]) >= 2
+    assert (pconfig["min"], pconfig["max"]) == (0, 2) and len(pconfig["colstops"]) >= 2
     assert pconfig["xcats_samples"] is False and pconfig["ycats_samples"] is False  # drugs and clusters are not samples
 
 

@@ -8,6 +8,7 @@ import pytest
 from scdeal.tl.screen import ScreenConfig, cluster_ranking, sample_ranking, wilson_interval
 
 DRUGS = ["Alpha", "Beta", "Gamma"]
+RATE = np.array([0.2, 0.2, 0.2])
 
 
 def screen_probs():
@@ -32,20 +33,29 @@ def test_wilson_interval_matches_known_values():
 
 def test_sample_ranking_leaves_drugs_without_bulk_evidence_unranked_and_last():
     prob, sd, _ = screen_probs()
-    ranking = sample_ranking(prob, sd, DRUGS, trust=trust(0.55), config=ScreenConfig())
+    ranking = sample_ranking(prob, sd, DRUGS, bulk_rate=RATE, trust=trust(0.55), config=ScreenConfig())
     assert ranking["drug"].tolist() == ["Alpha", "Beta", "Gamma"]      # Gamma has the highest mean but no evidence
     assert ranking["rank"].tolist()[:2] == [1, 2] and pd.isna(ranking["rank"].iloc[2])
     assert ranking["sensitive_fraction"].iloc[0] == pytest.approx(0.6)
     assert (ranking["sensitive_low"] <= ranking["sensitive_fraction"]).all()
     assert (ranking["sensitive_fraction"] <= ranking["sensitive_high"]).all()
-    ranked_all = sample_ranking(prob, sd, DRUGS, trust=trust(0.9), config=ScreenConfig())
+    ranked_all = sample_ranking(prob, sd, DRUGS, bulk_rate=RATE, trust=trust(0.9), config=ScreenConfig())
     assert ranked_all["drug"].iloc[0] == "Gamma" and ranked_all["ranked"].all()
+
+
+def test_drugs_are_ranked_by_lift_over_their_bulk_rate_not_by_raw_probability():
+    """A drug that kills most lines has high probabilities everywhere; relative to its own rate it ranks low."""
+    prob, sd, _ = screen_probs()
+    ranking = sample_ranking(prob, sd, DRUGS, bulk_rate=np.array([0.2, 0.2, 0.9]), trust=trust(0.9),
+                             config=ScreenConfig())
+    assert ranking["drug"].tolist() == ["Alpha", "Beta", "Gamma"]
+    assert ranking["lift"].iloc[0] == pytest.approx(ranking["mean_prob"].iloc[0] / 0.2)
 
 
 def test_each_cluster_ranks_the_drug_that_hits_it_first():
     prob, sd, clusters = screen_probs()
     rankable = pd.Series([True, True, False], index=DRUGS)
-    table = cluster_ranking(prob, sd, DRUGS, clusters=clusters, rankable=rankable)
+    table = cluster_ranking(prob, sd, DRUGS, bulk_rate=RATE, clusters=clusters, rankable=rankable)
     first = table[table["rank"] == 1].set_index("cluster")["drug"]
     assert first.to_dict() == {"0": "Alpha", "1": "Beta"}
     beta_in_1 = table[(table["cluster"] == "1") & (table["drug"] == "Beta")].iloc[0]

@@ -48,8 +48,8 @@ from .transfer import (
     transfer_epochs,
 )
 
-__all__ = ["SCREEN_MODEL_FORMAT", "ScreenModel", "ScreenResult", "ScreenSide", "column_aurocs", "load_screen_model",
-           "pretrain_screen", "save_screen_model", "screen_transfer"]
+__all__ = ["SCREEN_MODEL_FORMAT", "ScreenModel", "ScreenResult", "ScreenSide", "column_aurocs", "column_spearman",
+           "head_outputs", "load_screen_model", "pretrain_screen", "save_screen_model", "screen_transfer"]
 
 log = logging.getLogger(__name__)
 SCREEN_MODEL_FORMAT = "scdeal-screen-model/1"
@@ -223,6 +223,7 @@ class ScreenResult:
     source_val_auroc: np.ndarray     # members × drugs: held-out bulk AUROC of each member's source model
     reset: np.ndarray                # members × drugs: drug reset to the source model by the orientation guard
     genes: list[str]
+    bulk_rate: np.ndarray            # per drug, the rate of sensitive validation lines (the calibration's prior)
     history: list[dict] = field(default_factory=list)
 
     @property
@@ -261,6 +262,7 @@ def screen_transfer(model: ScreenModel, bulk: ad.AnnData, cells: ad.AnnData, *, 
                         member_probs=member_probs, direct_prob=np.stack([m["source_prob"] for m in members]).mean(0),
                         source_val_auroc=np.stack([m["source_val_auroc"] for m in members]),
                         reset=np.stack([m["reset"] for m in members]), genes=genes,
+                        bulk_rate=np.nanmean(side.y_val, axis=0),
                         history=[{**row, "member": k} for k, m in enumerate(members) for row in m["curve"]])
 
 

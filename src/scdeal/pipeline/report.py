@@ -331,10 +331,14 @@ def screen_bulk_report_files(out: Path, metrics: pd.DataFrame) -> None:
 
 
 SCREEN_RANKING_COLUMNS = {  # column → (title, description, format or None, (min, max) or None)
-    "rank": ("Rank", "among the drugs with bulk evidence, by mean probability; 'not ranked': the drug's bulk head "
+    "rank": ("Rank", "among the drugs with bulk evidence, by lift; 'not ranked': the drug's bulk head "
              "is not better than chance on held-out lines", None, None),
+    "lift": ("Lift", "mean probability of sensitivity over the drug's rate of sensitive bulk lines (1: like an average "
+             "cell line; 2: twice as likely sensitive)", "{:,.2f}", None),
     "mean_prob": ("Mean P(sensitive)", "mean over the sample's cells of the calibrated probability of sensitivity",
                   "{:,.3f}", (0, 1)),
+    "bulk_sensitive_rate": ("Bulk rate", "fraction of sensitive bulk cell lines for the drug (what the "
+                            "probabilities are calibrated to)", "{:,.3f}", (0, 1)),
     "sensitive": ("Sensitive cells", "cells called sensitive, % with its 95 % Wilson interval", None, None),
     "uncertain": ("Uncertain cells", "% of cells whose ensemble spread reaches across the drug's threshold", None, None),
     "mean_sd": ("Mean SD", "mean spread of the ensemble members' probabilities (uncertainty)", "{:,.3f}", None),
@@ -370,7 +374,9 @@ def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame
     table = pd.DataFrame({
         "Drug": ranking["drug"].to_numpy(),
         "rank": [str(int(r)) if ok else "not ranked" for r, ok in zip(ranking["rank"], ranking["ranked"], strict=True)],
+        "lift": ranking["lift"].to_numpy(),
         "mean_prob": ranking["mean_prob"].to_numpy(),
+        "bulk_sensitive_rate": ranking["bulk_sensitive_rate"].to_numpy(),
         "sensitive": [f"{percent(f)} % ({percent(lo)}–{percent(hi)})" for f, lo, hi in
                       zip(ranking["sensitive_fraction"], ranking["sensitive_low"], ranking["sensitive_high"], strict=True)],
         "uncertain": [f"{percent(f)} %" for f in ranking["uncertain_fraction"]],
@@ -387,7 +393,9 @@ def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame
     write_mqc_table(out / f"{name}_ranking_mqc.tsv", Section(
         f"scdeal_screen_ranking_{sample}", f"Screen ranking: {sample}",
         f"Every drug of the screen applied to {sample} by one transfer of the multi-drug bulk model, ranked by "
-        f"the mean probability of sensitivity over the sample's cells. {listed_last}A high rank says the bulk "
+        "lift: the mean probability of sensitivity over the sample's cells divided by the drug's rate of sensitive "
+        "bulk lines (drugs differ in how many lines they kill; above 1, the cells look more sensitive than an "
+        f"average cell line). {listed_last}A high rank says the bulk "
         "evidence expects these cells to respond; check the verdict, and give the drug a row of its own for its "
         "signature genes, the baseline comparison and an evaluation against labels."),
         table, extra=table_headers(columns, col1="Drug"))
@@ -402,17 +410,18 @@ def screen_heatmap(path: Path, sample: str, *, cluster_ranking: pd.DataFrame, dr
         return
     clusters = list(dict.fromkeys(cluster_ranking["cluster"].astype(str)))
     values = (cluster_ranking.assign(cluster=cluster_ranking["cluster"].astype(str))
-              .pivot_table(index="cluster", columns="drug", values="mean_prob", aggfunc="first")
+              .pivot_table(index="cluster", columns="drug", values="lift", aggfunc="first")
               .reindex(index=clusters, columns=drugs))
     section = Section(
         f"scdeal_screen_heatmap_{sample}", f"Screen: {sample}, clusters × drugs",
-        f"Mean probability of sensitivity in each Leiden cluster of {sample} (rows) for the {len(drugs)} "
-        "top ranked drugs of the sample (columns, best first): red, the bulk evidence expects the cluster to "
-        "respond; blue, to resist. A drug red in one cluster only may target a subpopulation the sample mean hides.")
+        f"Lift of each Leiden cluster of {sample} (rows) for the {len(drugs)} top ranked drugs of the sample "
+        "(columns, best first): the cluster's mean probability of sensitivity over the drug's rate of sensitive "
+        "bulk lines. Red (above 1), the bulk evidence expects the cluster to respond more than an average cell "
+        "line; blue, less. A drug red in one cluster only may target a subpopulation the sample mean hides.")
     payload = {"id": section.id, "section_name": section.name, "description": section.description,
                "plot_type": "heatmap",
                "pconfig": {"id": f"{section.id}_plot", "title": section.name, "xlab": "drug", "ylab": "cluster",
-                           "zlab": "mean P(sensitive)", "min": 0, "max": 1, "square": False, "tt_decimals": 2,
+                           "zlab": "lift", "min": 0, "max": 2, "square": False, "tt_decimals": 2,
                            "xcats_samples": False, "ycats_samples": False,
                            "colstops": [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]]},
                "xcats": drugs, "ycats": [f"cluster {c}" for c in clusters],

@@ -1,7 +1,11 @@
 """Rankings of a drug screen: which drugs would hit which clusters of a sample, and the sample as a whole.
 
-Per drug and group of cells: the mean probability of sensitivity, the fraction of cells called
-sensitive with a Wilson 95 % interval, and the mean ensemble spread (uncertainty). A drug whose
+Per drug and group of cells: the mean probability of sensitivity, its lift (the mean probability over
+the drug's rate of sensitive bulk lines, which the probabilities are calibrated to: 1 is an average
+cell line, 2 twice as likely sensitive), the fraction of cells called sensitive with a Wilson 95 %
+interval, and the mean ensemble spread (uncertainty). Drugs are ranked by lift, since their rates of
+sensitive lines differ (binary calls: 6–89 %; binarised responses: the quantile rule's 20 %) and the
+mean probability alone would rank drugs by how many lines they kill. A drug whose
 source heads rank held-out bulk lines no better than `min_bulk_auroc` is reported but not ranked:
 its calls are not supported by bulk evidence. Nothing here reads a cell label.
 """
@@ -86,45 +90,49 @@ def drug_calls(prob: np.ndarray, prob_sd: np.ndarray) -> np.ndarray:
                             for d in range(prob.shape[1])])
 
 
-def group_summary(prob: np.ndarray, prob_sd: np.ndarray, sensitive: np.ndarray, *, drugs: list[str]) -> pd.DataFrame:
-    """One row per drug over one group of cells: mean probability, sensitive fraction with interval, spread."""
+def group_summary(prob: np.ndarray, prob_sd: np.ndarray, sensitive: np.ndarray, *, drugs: list[str],
+                  bulk_rate: np.ndarray) -> pd.DataFrame:
+    """One row per drug over one group of cells: mean probability and its lift over the drug's rate of
+    sensitive bulk lines, sensitive fraction with interval, spread."""
     n = len(prob)
     k = sensitive.sum(0)
     low, high = wilson_interval(k, n)
-    return pd.DataFrame({"drug": drugs, "n_cells": n, "mean_prob": prob.mean(0), "sensitive_fraction": k / max(n, 1),
+    mean = prob.mean(0)
+    return pd.DataFrame({"drug": drugs, "n_cells": n, "mean_prob": mean, "bulk_sensitive_rate": bulk_rate,
+                         "lift": mean / np.maximum(bulk_rate, 1e-6), "sensitive_fraction": k / max(n, 1),
                          "sensitive_low": low, "sensitive_high": high, "mean_sd": prob_sd.mean(0)})
 
 
 def ranked(frame: pd.DataFrame, rankable: pd.Series) -> pd.DataFrame:
-    """`frame` sorted by mean probability with a `rank` among rankable drugs (unrankable ones last, no rank)."""
+    """`frame` sorted by lift with a `rank` among rankable drugs (unrankable ones last, no rank)."""
     frame = frame.assign(ranked=frame["drug"].map(rankable).fillna(False).astype(bool))
-    frame = frame.sort_values(["ranked", "mean_prob"], ascending=[False, False], kind="stable")
+    frame = frame.sort_values(["ranked", "lift"], ascending=[False, False], kind="stable")
     frame.insert(0, "rank", np.where(frame["ranked"], np.arange(1, len(frame) + 1), np.nan))
     frame["rank"] = frame["rank"].astype("Int64")
     return frame.reset_index(drop=True)
 
 
-def sample_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], *, trust: pd.DataFrame,
-                   config: ScreenConfig) -> pd.DataFrame:
+def sample_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], *, bulk_rate: np.ndarray,
+                   trust: pd.DataFrame, config: ScreenConfig) -> pd.DataFrame:
     """The sample-level drug ranking, joined with each drug's trust diagnostic (`trust`: one row per drug
-    with `drug`, `bulk_val_auroc` and `verdict`)."""
+    with `drug`, `bulk_val_auroc` and `verdict`); `bulk_rate`: each drug's rate of sensitive bulk lines."""
     calls = drug_calls(prob, prob_sd)
-    frame = group_summary(prob, prob_sd, calls == "sensitive", drugs=drugs)
+    frame = group_summary(prob, prob_sd, calls == "sensitive", drugs=drugs, bulk_rate=bulk_rate)
     frame["uncertain_fraction"] = (calls == "uncertain").mean(0)
     frame = frame.merge(trust, on="drug", how="left")
     rankable = pd.Series(frame["bulk_val_auroc"].to_numpy() >= config.min_bulk_auroc, index=frame["drug"])
     return ranked(frame, rankable)
 
 
-def cluster_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], *, clusters: pd.Series,
-                    rankable: pd.Series) -> pd.DataFrame:
-    """Per cluster, the drugs ranked by mean probability (`rankable`: drug → whether it may be ranked)."""
+def cluster_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], *, bulk_rate: np.ndarray,
+                    clusters: pd.Series, rankable: pd.Series) -> pd.DataFrame:
+    """Per cluster, the drugs ranked by lift (`rankable`: drug → whether it may be ranked)."""
     calls = drug_calls(prob, prob_sd) == "sensitive"
     codes = clusters.astype(str).to_numpy()
     frames = []
     for cluster in sorted(set(codes), key=lambda c: (len(c), c)):
         rows = codes == cluster
-        frame = ranked(group_summary(prob[rows], prob_sd[rows], calls[rows], drugs=drugs), rankable)
+        frame = ranked(group_summary(prob[rows], prob_sd[rows], calls[rows], drugs=drugs, bulk_rate=bulk_rate), rankable)
         frames.append(frame.assign(cluster=cluster))
     out = pd.concat(frames, ignore_index=True)
     return out[["cluster", *[c for c in out.columns if c != "cluster"]]]

@@ -50,9 +50,10 @@ def body(args: argparse.Namespace) -> None:
     result = screen_transfer(model, bulk, cells, cfg=cfg, device=select_device(args.device),
                              what=f"sample '{args.sample}'")
     trust = drug_trust(result, screen_cfg)
-    ranking = sample_ranking(result.prob, result.prob_sd, result.drugs, trust=trust, config=screen_cfg)
-    by_cluster = cluster_ranking(result.prob, result.prob_sd, result.drugs, clusters=cells.obs["cluster"],
-                                 rankable=ranking.set_index("drug")["ranked"])
+    ranking = sample_ranking(result.prob, result.prob_sd, result.drugs, bulk_rate=result.bulk_rate, trust=trust,
+                             config=screen_cfg)
+    by_cluster = cluster_ranking(result.prob, result.prob_sd, result.drugs, bulk_rate=result.bulk_rate,
+                                 clusters=cells.obs["cluster"], rankable=ranking.set_index("drug")["ranked"])
     annotate_screen(cells, result)
     meta = provenance(NAME, vars(args), {"cells": args.cells, "bulk": args.bulk, "model": args.model})
     cells.uns["scdeal_screen"] = {"drugs": result.drugs, "n_genes_used": len(result.genes),
