@@ -28,6 +28,9 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 torch.set_num_threads(2)
 
 SMALL = {"n_genes": 400, "n_lines": 200, "n_cells": 300}
+# the orientation trap of the tests: two drugs with opposite bulk evidence on the same cells
+TRAP = SimParams(n_genes=400, n_lines=400, n_cells=240, sensitive_fraction=0.1, effect=0.6, clone_effect=2.5,
+                 gene_bias_sd=1.5, n_samples=1)
 GENES = [f"G{i}" for i in range(30)]
 
 

@@ -8,10 +8,10 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from conftest import CPU
+from conftest import CPU, TRAP
 from scdeal.data import readers
 from scdeal.data.bulk import BulkPrepareConfig, prepare_bulk
-from scdeal.data.simulate import TRAP_DRUGS, SimParams, simulate_orientation_trap
+from scdeal.data.simulate import TRAP_DRUGS, simulate_orientation_trap
 from scdeal.data.singlecell import ClusterConfig, preprocess_and_cluster
 from scdeal.model.orientation import (
     anchor_loss,
@@ -25,9 +25,6 @@ from scdeal.model.transfer import TransferConfig, transfer_and_predict
 
 SEEDS = range(10)
 
-
-TRAP = SimParams(n_genes=400, n_lines=400, n_cells=240, sensitive_fraction=0.1, effect=0.6, clone_effect=2.5,
-                 gene_bias_sd=1.5, n_samples=1)
 
 
 @pytest.fixture(scope="module")

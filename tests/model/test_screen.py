@@ -8,20 +8,17 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from conftest import CPU
+from conftest import CPU, TRAP
 from scdeal.data import readers
 from scdeal.data.bulk import BulkPrepareConfig
 from scdeal.data.screen import prepare_screen
-from scdeal.data.simulate import TRAP_DRUGS, SimParams, simulate_orientation_trap
+from scdeal.data.simulate import TRAP_DRUGS, simulate_orientation_trap
 from scdeal.data.singlecell import ClusterConfig, preprocess_and_cluster
 from scdeal.errors import InputError
 from scdeal.model.networks import masked_bce
 from scdeal.model.screen import column_aurocs, load_screen_model, pretrain_screen, save_screen_model, screen_transfer
 from scdeal.model.training import BulkConfig, class_weight
 from scdeal.model.transfer import TransferConfig
-
-TRAP = SimParams(n_genes=400, n_lines=400, n_cells=240, sensitive_fraction=0.1, effect=0.6, clone_effect=2.5,
-                 gene_bias_sd=1.5, n_samples=1)
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,7 @@ import numpy as np
 import torch
 from scipy.stats import rankdata
 
-from .._utils import gene_positions
-from ..data.features import CellFeatures, align_genes, model_features
+from ..data.features import CellFeatures, model_features
 from ..data.screen import SCREEN_KEY
 from ..data.writers import atomic_path
 from ..errors import InputError
@@ -33,6 +32,7 @@ from .training import (
     build_networks,
     class_weight,
     load_tagged,
+    restored_networks,
     train_autoencoder,
     train_predictor,
 )
@@ -43,6 +43,7 @@ from .transfer import (
     bulk_logits,
     calibrated,
     calibration_for,
+    cell_inputs,
     fit_source,
     predict_cells,
     transfer_epochs,
@@ -197,12 +198,7 @@ def load_screen_model(path) -> ScreenModel:
         InputError: the file cannot be read, or is not a screen model of this format.
     """
     payload = load_tagged(path, SCREEN_MODEL_FORMAT, "screen model")
-    saved = payload["bulk_config"]
-    cfg = BulkConfig(**{**saved, "hidden_dims": tuple(saved["hidden_dims"]),
-                        "predictor_hidden_dims": tuple(saved["predictor_hidden_dims"])})
-    enc, dec, pred, reg = build_networks(len(payload["genes"]), cfg, n_drugs=len(payload["drugs"]))
-    for module, key in ((enc, "encoder"), (dec, "decoder"), (pred, "predictor"), (reg, "regressor")):
-        module.load_state_dict(payload[key])
+    cfg, enc, dec, pred, reg = restored_networks(payload, n_drugs=len(payload["drugs"]))
     return ScreenModel(drugs=list(payload["drugs"]), genes=list(payload["genes"]),
                        gene_mean=payload["gene_mean"].numpy(), gene_sd=payload["gene_sd"].numpy(), config=cfg,
                        encoder=enc, decoder=dec, predictor=pred, regressor=reg, metrics=payload["metrics"],
@@ -248,13 +244,8 @@ def screen_transfer(model: ScreenModel, bulk: ad.AnnData, cells: ad.AnnData, *, 
                     device: torch.device, what: str = "sample") -> ScreenResult:
     """Train `cfg.n_ensemble` anchored transfer members for every drug at once and predict every cell."""
     check_screen_config(cfg)
-    cell_index = align_genes(list(cells.var_names), model.genes, min_overlap=cfg.min_gene_overlap, what=what)
-    genes = [str(cells.var_names[i]) for i in cell_index]
-    gene_pos = torch.from_numpy(gene_positions(model.genes, genes))
-    features = CellFeatures(cells.X, cell_index)
+    genes, gene_pos, features, clusters = cell_inputs(model.genes, cells, cfg=cfg, device=device, what=what)
     side = ScreenSide(bulk, genes, device)
-    codes = cells.obs["cluster"].astype("category").cat.codes.to_numpy().astype(np.int64)
-    clusters = torch.from_numpy(codes).to(device)
     members = [screen_member(model, gene_pos, side, features=features, clusters=clusters, cfg=cfg, device=device,
                              seed=cfg.seed + k) for k in range(cfg.n_ensemble)]
     member_probs = np.stack([m["prob"] for m in members])

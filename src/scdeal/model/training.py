@@ -34,8 +34,8 @@ from .networks import (
 
 __all__ = ["CHECKPOINT_FORMAT", "IMBALANCE", "BulkConfig", "BulkModel", "EarlyStopping", "Imbalance", "build_networks",
            "class_weight", "line_responses", "load_checkpoint", "load_tagged", "predict_proba", "pretrain_bulk",
-           "resample_training_lines", "response_targets", "save_checkpoint", "shuffled_batches", "train_autoencoder",
-           "train_predictor"]
+           "resample_training_lines", "response_targets", "restored_networks", "save_checkpoint", "shuffled_batches",
+           "train_autoencoder", "train_predictor"]
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "scdeal-bulk-model/3"
@@ -327,6 +327,17 @@ def load_tagged(path, tag: str, what: str) -> dict:
     return payload
 
 
+def restored_networks(payload: dict, n_drugs: int = 1) -> tuple[BulkConfig, Encoder, Decoder, Head, Head]:
+    """The configuration and the four networks of a saved bulk (or screen) model, weights loaded."""
+    saved = payload["bulk_config"]
+    cfg = BulkConfig(**{**saved, "hidden_dims": tuple(saved["hidden_dims"]),
+                        "predictor_hidden_dims": tuple(saved["predictor_hidden_dims"])})
+    networks = build_networks(len(payload["genes"]), cfg, n_drugs=n_drugs)
+    for module, key in zip(networks, ("encoder", "decoder", "predictor", "regressor"), strict=True):
+        module.load_state_dict(payload[key])
+    return cfg, *networks
+
+
 def load_checkpoint(path) -> BulkModel:
     """The bulk model saved by `save_checkpoint`.
 
@@ -334,14 +345,7 @@ def load_checkpoint(path) -> BulkModel:
         InputError: the file cannot be read, or is not a bulk model of this format.
     """
     payload = load_tagged(path, CHECKPOINT_FORMAT, "bulk model")
-    saved = payload["bulk_config"]
-    cfg = BulkConfig(**{**saved, "hidden_dims": tuple(saved["hidden_dims"]),
-                        "predictor_hidden_dims": tuple(saved["predictor_hidden_dims"])})
-    enc, dec, pred, reg = build_networks(len(payload["genes"]), cfg)
-    enc.load_state_dict(payload["encoder"])
-    dec.load_state_dict(payload["decoder"])
-    pred.load_state_dict(payload["predictor"])
-    reg.load_state_dict(payload["regressor"])
+    cfg, enc, dec, pred, reg = restored_networks(payload)
     return BulkModel(drug=payload["drug"], genes=payload["genes"], gene_mean=payload["gene_mean"].numpy(),
                      gene_sd=payload["gene_sd"].numpy(), config=cfg, encoder=enc, decoder=dec, predictor=pred,
                      regressor=reg, metrics=payload["metrics"], history=payload["history"],

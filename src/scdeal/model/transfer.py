@@ -226,13 +226,8 @@ class LineSampler:
 def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, *, cfg: TransferConfig,
                          device: torch.device, what: str = "sample") -> TransferResult:
     """Train `cfg.n_ensemble` anchored transfer members (seeds seed, seed+1, …) and predict every cell."""
-    cell_index = align_genes(list(cells.var_names), model.genes, min_overlap=cfg.min_gene_overlap, what=what)
-    genes = [str(cells.var_names[i]) for i in cell_index]
-    gene_pos_model = torch.from_numpy(gene_positions(model.genes, genes))
-    features = CellFeatures(cells.X, cell_index)
+    genes, gene_pos_model, features, clusters = cell_inputs(model.genes, cells, cfg=cfg, device=device, what=what)
     side = BulkSide(bulk, genes, device)
-    codes = cells.obs["cluster"].astype("category").cat.codes.to_numpy().astype(np.int64)
-    clusters = torch.from_numpy(codes).to(device)  # on the device once; batches index it there
     members = [train_member(model, gene_pos_model, side, features=features, clusters=clusters, cfg=cfg, device=device,
                             seed=cfg.seed + k)
                for k in range(cfg.n_ensemble)]
@@ -250,6 +245,21 @@ def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, 
                           direct_prob=np.vstack([m.source_prob for m in members]).mean(0),
                           embedding=first.embedding, genes=genes, history=history, cell_model=cell_model,
                           members=summaries, source_prior=float(side.y_val.mean()))
+
+
+def cell_inputs(model_genes: list[str], cells: ad.AnnData, *, cfg: TransferConfig, device: torch.device,
+                what: str) -> tuple[list[str], torch.Tensor, CellFeatures, torch.Tensor]:
+    """The genes the cells share with the model, their positions in the model, the cells' model features
+    and their cluster codes (on the device once; batches index them there).
+
+    Raises:
+        InputError: fewer than `cfg.min_gene_overlap` shared genes.
+    """
+    cell_index = align_genes(list(cells.var_names), model_genes, min_overlap=cfg.min_gene_overlap, what=what)
+    genes = [str(cells.var_names[i]) for i in cell_index]
+    codes = cells.obs["cluster"].astype("category").cat.codes.to_numpy().astype(np.int64)
+    return (genes, torch.from_numpy(gene_positions(model_genes, genes)), CellFeatures(cells.X, cell_index),
+            torch.from_numpy(codes).to(device))
 
 
 def initial_networks(model: BulkModel, gene_pos: torch.Tensor, cfg: TransferConfig):

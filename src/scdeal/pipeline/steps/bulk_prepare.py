@@ -5,6 +5,9 @@ import argparse
 import sys
 from pathlib import Path
 
+import anndata as ad
+import pandas as pd
+
 from ...data.bulk import BulkPrepareConfig, prepare_bulk
 from ...data.readers import (
     line_key,
@@ -18,7 +21,7 @@ from ..flags import config_from_args
 from ..provenance import provenance
 from .common import run_step, step_parser
 
-__all__ = ["NAME", "body", "build_parser", "main"]
+__all__ = ["NAME", "add_bulk_table_flags", "body", "build_parser", "main", "read_bulk_tables"]
 
 NAME = "bulk_prepare"
 
@@ -26,21 +29,32 @@ NAME = "bulk_prepare"
 def build_parser() -> argparse.ArgumentParser:
     """The step's flags: its inputs, then one per field of BulkPrepareConfig."""
     p = step_parser("scdeal_bulk_prepare.py", __doc__, BulkPrepareConfig)
+    add_bulk_table_flags(p)
+    p.add_argument("--drug", required=True, help="drug name, however spelled (I-BET-762 = I.BET.762)")
+    return p
+
+
+def add_bulk_table_flags(p: argparse.ArgumentParser) -> None:
+    """The bulk expression, response tables and COSMIC map flags (shared with the screen's preparation)."""
     p.add_argument("--bulk_expression", required=True, help="cell lines × genes (or transposed) CSV/TSV[.gz] or h5ad")
     p.add_argument("--bulk_response", required=True, nargs="+",
                    help="one or more response tables (space- or comma-separated): wide binary (one column per drug) "
                         "and/or GDSC long tables (CELL_LINE_NAME, DRUG_NAME, LN_IC50 or AUC; GDSC1 and GDSC2 "
                         "are pooled); a continuous measure also trains the auxiliary regression")
-    p.add_argument("--drug", required=True, help="drug name, however spelled (I-BET-762 = I.BET.762)")
     p.add_argument("--cosmic_map", default=None, help="table with COSMIC_ID and SAMPLE_NAME to match COSMIC ids")
-    return p
+
+
+def read_bulk_tables(args: argparse.Namespace) -> tuple[pd.DataFrame, ad.AnnData, dict[str, str] | None]:
+    """The response tables, the expression of the lines they name, and the COSMIC map (None without one)."""
+    cosmic = read_cosmic_map(args.cosmic_map) if args.cosmic_map else None
+    response = read_responses(args.bulk_response)
+    expression = read_bulk_expression(args.bulk_expression, {line_key(x, cosmic) for x in response["line"].unique()})
+    return response, expression, cosmic
 
 
 def body(args: argparse.Namespace) -> None:
     """Read the tables, label and split the drug's lines, write bulk.h5ad and bulk_summary.json."""
-    cosmic = read_cosmic_map(args.cosmic_map) if args.cosmic_map else None
-    response = read_responses(args.bulk_response)
-    expression = read_bulk_expression(args.bulk_expression, {line_key(x, cosmic) for x in response["line"].unique()})
+    response, expression, cosmic = read_bulk_tables(args)
     bulk = prepare_bulk(expression, response, args.drug, config=config_from_args(BulkPrepareConfig, args),
                         cosmic=cosmic)
     out = Path(args.outdir)

@@ -6,11 +6,12 @@ import sys
 from pathlib import Path
 
 from ...data.bulk import BulkPrepareConfig
-from ...data.readers import line_key, read_bulk_expression, read_cosmic_map, read_responses, response_paths
+from ...data.readers import response_paths
 from ...data.screen import SCREEN_KEY, prepare_screen, read_drug_list
 from ...data.writers import write_h5ad, write_json
 from ..flags import config_from_args
 from ..provenance import provenance
+from .bulk_prepare import add_bulk_table_flags, read_bulk_tables
 from .common import run_step, step_parser
 
 __all__ = ["NAME", "body", "build_parser", "main"]
@@ -22,20 +23,15 @@ def build_parser() -> argparse.ArgumentParser:
     """The step's flags: its inputs, then one per field of BulkPrepareConfig (each drug is labelled as a
     single-drug run labels it)."""
     p = step_parser("scdeal_screen_prepare.py", __doc__, BulkPrepareConfig)
-    p.add_argument("--bulk_expression", required=True, help="cell lines × genes (or transposed) CSV/TSV[.gz] or h5ad")
-    p.add_argument("--bulk_response", required=True, nargs="+",
-                   help="one or more response tables (space- or comma-separated), as for bulk_prepare")
+    add_bulk_table_flags(p)
     p.add_argument("--drugs", default=None,
                    help="text file, one drug name per line: screen only these (default: every drug of the tables)")
-    p.add_argument("--cosmic_map", default=None, help="table with COSMIC_ID and SAMPLE_NAME to match COSMIC ids")
     return p
 
 
 def body(args: argparse.Namespace) -> None:
     """Read the tables, label every drug, split the lines; write screen_bulk.h5ad and screen_bulk_summary.json."""
-    cosmic = read_cosmic_map(args.cosmic_map) if args.cosmic_map else None
-    response = read_responses(args.bulk_response)
-    expression = read_bulk_expression(args.bulk_expression, {line_key(x, cosmic) for x in response["line"].unique()})
+    response, expression, cosmic = read_bulk_tables(args)
     bulk = prepare_screen(expression, response, drugs=read_drug_list(args.drugs) if args.drugs else None,
                           config=config_from_args(BulkPrepareConfig, args), cosmic=cosmic)
     inputs = {"bulk_expression": args.bulk_expression,
