@@ -27,6 +27,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from datetime import date
 from pathlib import Path
 
@@ -96,7 +97,9 @@ def bulk_evaluation(bulk, model, response: pd.DataFrame) -> dict:
     drug_rho = per_drug_spearman(measured_z, predicted_z)
     drug_rho_base = per_drug_spearman(measured_z, line_mean_baseline(measured_z))
     ic50 = ln_ic50_matrix(response, bulk.obs_names, list(bulk.uns["scdeal_screen"]["drug_keys"])).to_numpy()
-    mean, sd = np.nanmean(ic50[train], 0), np.nanstd(ic50[train], 0)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():  # drugs with binary calls only have no LN_IC50
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean, sd = np.nanmean(ic50[train], 0), np.nanstd(ic50[train], 0)
     # the regressor predicts the pooled z (lower = more sensitive); put it back on each drug's LN_IC50 scale
     predicted_ic50 = mean + sd * predicted_z
     line_rho = per_line_spearman(ic50[test], predicted_ic50)
