@@ -137,3 +137,15 @@ def test_multiqc_renders_the_screen_sections(tmp_path, rankings):
         assert section in html, section
     assert "Nutlin-3a (-)" in html and "not ranked" in html
     assert "WARNING" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_a_long_ranking_shows_the_best_ranked_drugs_and_points_to_the_full_table(tmp_path, rankings):
+    """MultiQC draws a table of more than a few hundred rows as a violin plot: the report keeps the top 100."""
+    clusters, sample = rankings
+    many = pd.concat([sample.assign(drug=sample["drug"] + f" #{k}", rank=sample["rank"] + 5 * k) for k in range(130)],
+                     ignore_index=True)
+    screen_report_files(tmp_path, "big", cluster_ranking=clusters, sample_ranking=many, top_drugs=20)
+    config, table = mqc_table(tmp_path / "big_screen_ranking_mqc.tsv")
+    assert len(table) == 100 and (table["rank"] != "not ranked").all()
+    assert table["rank"].astype(int).is_monotonic_increasing
+    assert "screen_ranking.tsv lists every drug (130 not ranked" in config["description"]

@@ -330,6 +330,7 @@ def screen_bulk_report_files(out: Path, metrics: pd.DataFrame) -> None:
         "but not ranked."), table, extra=table_headers(SCREEN_BULK_COLUMNS, col1="Drug"))
 
 
+SCREEN_REPORT_ROWS = 100  # drugs in the report's ranking table at most (the TSV has them all)
 SCREEN_RANKING_COLUMNS = {  # column → (title, description, format or None, (min, max) or None)
     "rank": ("Rank", "among the drugs with bulk evidence, by lift; 'not ranked': the drug's bulk head "
              "is not better than chance on held-out lines", None, None),
@@ -371,6 +372,14 @@ def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame
     """
     name = run_name(sample, "screen")
     ranking = sample_ranking.sort_values(["ranked", "rank"], ascending=[False, True], na_position="last", kind="stable")
+    unranked = int((~ranking["ranked"].astype(bool)).sum())
+    listed_last = (f"{unranked} of {len(ranking)} drugs are listed last, not ranked: their bulk heads are not better "
+                   "than chance on held-out cell lines (--min_bulk_auroc). " if unranked else "")
+    if len(ranking) > SCREEN_REPORT_ROWS:  # MultiQC shows a long table as a violin plot, unreadable as a ranking
+        listed_last = (f"The {SCREEN_REPORT_ROWS} best ranked of {len(ranking)} drugs are shown; screen_ranking.tsv "
+                       f"lists every drug ({unranked} not ranked: their bulk heads are not better than chance on "
+                       "held-out cell lines, --min_bulk_auroc). ")
+        ranking = ranking.head(SCREEN_REPORT_ROWS)
     table = pd.DataFrame({
         "Drug": ranking["drug"].to_numpy(),
         "rank": [str(int(r)) if ok else "not ranked" for r, ok in zip(ranking["rank"], ranking["ranked"], strict=True)],
@@ -387,9 +396,6 @@ def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame
         table["members_sign_agreement"] = ranking["members_sign_agreement"].to_numpy()
     table["verdict"] = ranking["verdict"].to_numpy()
     columns = {k: v for k, v in SCREEN_RANKING_COLUMNS.items() if k in table}
-    unranked = int((~ranking["ranked"].astype(bool)).sum())
-    listed_last = (f"{unranked} of {len(ranking)} drugs are listed last, not ranked: their bulk heads are not better "
-                   "than chance on held-out cell lines (--min_bulk_auroc). " if unranked else "")
     write_mqc_table(out / f"{name}_ranking_mqc.tsv", Section(
         f"scdeal_screen_ranking_{sample}", f"Screen ranking: {sample}",
         f"Every drug of the screen applied to {sample} by one transfer of the multi-drug bulk model, ranked by "
