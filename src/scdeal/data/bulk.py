@@ -18,7 +18,7 @@ from .readers import line_key, normalise_name
 
 __all__ = ["BINARIZE_RULES", "BinarizeRule", "BulkPrepareConfig", "binarize", "drug_labels", "find_drug",
            "labels_from_rows", "log_if_linear", "matched_lines", "pooled_response_z", "prepare_bulk",
-           "stratified_split"]
+           "split_lines"]
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +141,8 @@ def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, c
             raise InputError(f"Drug '{drug}': only {counts.get(cls, 0)} {name} cell lines after matching "
                              f"(at least {config.min_lines_per_class} needed): use another binarisation rule or more lines.")
     bulk.obs["label"] = bulk.obs["label"].astype(int)
-    bulk.obs["split"] = stratified_split(bulk.obs["label"].to_numpy(), val_fraction=config.val_fraction,
-                                         test_fraction=config.test_fraction, seed=config.seed)
+    bulk.obs["split"] = split_lines(bulk.n_obs, stratify=bulk.obs["label"].to_numpy(),
+                                    val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed)
     log_if_linear(bulk)
     bulk.uns["scdeal_bulk"] = {"drug": drug, "drug_in_table": find_drug(response, drug), "response_kind": kind,
                                "binarize_rule": "given" if kind.startswith("binary") else config.binarize_rule,
@@ -177,12 +177,14 @@ def log_if_linear(bulk: ad.AnnData) -> None:
         bulk.X = np.log2(np.clip(bulk.X, 0, None) + 1).astype(np.float32)
 
 
-def stratified_split(labels: np.ndarray, *, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """`train`/`val`/`test` per line, stratified by label."""
-    idx = np.arange(len(labels))
-    rest, test = train_test_split(idx, test_size=test_fraction, stratify=labels, random_state=seed)
-    train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), stratify=labels[rest],
-                                  random_state=seed)
-    split = np.empty(len(labels), dtype=object)
+def split_lines(n: int, *, stratify: np.ndarray | None, val_fraction: float, test_fraction: float,
+                seed: int) -> np.ndarray:
+    """`train`/`val`/`test` for `n` lines, stratified by `stratify` (one drug's labels) or drawn at random
+    (None: a screen's lines carry a label per drug)."""
+    idx = np.arange(n)
+    rest, test = train_test_split(idx, test_size=test_fraction, stratify=stratify, random_state=seed)
+    train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction),
+                                  stratify=None if stratify is None else stratify[rest], random_state=seed)
+    split = np.empty(n, dtype=object)
     split[train], split[val], split[test] = "train", "val", "test"
     return split

@@ -13,13 +13,12 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
 
 from ..errors import InputError
-from .bulk import BulkPrepareConfig, find_drug, labels_from_rows, log_if_linear, matched_lines
+from .bulk import BulkPrepareConfig, find_drug, labels_from_rows, log_if_linear, matched_lines, split_lines
 from .readers import line_key, normalise_name, require_file
 
-__all__ = ["SCREEN_KEY", "prepare_screen", "read_drug_list", "screen_drugs", "screen_split"]
+__all__ = ["SCREEN_KEY", "prepare_screen", "read_drug_list", "screen_drugs"]
 
 log = logging.getLogger(__name__)
 SCREEN_KEY = "scdeal_screen"
@@ -49,16 +48,6 @@ def screen_drugs(response: pd.DataFrame, wanted: list[str] | None) -> dict[str, 
     for name in sorted(response["drug"].unique(), key=str.isupper):  # ERLOTINIB and Erlotinib: Erlotinib
         spelling.setdefault(normalise_name(name), name)
     return dict(sorted(spelling.items()))
-
-
-def screen_split(n: int, *, val_fraction: float, test_fraction: float, seed: int) -> np.ndarray:
-    """`train`/`val`/`test` per line, drawn at random (a line's labels differ by drug, so no stratification)."""
-    idx = np.arange(n)
-    rest, test = train_test_split(idx, test_size=test_fraction, random_state=seed)
-    train, val = train_test_split(rest, test_size=val_fraction / (1 - test_fraction), random_state=seed)
-    split = np.empty(n, dtype=object)
-    split[train], split[val], split[test] = "train", "val", "test"
-    return split
 
 
 def drug_columns(rows: pd.DataFrame, drugs: dict[str, str], config: BulkPrepareConfig
@@ -114,8 +103,8 @@ def prepare_screen(expression: ad.AnnData, response: pd.DataFrame, *, drugs: lis
     keys = list(label.columns)
     bulk.obsm["label"] = label.to_numpy(np.float32)
     bulk.obsm["response_z"] = resp.to_numpy(np.float32)
-    bulk.obs["split"] = screen_split(bulk.n_obs, val_fraction=config.val_fraction, test_fraction=config.test_fraction,
-                                     seed=config.seed)
+    bulk.obs["split"] = split_lines(bulk.n_obs, stratify=None, val_fraction=config.val_fraction,
+                                    test_fraction=config.test_fraction, seed=config.seed)
     bulk.uns[SCREEN_KEY] = {"drugs": [wanted[k] for k in keys], "drug_keys": keys,
                             "response_kind": [kinds[k] for k in keys],
                             "n_lines": [int(v) for v in label.notna().sum()],

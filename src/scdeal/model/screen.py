@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import anndata as ad
 import numpy as np
@@ -22,7 +22,6 @@ from scipy.stats import rankdata
 
 from ..data.features import CellFeatures, model_features
 from ..data.screen import SCREEN_KEY
-from ..data.writers import atomic_path
 from ..errors import InputError
 from .device import seed_everything
 from .networks import screen_terms
@@ -33,6 +32,7 @@ from .training import (
     class_weight,
     load_tagged,
     restored_networks,
+    save_tagged,
     train_autoencoder,
     train_predictor,
 )
@@ -181,14 +181,7 @@ def drug_metrics(enc, pred, reg, *, feats: dict, labels: dict, responses: dict, 
 
 def save_screen_model(model: ScreenModel, path, provenance: dict) -> None:
     """Write `model` (format SCREEN_MODEL_FORMAT) with `provenance`, atomically."""
-    payload = {"format": SCREEN_MODEL_FORMAT, "drugs": model.drugs, "genes": model.genes,
-               "gene_mean": torch.from_numpy(model.gene_mean), "gene_sd": torch.from_numpy(model.gene_sd),
-               "bulk_config": asdict(model.config), "encoder": model.encoder.state_dict(),
-               "decoder": model.decoder.state_dict(), "predictor": model.predictor.state_dict(),
-               "regressor": model.regressor.state_dict(), "metrics": model.metrics, "history": model.history,
-               "provenance": provenance}
-    with atomic_path(path, suffix=".pt") as tmp:
-        torch.save(payload, tmp)
+    save_tagged(model, path, tag=SCREEN_MODEL_FORMAT, provenance=provenance, drugs=model.drugs)
 
 
 def load_screen_model(path) -> ScreenModel:

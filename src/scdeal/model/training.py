@@ -34,8 +34,8 @@ from .networks import (
 
 __all__ = ["CHECKPOINT_FORMAT", "IMBALANCE", "BulkConfig", "BulkModel", "EarlyStopping", "Imbalance", "build_networks",
            "class_weight", "line_responses", "load_checkpoint", "load_tagged", "predict_proba", "pretrain_bulk",
-           "resample_training_lines", "response_targets", "restored_networks", "save_checkpoint", "shuffled_batches",
-           "train_autoencoder", "train_predictor"]
+           "resample_training_lines", "response_targets", "restored_networks", "save_checkpoint", "save_tagged",
+           "shuffled_batches", "train_autoencoder", "train_predictor"]
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "scdeal-bulk-model/3"
@@ -301,13 +301,19 @@ def save_checkpoint(model: BulkModel, path, provenance: dict) -> None:
     The weights, genes and gene statistics, the `bulk_config`, metrics, history and `provenance`
     are stored; `load_checkpoint` restores the model from any path.
     """
-    payload = {"format": CHECKPOINT_FORMAT, "drug": model.drug, "genes": model.genes,
+    save_tagged(model, path, tag=CHECKPOINT_FORMAT, provenance=provenance, drug=model.drug,
+                train_prevalence=model.train_prevalence)
+
+
+def save_tagged(model: BulkModel, path, *, tag: str, provenance: dict, **extra) -> None:
+    """Write a bulk (or screen) model's genes and gene statistics, `bulk_config`, the four networks' weights,
+    metrics, history, `provenance` and `extra`, with format `tag`, atomically (`load_tagged` reads it)."""
+    payload = {"format": tag, **extra, "genes": model.genes,
                "gene_mean": torch.from_numpy(model.gene_mean), "gene_sd": torch.from_numpy(model.gene_sd),
                "bulk_config": asdict(model.config), "encoder": model.encoder.state_dict(),
                "decoder": model.decoder.state_dict(), "predictor": model.predictor.state_dict(),
-               "regressor": model.regressor.state_dict(),
-               "metrics": model.metrics, "history": model.history,
-               "train_prevalence": model.train_prevalence, "provenance": provenance}
+               "regressor": model.regressor.state_dict(), "metrics": model.metrics, "history": model.history,
+               "provenance": provenance}
     with atomic_path(path, suffix=".pt") as tmp:
         torch.save(payload, tmp)
 
