@@ -96,9 +96,10 @@ ABLATIONS = {  # transfer changes; each isolates one safeguard of the default
     "anchor on cells": {"anchor_level": "cells"},
     "MMD on the bulk class mix": {"mmd_class_mix": "bulk"},
     "members on all lines": {"member_bulk": "all"},
-    "no source refit": {"source_epochs": 0},
+    "members from the pretrained model": {"member_init": "pretrained"},
+    "no source refit": {"member_init": "pretrained", "source_epochs": 0},
     "unanchored (previous transfer)": {"w_anchor": 0.0, "mmd_class_mix": "bulk", "member_bulk": "all",
-                                       "source_epochs": 0},
+                                       "member_init": "pretrained", "source_epochs": 0},
 }
 DEFAULT, DIRECT = "scdeal (default)", "direct (no transfer)"
 TRUST_FIELDS = ("members_lowest_spearman", "members_reset_to_source", "spearman_transfer_vs_direct",
@@ -138,7 +139,7 @@ def run_task(task: Task, cells, expression, *, response, seeds: int, ablations: 
         cfg = TransferConfig(seed=seed)
         result = transfer_and_predict(model, bulk, cells, cfg=cfg, device=device, what=task.drug)
         seconds = time.time() - started
-        labels = call_labels(result.prob, result.prob_sd, threshold_for(cfg.threshold_rule, result, cfg.threshold))
+        labels = call_labels(result.member_probs, threshold_for(cfg.threshold_rule, result, cfg.threshold))
         baselines = {name: baseline_predictions(kind, bulk, cells, genes=result.genes, seed=seed, features=space).prob
                      for (kind, space), name in BASELINES.items()}
         trust = trust_diagnostic(result.member_probs, result.direct_prob, baselines["logistic (profile)"],
@@ -155,7 +156,7 @@ def run_task(task: Task, cells, expression, *, response, seeds: int, ablations: 
                                                what=task.drug)
                 threshold = threshold_for(cfg.threshold_rule, ablated, cfg.threshold)
                 rows.append(scored(f"ablation: {name}", seed, y, prob=ablated.prob,
-                                   predicted=call_labels(ablated.prob, ablated.prob_sd, threshold) == "sensitive"))
+                                   predicted=call_labels(ablated.member_probs, threshold) == "sensitive"))
         logging.info("%s seed %d: scdeal AUROC %.3f (%s), direct %.3f, logistic %.3f", task.drug, seed,
                      rows[-1 - len(BASELINES) - 1 - (len(ABLATIONS) if ablations else 0)]["auroc"], trust["verdict"],
                      binary_metrics(y, result.direct_prob)["auroc"], binary_metrics(y, baselines["logistic (profile)"])["auroc"])

@@ -48,8 +48,8 @@ def test_values_are_parsed_to_the_field_types():
     cfg = config_from_args(BulkConfig, args)
     assert cfg.hidden_dims == (32, 16) and cfg.noise == 0.1 and cfg.batch_size == 32
     args = transfer.build_parser().parse_args(["--outdir", "o", "--cells", "c", "--bulk", "b", "--model", "m",
-                                               "--sample", "s", "--drug", "d", "--pretrained", "false"])
-    assert config_from_args(TransferConfig, args).pretrained is False
+                                               "--sample", "s", "--drug", "d", "--member_init", "pretrained"])
+    assert config_from_args(TransferConfig, args).member_init == "pretrained"
 
 
 @pytest.mark.parametrize(("step", "flag", "value", "message"), [

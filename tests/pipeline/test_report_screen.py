@@ -35,16 +35,16 @@ def rankings():
     rng = np.random.default_rng(0)
     clusters = pd.Series(np.repeat(["0", "1", "2"], 40))
     effect = np.array([[0.9, 0.2, 0.5, 0.3, 0.6], [0.2, 0.8, 0.5, 0.3, 0.6], [0.1, 0.1, 0.5, 0.3, 0.6]])
-    prob = np.clip(effect[np.repeat([0, 1, 2], 40)] + rng.normal(0, 0.05, (120, len(DRUGS))), 0, 1)
-    sd = np.full_like(prob, 0.02)
+    prob = effect[np.repeat([0, 1, 2], 40)] + rng.normal(0, 0.05, (120, len(DRUGS)))
+    members = np.clip(prob + rng.normal(0, 0.02, (3, *prob.shape)), 0.001, 0.999)
     trust = pd.DataFrame({"drug": DRUGS, "bulk_val_auroc": [0.9, 0.8, 0.5, 0.7, 0.75],
                           "members_sign_agreement": [1.0, 1.0, 0.4, 1.0, 0.67],
                           "verdict": ["consistent", "consistent", "weak_bulk_evidence", "consistent", "unstable"]})
     config = ScreenConfig()
     rate = np.array([0.1, 0.2, 0.2, 0.2, 0.3])
-    sample = sample_ranking(prob, sd, DRUGS, bulk_rate=rate, trust=trust, config=config)
+    sample = sample_ranking(members, DRUGS, bulk_rate=rate, trust=trust, config=config)
     rankable = pd.Series(sample["ranked"].to_numpy(), index=sample["drug"])
-    return cluster_ranking(prob, sd, DRUGS, bulk_rate=rate, clusters=clusters, rankable=rankable), sample
+    return cluster_ranking(members, DRUGS, bulk_rate=rate, clusters=clusters, rankable=rankable), sample
 
 
 def test_bulk_validation_table_lists_every_drug_best_first(tmp_path):

@@ -12,12 +12,14 @@ RATE = np.array([0.2, 0.2, 0.2])
 
 
 def screen_probs():
-    """Cluster 0 (60 cells) responds to Alpha, cluster 1 (40 cells) to Beta; Gamma is high everywhere."""
+    """Members × cells × drugs: cluster 0 (60 cells) responds to Alpha, cluster 1 (40 cells) to Beta; Gamma is
+    high everywhere."""
     rng = np.random.default_rng(0)
     clusters = pd.Series(["0"] * 60 + ["1"] * 40)
     prob = np.column_stack([np.where(clusters == "0", 0.9, 0.1), np.where(clusters == "1", 0.8, 0.1),
                             np.full(100, 0.95)]) + rng.normal(0, 0.02, (100, 3))
-    return np.clip(prob, 0, 1), np.full((100, 3), 0.01), clusters
+    members = prob + rng.normal(0, 0.01, (3, 100, 3))
+    return np.clip(members, 0.001, 0.999), clusters
 
 
 def trust(gamma_auroc: float) -> pd.DataFrame:
@@ -32,30 +34,30 @@ def test_wilson_interval_matches_known_values():
 
 
 def test_sample_ranking_leaves_drugs_without_bulk_evidence_unranked_and_last():
-    prob, sd, _ = screen_probs()
-    ranking = sample_ranking(prob, sd, DRUGS, bulk_rate=RATE, trust=trust(0.55), config=ScreenConfig())
+    members, _ = screen_probs()
+    ranking = sample_ranking(members, DRUGS, bulk_rate=RATE, trust=trust(0.55), config=ScreenConfig())
     assert ranking["drug"].tolist() == ["Alpha", "Beta", "Gamma"]      # Gamma has the highest mean but no evidence
     assert ranking["rank"].tolist()[:2] == [1, 2] and pd.isna(ranking["rank"].iloc[2])
     assert ranking["sensitive_fraction"].iloc[0] == pytest.approx(0.6)
     assert (ranking["sensitive_low"] <= ranking["sensitive_fraction"]).all()
     assert (ranking["sensitive_fraction"] <= ranking["sensitive_high"]).all()
-    ranked_all = sample_ranking(prob, sd, DRUGS, bulk_rate=RATE, trust=trust(0.9), config=ScreenConfig())
+    ranked_all = sample_ranking(members, DRUGS, bulk_rate=RATE, trust=trust(0.9), config=ScreenConfig())
     assert ranked_all["drug"].iloc[0] == "Gamma" and ranked_all["ranked"].all()
 
 
 def test_drugs_are_ranked_by_lift_over_their_bulk_rate_not_by_raw_probability():
     """A drug that kills most lines has high probabilities everywhere; relative to its own rate it ranks low."""
-    prob, sd, _ = screen_probs()
-    ranking = sample_ranking(prob, sd, DRUGS, bulk_rate=np.array([0.2, 0.2, 0.9]), trust=trust(0.9),
+    members, _ = screen_probs()
+    ranking = sample_ranking(members, DRUGS, bulk_rate=np.array([0.2, 0.2, 0.9]), trust=trust(0.9),
                              config=ScreenConfig())
     assert ranking["drug"].tolist() == ["Alpha", "Beta", "Gamma"]
     assert ranking["lift"].iloc[0] == pytest.approx(ranking["mean_prob"].iloc[0] / 0.2)
 
 
 def test_each_cluster_ranks_the_drug_that_hits_it_first():
-    prob, sd, clusters = screen_probs()
+    members, clusters = screen_probs()
     rankable = pd.Series([True, True, False], index=DRUGS)
-    table = cluster_ranking(prob, sd, DRUGS, bulk_rate=RATE, clusters=clusters, rankable=rankable)
+    table = cluster_ranking(members, DRUGS, bulk_rate=RATE, clusters=clusters, rankable=rankable)
     first = table[table["rank"] == 1].set_index("cluster")["drug"]
     assert first.to_dict() == {"0": "Alpha", "1": "Beta"}
     beta_in_1 = table[(table["cluster"] == "1") & (table["drug"] == "Beta")].iloc[0]

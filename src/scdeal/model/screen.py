@@ -44,6 +44,7 @@ from .transfer import (
     calibrated,
     calibration_for,
     cell_inputs,
+    check_transfer_config,
     fit_source,
     predict_cells,
     transfer_epochs,
@@ -225,8 +226,9 @@ def check_screen_config(cfg: TransferConfig) -> None:
     """The transfer settings a screen supports.
 
     Raises:
-        InputError: a setting that needs one drug's classes.
+        InputError: a setting that needs one drug's classes, or settings that cannot work together.
     """
+    check_transfer_config(cfg)
     if cfg.anchor_level != "cells" or cfg.mmd_class_mix != "bulk":
         raise InputError("A screen anchors each cell (--anchor_level cells) and aligns to the bulk lines as they come "
                          "(--mmd_class_mix bulk): the cluster anchor and the estimated class mix need one drug's "

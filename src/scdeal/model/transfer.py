@@ -3,8 +3,10 @@
 Each ensemble member:
 1. draws a stratified bootstrap of the bulk training lines (members differ in their bulk evidence, so
    their disagreement measures how well the evidence fixes the call, not only optimiser noise);
-2. refits the bulk model on exactly the genes the sample has, early-stopped on held-out bulk lines:
-   this *source model* is the validated "no transfer" model, and its view of the cells is the anchor;
+2. fits its own bulk model on exactly the genes the sample has, from its own random weights (or from the
+   pretrained bulk model), early-stopped on held-out bulk lines: this *source model* is the validated
+   "no transfer" model, and its view of the cells is the anchor. Members that share no weights disagree
+   where the bulk evidence leaves the call open; members copied from one pretrained model share its errors;
 3. transfers with
        loss = w_bulk · [BCE(P(E_b(x_b)), y_b) + w_response · MSE(R(E_b(x_b)), r_b)]
               + w_mmd · MMD(E_b(x_b'), E_c(x_c)) + w_cluster · L_cluster(E_c(x_c))
@@ -55,9 +57,10 @@ from .orientation import (
 )
 from .training import BulkModel, build_networks, line_responses, train_predictor
 
-__all__ = ["ANCHOR_LEVELS", "CALIBRATIONS", "MEMBER_BULK", "MMD_CLASS_MIX", "THRESHOLD_RULES", "AnchorLevel",
-           "Calibration", "MemberBulk", "MmdClassMix", "ThresholdRule", "TransferConfig", "TransferResult",
-           "call_labels", "otsu_threshold", "platt_scaling", "threshold_for", "transfer_and_predict"]
+__all__ = ["ANCHOR_LEVELS", "CALIBRATIONS", "MEMBER_BULK", "MEMBER_INIT", "MMD_CLASS_MIX", "THRESHOLD_RULES",
+           "AnchorLevel", "Calibration", "MemberBulk", "MemberInit", "MmdClassMix", "ThresholdRule", "TransferConfig",
+           "TransferResult", "call_labels", "check_transfer_config", "log_odds", "otsu_threshold", "platt_scaling",
+           "threshold_for", "transfer_and_predict"]
 
 log = logging.getLogger(__name__)
 ThresholdRule = Literal["otsu", "fixed", "bulk_prevalence"]
@@ -65,11 +68,14 @@ Calibration = Literal["platt", "none"]
 AnchorLevel = Literal["cells", "clusters"]
 MmdClassMix = Literal["bulk", "estimated"]
 MemberBulk = Literal["bootstrap", "all"]
+MemberInit = Literal["independent", "pretrained"]
 THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
 CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
 ANCHOR_LEVELS: tuple[str, ...] = get_args(AnchorLevel)
 MMD_CLASS_MIX: tuple[str, ...] = get_args(MmdClassMix)
 MEMBER_BULK: tuple[str, ...] = get_args(MemberBulk)
+MEMBER_INIT: tuple[str, ...] = get_args(MemberInit)
+PROB_FLOOR = 1e-7  # float32 probabilities resolve log-odds to about ±16
 
 
 @dataclass(frozen=True)
@@ -96,14 +102,17 @@ class TransferConfig:
                      "the spread shows how firmly the bulk evidence fixes the call; all: every member sees all lines")
     source_epochs: int = setting(
         20, "epochs (early-stopped on bulk validation lines) refitting the bulk model on the sample's genes")
-    pretrained: bool = setting(True, "start from the pretrained bulk model (false: random weights, an ablation)")
+    member_init: MemberInit = setting(
+        "independent", "independent: each member's networks start from their own random weights and are fitted to "
+                       "its bulk lines (a deep ensemble: members disagree where the bulk evidence leaves the call "
+                       "open); pretrained: every member starts from the pretrained bulk model and shares its errors")
     n_ensemble: int = setting(3, "members with consecutive seeds; their spread is the uncertainty")
     calibration: Calibration = setting(
         "platt", "platt: probabilities calibrated on held-out bulk lines; none: the network's raw output")
     threshold_rule: ThresholdRule = setting(
-        "otsu", "otsu: the split of the probabilities into two groups; fixed: prob ≥ --threshold; "
-                "bulk_prevalence: the top fraction equal to the bulk sensitive rate. Cells whose ensemble "
-                "spread reaches across the threshold are called uncertain")
+        "otsu", "otsu: the split of the cells' log-odds into two groups; fixed: prob ≥ --threshold; "
+                "bulk_prevalence: the top fraction equal to the bulk sensitive rate. Cells whose members' "
+                "spread (in log-odds) reaches across the threshold are called uncertain")
     threshold: float = setting(0.5, "probability threshold of the fixed rule")
     min_gene_overlap: int = setting(200, "fewest bulk-model genes the sample must have")
     max_cells_per_epoch: int = setting(
@@ -223,9 +232,22 @@ class LineSampler:
         return self.side.x[self.pool[draw]]
 
 
+def check_transfer_config(cfg: TransferConfig) -> None:
+    """Settings that cannot work together.
+
+    Raises:
+        InputError: members with their own random weights and no source fit (they would know nothing).
+    """
+    if cfg.member_init == "independent" and cfg.source_epochs < 1:
+        raise InputError("--member_init independent fits each member's bulk model from random weights, so it needs "
+                         "--source_epochs of at least 1; use --member_init pretrained to transfer the pretrained bulk "
+                         "model without refitting it.")
+
+
 def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, *, cfg: TransferConfig,
                          device: torch.device, what: str = "sample") -> TransferResult:
     """Train `cfg.n_ensemble` anchored transfer members (seeds seed, seed+1, …) and predict every cell."""
+    check_transfer_config(cfg)
     genes, gene_pos_model, features, clusters = cell_inputs(model.genes, cells, cfg=cfg, device=device, what=what)
     side = BulkSide(bulk, genes, device)
     members = [train_member(model, gene_pos_model, side, features=features, clusters=clusters, cfg=cfg, device=device,
@@ -263,10 +285,12 @@ def cell_inputs(model_genes: list[str], cells: ad.AnnData, *, cfg: TransferConfi
 
 
 def initial_networks(model: BulkModel, gene_pos: torch.Tensor, cfg: TransferConfig):
-    """Bulk encoder on the shared genes, the bulk predictor and regressor (copies)."""
-    if cfg.pretrained:
+    """The member's starting bulk encoder on the shared genes, predictor and regressor: copies of the
+    pretrained bulk model's, or networks of the same architecture with their own random weights (drawn from
+    the member's seed)."""
+    if cfg.member_init == "pretrained":
         enc_b, pred, reg = model.encoder, model.predictor, model.regressor
-    else:  # ablation: same architecture, random weights
+    else:
         enc_b, _, pred, reg = build_networks(len(model.genes), model.config, n_drugs=model.predictor.out.out_features)
     return encoder_on_genes(enc_b, gene_pos), copy.deepcopy(pred), copy.deepcopy(reg)
 
@@ -450,8 +474,8 @@ def predict_cells(enc_c, pred, features: CellFeatures, *, device: torch.device) 
 
 
 def threshold_for(rule: ThresholdRule, result: TransferResult, fixed: float) -> float:
-    """Label threshold, from the probabilities and bulk evidence only (never cell labels):
-    otsu: the split of the probabilities into two groups (the default: a sample's sensitive and
+    """Label threshold (a probability), from the probabilities and bulk evidence only (never cell labels):
+    otsu: the split of the cells' log-odds into two groups (the default: a sample's sensitive and
     resistant cells separate wherever the ranking does, whatever prior the calibration carries);
     fixed: a probability; bulk_prevalence: the top fraction equal to
     the fraction of sensitive bulk validation lines."""
@@ -464,16 +488,33 @@ def threshold_for(rule: ThresholdRule, result: TransferResult, fixed: float) -> 
     raise InputError(f"Unknown threshold rule '{rule}': choose one of {', '.join(THRESHOLD_RULES)}.")
 
 
-def call_labels(prob: np.ndarray, prob_sd: np.ndarray, threshold: float) -> np.ndarray:
-    """sensitive / resistant by the threshold; uncertain where the members' spread reaches across it."""
+def log_odds(prob: np.ndarray | float) -> np.ndarray:
+    """log(p / (1 − p)), with p kept PROB_FLOOR away from 0 and 1."""
+    p = np.clip(np.asarray(prob, np.float64), PROB_FLOOR, 1 - PROB_FLOOR)
+    return np.log(p) - np.log1p(-p)
+
+
+def call_labels(member_probs: np.ndarray, threshold: float) -> np.ndarray:
+    """sensitive / resistant by the threshold on the members' mean probability; uncertain where the members'
+    spread reaches across it. The spread is measured in log-odds: calibrated probabilities crowd near 0 and
+    1, where a probability spread would call every cell close to a low threshold uncertain."""
+    prob = member_probs.mean(0)
     labels = np.where(prob >= threshold, "sensitive", "resistant").astype(object)
-    labels[np.abs(prob - threshold) < prob_sd] = "uncertain"
+    distance = np.abs(log_odds(prob) - log_odds(threshold))
+    labels[distance < log_odds(member_probs).std(0)] = "uncertain"
     return labels
 
 
 def otsu_threshold(prob: np.ndarray, bins: int = 256) -> float:
-    """The probability that maximises the between-group variance of the two groups it makes."""
-    hist, edges = np.histogram(prob, bins=bins, range=(float(np.min(prob)), float(np.max(prob)) + 1e-9))
+    """The probability that splits the cells into the two groups of most between-group variance of their
+    log-odds. Calibrated to a bulk prior of ~10–20 % sensitive lines, a whole sensitive population can lie
+    below 0.05 in probability, yet apart from the resistant cells in log-odds."""
+    return float(sigmoid(np.float64(otsu_split(log_odds(prob), bins))))
+
+
+def otsu_split(values: np.ndarray, bins: int) -> float:
+    """The value that maximises the between-group variance of the two groups it makes."""
+    hist, edges = np.histogram(values, bins=bins, range=(float(np.min(values)), float(np.max(values)) + 1e-9))
     centres = (edges[:-1] + edges[1:]) / 2
     weight = np.cumsum(hist) / max(hist.sum(), 1)
     mean_low = np.cumsum(hist * centres) / np.maximum(np.cumsum(hist), 1)

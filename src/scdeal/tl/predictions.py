@@ -31,7 +31,7 @@ def annotate(cells: ad.AnnData, result: TransferResult, *, threshold: float, ver
     cells.obs["prob_sensitive"] = result.prob.astype(np.float32)
     cells.obs["prob_sensitive_sd"] = result.prob_sd.astype(np.float32)
     cells.obs["prob_sensitive_direct"] = result.direct_prob.astype(np.float32)
-    cells.obs["predicted_label"] = pd.Categorical(call_labels(result.prob, result.prob_sd, threshold),
+    cells.obs["predicted_label"] = pd.Categorical(call_labels(result.member_probs, threshold),
                                                   categories=list(CALLS))
     cells.obs["trust"] = pd.Categorical([verdict] * cells.n_obs)
     cells.obsm["X_scdeal"] = result.embedding.astype(np.float32)

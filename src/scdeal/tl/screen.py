@@ -83,11 +83,11 @@ def wilson_interval(k: np.ndarray, n: np.ndarray | int) -> tuple[np.ndarray, np.
     return low, np.where(k == n, 1.0, np.clip(centre + half, 0, 1))
 
 
-def drug_calls(prob: np.ndarray, prob_sd: np.ndarray) -> np.ndarray:
-    """cells × drugs calls (sensitive / resistant / uncertain), each drug at its own Otsu split
-    (the single-drug default rule, from the probabilities only)."""
-    return np.column_stack([call_labels(prob[:, d], prob_sd[:, d], otsu_threshold(prob[:, d]))
-                            for d in range(prob.shape[1])])
+def drug_calls(member_probs: np.ndarray) -> np.ndarray:
+    """cells × drugs calls (sensitive / resistant / uncertain) from members × cells × drugs probabilities,
+    each drug at its own Otsu split (the single-drug default rule, from the probabilities only)."""
+    return np.column_stack([call_labels(member_probs[..., d], otsu_threshold(member_probs[..., d].mean(0)))
+                            for d in range(member_probs.shape[2])])
 
 
 def group_summary(prob: np.ndarray, prob_sd: np.ndarray, sensitive: np.ndarray, *, drugs: list[str],
@@ -112,11 +112,13 @@ def ranked(frame: pd.DataFrame, rankable: pd.Series) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def sample_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], *, bulk_rate: np.ndarray,
-                   trust: pd.DataFrame, config: ScreenConfig) -> pd.DataFrame:
-    """The sample-level drug ranking, joined with each drug's trust diagnostic (`trust`: one row per drug
-    with `drug`, `bulk_val_auroc` and `verdict`); `bulk_rate`: each drug's rate of sensitive bulk lines."""
-    calls = drug_calls(prob, prob_sd)
+def sample_ranking(member_probs: np.ndarray, drugs: list[str], *, bulk_rate: np.ndarray, trust: pd.DataFrame,
+                   config: ScreenConfig) -> pd.DataFrame:
+    """The sample-level drug ranking from members × cells × drugs probabilities, joined with each drug's
+    trust diagnostic (`trust`: one row per drug with `drug`, `bulk_val_auroc` and `verdict`); `bulk_rate`:
+    each drug's rate of sensitive bulk lines."""
+    prob, prob_sd = member_probs.mean(0), member_probs.std(0)
+    calls = drug_calls(member_probs)
     frame = group_summary(prob, prob_sd, calls == "sensitive", drugs=drugs, bulk_rate=bulk_rate)
     frame["uncertain_fraction"] = (calls == "uncertain").mean(0)
     frame = frame.merge(trust, on="drug", how="left")
@@ -124,10 +126,12 @@ def sample_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], *, b
     return ranked(frame, rankable)
 
 
-def cluster_ranking(prob: np.ndarray, prob_sd: np.ndarray, drugs: list[str], *, bulk_rate: np.ndarray,
-                    clusters: pd.Series, rankable: pd.Series) -> pd.DataFrame:
-    """Per cluster, the drugs ranked by lift (`rankable`: drug → whether it may be ranked)."""
-    calls = drug_calls(prob, prob_sd) == "sensitive"
+def cluster_ranking(member_probs: np.ndarray, drugs: list[str], *, bulk_rate: np.ndarray, clusters: pd.Series,
+                    rankable: pd.Series) -> pd.DataFrame:
+    """Per cluster, the drugs ranked by lift (`rankable`: drug → whether it may be ranked), from members ×
+    cells × drugs probabilities."""
+    prob, prob_sd = member_probs.mean(0), member_probs.std(0)
+    calls = drug_calls(member_probs) == "sensitive"
     codes = clusters.astype(str).to_numpy()
     frames = []
     for cluster in sorted(set(codes), key=lambda c: (len(c), c)):

@@ -50,9 +50,9 @@ def body(args: argparse.Namespace) -> None:
     result = screen_transfer(model, bulk, cells, cfg=cfg, device=select_device(args.device),
                              what=f"sample '{args.sample}'")
     trust = drug_trust(result, screen_cfg)
-    ranking = sample_ranking(result.prob, result.prob_sd, result.drugs, bulk_rate=result.bulk_rate, trust=trust,
+    ranking = sample_ranking(result.member_probs, result.drugs, bulk_rate=result.bulk_rate, trust=trust,
                              config=screen_cfg)
-    by_cluster = cluster_ranking(result.prob, result.prob_sd, result.drugs, bulk_rate=result.bulk_rate,
+    by_cluster = cluster_ranking(result.member_probs, result.drugs, bulk_rate=result.bulk_rate,
                                  clusters=cells.obs["cluster"], rankable=ranking.set_index("drug")["ranked"])
     annotate_screen(cells, result)
     meta = provenance(NAME, vars(args), {"cells": args.cells, "bulk": args.bulk, "model": args.model})
