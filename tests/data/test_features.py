@@ -30,6 +30,20 @@ def test_cell_features_equal_the_bulk_standardisation_and_take_given_statistics(
     np.testing.assert_allclose(subset.numpy(slice(0, 10)), features.numpy(slice(0, 10)), atol=1e-6)
 
 
+def test_a_sample_standardised_once_gives_the_features_of_batch_by_batch_densifying(monkeypatch):
+    from scdeal.data import features as module
+    x = sp.random(300, 40, density=0.1, format="csr", dtype=np.float32, random_state=0)
+    cached = CellFeatures(x, np.arange(5, 35))
+    monkeypatch.setattr(module, "DENSE_CACHE_BYTES", 0)
+    streamed = CellFeatures(x, np.arange(5, 35))
+    assert cached.dense is not None and streamed.dense is None
+    rows = np.array([299, 0, 17, 17])
+    np.testing.assert_array_equal(cached.numpy(rows), streamed.numpy(rows))
+    block = cached.numpy(slice(10, 20))
+    block[:] = 0                                     # a caller's array, not a view of the cache
+    np.testing.assert_array_equal(cached.numpy(slice(10, 20)), streamed.numpy(slice(10, 20)))
+
+
 def test_batches_cover_every_item_once():
     assert [(s.start, s.stop) for s in batch_slices(10, 4)] == [(0, 4), (4, 8), (8, 10)]
     assert list(batch_slices(0, 4)) == []

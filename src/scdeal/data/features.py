@@ -27,6 +27,7 @@ __all__ = ["BLOCK", "CLIP", "CellFeatures", "DataScale", "align_genes", "apply_g
 
 CLIP = 10.0          # standardised values are clipped to ±CLIP
 BLOCK = 8192         # cells densified at once
+DENSE_CACHE_BYTES = 256 * 2 ** 20  # samples whose features fit are standardised once, not in every batch
 LINEAR_MAX = 50.0    # a non-negative matrix whose largest value reaches this is not on a log scale
 DataScale = Literal["counts", "linear", "log", "scaled"]
 
@@ -99,13 +100,18 @@ def model_features(x, stats: tuple[np.ndarray, np.ndarray] | None = None) -> tup
 
 class CellFeatures:
     """Model features of cells: genes subset, rows z-scored, genes standardised with the sample's own
-    statistics (computed in one streaming pass unless given). `batch(idx)` densifies only the rows asked for."""
+    statistics (computed in one streaming pass unless given). A sample whose features fit in
+    DENSE_CACHE_BYTES is standardised once; a larger one is densified batch by batch, only the rows asked for."""
 
     def __init__(self, x, gene_index: np.ndarray, stats: tuple[np.ndarray, np.ndarray] | None = None):
         self.x = sp.csr_matrix(x, dtype=np.float32)[:, gene_index] if sp.issparse(x) else \
             np.asarray(x, dtype=np.float32)[:, gene_index]
         self.n = self.x.shape[0]
         self.mean, self.sd = stats if stats is not None else self._streaming_gene_stats()
+        self.dense = None
+        if self.n * self.x.shape[1] * 4 <= DENSE_CACHE_BYTES:
+            self.dense = np.vstack([self.numpy(rows) for rows in self.blocks()]) if self.n else \
+                np.zeros(self.x.shape, np.float32)
 
     def _streaming_gene_stats(self) -> tuple[np.ndarray, np.ndarray]:
         total = np.zeros(self.x.shape[1], np.float64)
@@ -119,7 +125,10 @@ class CellFeatures:
         return mean.astype(np.float32), floored_sd(sd)
 
     def numpy(self, idx) -> np.ndarray:
-        """Model features of the cells at `idx` (a slice or indices) as a float32 array."""
+        """Model features of the cells at `idx` (a slice or indices) as a new float32 array."""
+        if self.dense is not None:
+            rows = self.dense[idx]
+            return rows.copy() if isinstance(idx, slice) else rows
         return apply_gene_stats(row_standardise(self.x[idx]), self.mean, self.sd)
 
     def batch(self, idx, device: torch.device) -> torch.Tensor:
