@@ -57,7 +57,7 @@ from .orientation import (
 )
 from .training import BulkModel, build_networks, line_responses, train_predictor
 
-__all__ = ["ANCHOR_LEVELS", "CALIBRATIONS", "MEMBER_BULK", "MEMBER_INIT", "MMD_CLASS_MIX", "THRESHOLD_RULES",
+__all__ = ["ANCHOR_LEVELS", "CALIBRATIONS", "MEMBER_BULK", "MMD_CLASS_MIX", "THRESHOLD_RULES",
            "AnchorLevel", "Calibration", "MemberBulk", "MemberInit", "MmdClassMix", "ThresholdRule", "TransferConfig",
            "TransferResult", "call_labels", "check_transfer_config", "log_odds", "otsu_threshold", "platt_scaling",
            "threshold_for", "transfer_and_predict"]
@@ -74,7 +74,6 @@ CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
 ANCHOR_LEVELS: tuple[str, ...] = get_args(AnchorLevel)
 MMD_CLASS_MIX: tuple[str, ...] = get_args(MmdClassMix)
 MEMBER_BULK: tuple[str, ...] = get_args(MemberBulk)
-MEMBER_INIT: tuple[str, ...] = get_args(MemberInit)
 PROB_FLOOR = 1e-7  # float32 probabilities resolve log-odds to about ±16
 
 
