@@ -93,8 +93,7 @@ PARTITIONS = [
 ]
 ABLATIONS = {  # transfer changes; each isolates one safeguard of the default
     "no anchor": {"w_anchor": 0.0},
-    "anchor on cells": {"anchor_level": "cells"},
-    "MMD on the bulk class mix": {"mmd_class_mix": "bulk"},
+    "anchor on the source model": {"anchor_to": "source"},
     "members on all lines": {"member_bulk": "all"},
     "members from the pretrained model": {"member_init": "pretrained"},
     "no source refit": {"member_init": "pretrained", "source_epochs": 0},

@@ -4,10 +4,10 @@ The bulk model is the single-drug model with one classifier and one regressor ou
 shared encoder; its losses skip the (line, drug) pairs the tables do not measure, and each drug's
 classes are weighted on its own. The transfer is the single-drug transfer (`transfer.py`) with every
 drug at once: each member refits on its bootstrap of lines and the sample's genes (its source model),
-aligns the cells to the lines, keeps every drug's cell ranking correlated with its source model's
-(the anchor, averaged over drugs), and is reset to its source model drug by drug wherever its ranking
-ended up reversed against it. Probabilities are Platt-calibrated per drug on the validation lines
-measured for that drug. No cell label is read.
+aligns the cells to the lines, keeps every drug's cell ranking correlated with that drug's anchor
+(`--anchor_to`: the signature of its bulk lines, or the source model; averaged over drugs), and is reset to
+its source model drug by drug wherever its ranking ended up reversed against the anchor. Probabilities
+are Platt-calibrated per drug on the validation lines measured for that drug. No cell label is read.
 """
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ from .transfer import (
     BulkSide,
     LineSampler,
     TransferConfig,
+    anchor_scores,
     bulk_logits,
     calibrated,
     calibration_for,
@@ -265,15 +266,15 @@ def screen_member(model: ScreenModel, gene_pos: torch.Tensor, side: ScreenSide, 
         return {"prob": source_prob, "source_prob": source_prob, "source_val_auroc": source_auroc,
                 "reset": np.zeros(len(model.drugs), bool), "curve": curve}
     enc_c = copy.deepcopy(enc_b)
-    teacher = torch.from_numpy(source_logit).to(device)
+    anchor = anchor_scores(cfg, source_logit, side=side, pool=pool, features=features)
     curve += transfer_epochs(enc_b, enc_c, pred, reg=reg, sampler=LineSampler(side, pool, None), features=features,
-                             clusters=clusters, teacher=teacher, cfg=cfg, device=device, seed=seed,
-                             w_response=model.config.w_response)
+                             clusters=clusters, teacher=torch.from_numpy(anchor).to(device), cfg=cfg, device=device,
+                             seed=seed, w_response=model.config.w_response)
     logit, _ = predict_cells(enc_c, pred, features, device=device)
     prob = calibrated(logit, calibration_for(cfg, enc_b, pred, side=side))
-    reset = np.array([rank_correlation(logit[:, d], source_logit[:, d]) < 0 for d in range(logit.shape[1])])
+    reset = np.array([rank_correlation(logit[:, d], anchor[:, d]) < 0 for d in range(logit.shape[1])])
     if reset.any():
-        log.warning("transfer seed %d ranked the cells against its source model for %d of %d drugs: those drugs "
+        log.warning("transfer seed %d ranked the cells against its anchor for %d of %d drugs: those drugs "
                     "keep the source model's calls", seed, int(reset.sum()), len(reset))
     prob[:, reset] = source_prob[:, reset]
     return {"prob": prob, "source_prob": source_prob, "source_val_auroc": source_auroc, "reset": reset, "curve": curve}

@@ -10,10 +10,13 @@ Each ensemble member:
 3. transfers with
        loss = w_bulk · [BCE(P(E_b(x_b)), y_b) + w_response · MSE(R(E_b(x_b)), r_b)]
               + w_mmd · MMD(E_b(x_b'), E_c(x_c)) + w_cluster · L_cluster(E_c(x_c))
-              + w_anchor · (1 − corr(P(E_c(x_c)), P_src(x_c)))
+              + w_anchor · (1 − corr(P(E_c(x_c)), A(x_c)))
    where x_b' are bulk lines drawn in the cells' estimated class mix (alignment that allows label
-   shift), and the anchor keeps each member's cell ranking on the side its source model puts it;
-4. is reset to its source model if its cell ranking still ends up reversed against it.
+   shift) and A is the member's anchor: by default its bulk lines' signature (sensitive minus resistant
+   mean profile, `signature.py`) scored on each cell's own profile, else its source model. A deep source
+   model can rank bulk lines well and still point either way on cells; the signature has no weights to
+   fit and compares each profile with itself, so it carries the bulk evidence's direction across the shift;
+4. is reset to its source model if its cell ranking still ends up reversed against the anchor.
 
 Both encoders read the same genes and the cell encoder E_c starts as a copy of E_b. No cell label is
 read anywhere here.
@@ -55,12 +58,13 @@ from .orientation import (
     prior_matched_weights,
     rank_correlation,
 )
+from .signature import class_mean_signature, signature_scores
 from .training import BulkModel, build_networks, line_responses, train_predictor
 
 __all__ = ["ANCHOR_LEVELS", "CALIBRATIONS", "MEMBER_BULK", "MMD_CLASS_MIX", "THRESHOLD_RULES",
-           "AnchorLevel", "Calibration", "MemberBulk", "MemberInit", "MmdClassMix", "ThresholdRule", "TransferConfig",
-           "TransferResult", "call_labels", "check_transfer_config", "log_odds", "otsu_threshold", "platt_scaling",
-           "threshold_for", "transfer_and_predict"]
+           "AnchorLevel", "AnchorTo", "Calibration", "MemberBulk", "MemberInit", "MmdClassMix", "ThresholdRule",
+           "TransferConfig", "TransferResult", "call_labels", "check_transfer_config", "log_odds", "otsu_threshold",
+           "platt_scaling", "threshold_for", "transfer_and_predict"]
 
 log = logging.getLogger(__name__)
 ThresholdRule = Literal["otsu", "fixed", "bulk_prevalence"]
@@ -69,6 +73,7 @@ AnchorLevel = Literal["cells", "clusters"]
 MmdClassMix = Literal["bulk", "estimated"]
 MemberBulk = Literal["bootstrap", "all"]
 MemberInit = Literal["independent", "pretrained"]
+AnchorTo = Literal["signature", "source"]
 THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
 CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
 ANCHOR_LEVELS: tuple[str, ...] = get_args(AnchorLevel)
@@ -89,7 +94,11 @@ class TransferConfig:
     w_mmd: float = setting(1.0, "weight of the MMD alignment loss")
     w_cluster: float = setting(0.5, "weight of the cluster regularisation")
     w_anchor: float = setting(
-        0.3, "weight of the consistency with each member's source model (keeps the direction of the call)")
+        0.3, "weight of the consistency with each member's anchor (--anchor_to; keeps the direction of the call)")
+    anchor_to: AnchorTo = setting(
+        "signature", "what the anchor keeps each member's cell ranking correlated with: signature: its bulk lines' "
+                     "sensitive-minus-resistant mean profile, scored on each cell's own profile (robust to the bulk → "
+                     "cell shift); source: its source model's view of the cells")
     anchor_level: AnchorLevel = setting(
         "cells", "cells: the source model fixes every cell's rank, which the transfer may refine; clusters: it "
                  "fixes which clusters are sensitive and leaves the order within a cluster free")
@@ -131,7 +140,7 @@ class Member:
     calibration: dict
     source_val_auroc: float
     prior: float
-    spearman_to_source: float
+    spearman_to_anchor: float
     reset_to_source: bool
     curve: list[dict]
 
@@ -169,6 +178,7 @@ class BulkSide:
         bulk = bulk[:, genes]
         split = bulk.obs["split"].to_numpy()
         train, stats = model_features(bulk.X[split == "train"])
+        self.gene_sd = stats[1]
         y, r = self.line_labels(bulk), self.line_responses(bulk)
         self.train_x, self.train_y, self.train_r = train, y[split == "train"], r[split == "train"]
         self.val_x = model_features(bulk.X[split == "val"], stats)[0]
@@ -260,7 +270,7 @@ def transfer_and_predict(model: BulkModel, bulk: ad.AnnData, cells: ad.AnnData, 
                                          calibrations=[m.calibration for m in members])
     history = [{**row, "member": k} for k, m in enumerate(members) for row in m.curve]
     summaries = [{"member": k, "source_val_auroc": m.source_val_auroc, "prior": m.prior,
-                  "spearman_to_source": m.spearman_to_source, "reset_to_source": m.reset_to_source}
+                  "spearman_to_anchor": m.spearman_to_anchor, "reset_to_source": m.reset_to_source}
                  for k, m in enumerate(members)]
     return TransferResult(prob=member_probs.mean(0), prob_sd=member_probs.std(0), member_probs=member_probs,
                           direct_prob=np.vstack([m.source_prob for m in members]).mean(0),
@@ -329,17 +339,28 @@ def train_member(model: BulkModel, gene_pos, side: BulkSide, *, features: CellFe
     sampler = LineSampler(side, pool, prior if cfg.mmd_class_mix == "estimated" else None)
     source = copy.deepcopy(enc_b), copy.deepcopy(pred)  # the transfer trains both; a reset needs them as they were
     enc_c = copy.deepcopy(enc_b)
-    teacher = torch.from_numpy(source_logit).to(device)
+    anchor = anchor_scores(cfg, source_logit, side=side, pool=pool, features=features)
     curve += transfer_epochs(enc_b, enc_c, pred, reg=reg, sampler=sampler, features=features, clusters=clusters,
-                             teacher=teacher, cfg=cfg, device=device, seed=seed, w_response=model.config.w_response)
+                             teacher=torch.from_numpy(anchor).to(device), cfg=cfg, device=device, seed=seed,
+                             w_response=model.config.w_response)
     logit, emb = predict_cells(enc_c, pred, features, device=device)
-    rho = rank_correlation(logit, source_logit)
-    if not oriented_like(logit, source_logit):
-        log.warning("transfer seed %d ranked the cells against its source model (Spearman %.2f): member reset to "
+    rho = rank_correlation(logit, anchor)
+    if not oriented_like(logit, anchor):
+        log.warning("transfer seed %d ranked the cells against its anchor (Spearman %.2f): member reset to "
                     "the source model", seed, rho)
         return Member(*source, source_prob, source_prob, source_emb, source_cal, source_auroc, prior, rho, True, curve)
     cal = calibration_for(cfg, enc_b, pred, side=side)
     return Member(enc_c, pred, calibrated(logit, cal), source_prob, emb, cal, source_auroc, prior, rho, False, curve)
+
+
+def anchor_scores(cfg: TransferConfig, source_logit: np.ndarray, *, side: BulkSide, pool: np.ndarray,
+                  features: CellFeatures) -> np.ndarray:
+    """The cell scores (shaped like `source_logit`: cells, or cells × drugs) whose ranking the anchor keeps:
+    the member's source model's logits, or the signature of its pool of bulk lines."""
+    if cfg.anchor_to == "source":
+        return source_logit
+    signature = class_mean_signature(side.train_x[pool], side.train_y[pool], side.gene_sd)
+    return signature_scores(features, signature).reshape(source_logit.shape).astype(np.float32)
 
 
 def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: CellFeatures, clusters: torch.Tensor,
