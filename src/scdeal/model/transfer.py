@@ -100,7 +100,7 @@ class TransferConfig:
                      "sensitive-minus-resistant mean profile, scored on each cell's own profile (robust to the bulk → "
                      "cell shift); source: its source model's view of the cells")
     anchor_level: AnchorLevel = setting(
-        "cells", "cells: the source model fixes every cell's rank, which the transfer may refine; clusters: it "
+        "cells", "cells: the anchor fixes every cell's rank, which the transfer may refine; clusters: it "
                  "fixes which clusters are sensitive and leaves the order within a cluster free")
     mmd_class_mix: MmdClassMix = setting(
         "bulk", "bulk: bulk lines enter the MMD as they come; estimated: in the cells' sensitive/resistant mix "
