@@ -98,14 +98,9 @@ def ridge_reference(bulk) -> np.ndarray:
     train, stats = model_features(bulk.X[split == "train"])
     val, test = (model_features(bulk.X[split == s], stats)[0] for s in ("val", "test"))
     target = np.nan_to_num(z[split == "train"])
-
-    def fitted(alpha: float) -> KernelRidge:
-        return KernelRidge(alpha=alpha, kernel="linear").fit(train, target)
-
-    def val_score(alpha: float) -> float:
-        return float(np.nanmedian(per_drug_spearman(z[split == "val"], fitted(alpha).predict(val))))
-
-    return fitted(max(RIDGE_ALPHAS, key=val_score)).predict(test)
+    fits = [KernelRidge(alpha=alpha, kernel="linear").fit(train, target) for alpha in RIDGE_ALPHAS]
+    best = max(fits, key=lambda fit: float(np.nanmedian(per_drug_spearman(z[split == "val"], fit.predict(val)))))
+    return best.predict(test)
 
 
 def bulk_evaluation(bulk, model, response: pd.DataFrame) -> dict:

@@ -25,7 +25,7 @@ from ..data.screen import SCREEN_KEY
 from ..errors import InputError
 from .device import seed_everything
 from .networks import screen_terms
-from .orientation import rank_correlation
+from .orientation import oriented_like, rank_correlation
 from .training import (
     BulkConfig,
     build_networks,
@@ -272,7 +272,7 @@ def screen_member(model: ScreenModel, gene_pos: torch.Tensor, side: ScreenSide, 
                              seed=seed, w_response=model.config.w_response)
     logit, _ = predict_cells(enc_c, pred, features, device=device)
     prob = calibrated(logit, calibration_for(cfg, enc_b, pred, side=side))
-    reset = np.array([rank_correlation(logit[:, d], anchor[:, d]) < 0 for d in range(logit.shape[1])])
+    reset = np.array([not oriented_like(logit[:, d], anchor[:, d]) for d in range(logit.shape[1])])
     if reset.any():
         log.warning("transfer seed %d ranked the cells against its anchor for %d of %d drugs: those drugs "
                     "keep the source model's calls", seed, int(reset.sum()), len(reset))

@@ -360,7 +360,7 @@ def anchor_scores(cfg: TransferConfig, source_logit: np.ndarray, *, side: BulkSi
     if cfg.anchor_to == "source":
         return source_logit
     signature = class_mean_signature(side.train_x[pool], side.train_y[pool], side.gene_sd)
-    return signature_scores(features, signature).reshape(source_logit.shape).astype(np.float32)
+    return signature_scores(features, signature).reshape(source_logit.shape)
 
 
 def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: CellFeatures, clusters: torch.Tensor,
