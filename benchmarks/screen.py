@@ -5,8 +5,12 @@ call for each labelled real set's drug against a dedicated single-drug run, over
 1. Bulk, leave-cell-line-out. Each seed's screen split holds out 20 % of the lines entirely (never
    trained on, never used for early stopping). On those lines:
    - per drug, the Spearman correlation across lines of the regressor's predicted response with the
-     measured pooled response (z-scored LN_IC50/AUC, GDSC1 and GDSC2), against the naive baseline that
-     predicts each line's mean measured response over its other drugs (general sensitivity);
+     measured pooled response (z-scored LN_IC50/AUC, GDSC1 and GDSC2), against two naive baselines:
+     DrEval's strongest for this setting, the drug's mean response on the training lines of the line's
+     tissue (drevalpy's NaiveTissueDrugMeanPredictor; tissue from gdsc_cosmic_info), and each line's mean
+     measured response over its other drugs (general sensitivity). The second reads the held-out line's own
+     measured responses, which no leave-cell-line-out predictor has: drevalpy's cell-line mean falls back
+     to the training mean for an unseen line;
    - per line, the Spearman correlation across drugs of the predicted LN_IC50 (the prediction put back
      on each drug's LN_IC50 scale with the training lines' mean and sd) with the measured LN_IC50,
      against the naive baseline that predicts each drug's mean LN_IC50 on the training lines.
@@ -57,6 +61,8 @@ CPU = torch.device("cpu")
 MIN_TEST_LINES = 10      # a drug enters the per-drug table with at least this many measured held-out lines
 MIN_TEST_DRUGS = 10      # a line enters the per-line table with at least this many measured drugs
 RIDGE_ALPHAS = (1e2, 1e3, 1e4, 1e5)   # the linear reference's penalties, chosen on the validation lines
+COSMIC_INFO = "bulk/gdsc_cosmic_info.csv.gz"
+TISSUE_COLUMN = "GDSC1"  # gdsctools' first GDSC tissue descriptor (19 tissues, e.g. aero_dig_tract)
 
 
 def ln_ic50_matrix(response: pd.DataFrame, lines: pd.Index, drug_keys: list[str]) -> pd.DataFrame:
@@ -73,6 +79,24 @@ def line_mean_baseline(z: np.ndarray) -> np.ndarray:
     count = (~np.isnan(z)).sum(1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(count > 1, (total - np.nan_to_num(z)) / (count - 1), np.nan)
+
+
+def read_tissues(path: Path) -> pd.Series:
+    """Normalised cell-line name → GDSC tissue."""
+    table = pd.read_csv(path, dtype=str)
+    return table.assign(key=table["SAMPLE_NAME"].map(normalise_name)).drop_duplicates("key").set_index("key")[
+        TISSUE_COLUMN].fillna("unknown")
+
+
+def tissue_drug_mean_baseline(z: np.ndarray, tissue: np.ndarray, *, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """Each (test line, drug): the drug's mean response on the training lines of the line's tissue, else on
+    all training lines (DrEval's NaiveTissueDrugMeanPredictor)."""
+    with warnings.catch_warnings():  # a drug no training line of a tissue measured
+        warnings.simplefilter("ignore", RuntimeWarning)
+        overall = np.nanmean(z[train], 0)
+        by_tissue = {t: np.nanmean(z[train & (tissue == t)], 0) for t in np.unique(tissue[train])}
+    rows = [by_tissue.get(t, overall) for t in tissue[test]]
+    return np.where(np.isnan(rows), overall, rows)
 
 
 def per_drug_spearman(measured: np.ndarray, predicted: np.ndarray) -> np.ndarray:
@@ -103,15 +127,19 @@ def ridge_reference(bulk) -> np.ndarray:
     return best.predict(test)
 
 
-def bulk_evaluation(bulk, model, response: pd.DataFrame) -> dict:
+def bulk_evaluation(bulk, model, *, response: pd.DataFrame, tissues: pd.Series) -> dict:
     """The DrEval-style figures of one seed's model on its held-out lines."""
     split = bulk.obs["split"].to_numpy()
     test, train = split == "test", split == "train"
+    tissue = bulk.obs_names.map(tissues).fillna("unknown").to_numpy()
     feats = model_features(bulk.X[test], (model.gene_mean, model.gene_sd))[0]
     predicted_z = head_outputs(model.encoder, model.regressor, feats, device=CPU)
     measured_z = np.asarray(bulk.obsm["response_z"], np.float64)[test]
     drug_rho = per_drug_spearman(measured_z, predicted_z)
     drug_rho_base = per_drug_spearman(measured_z, line_mean_baseline(measured_z))
+    tissue_mean = tissue_drug_mean_baseline(np.asarray(bulk.obsm["response_z"], np.float64), tissue, train=train,
+                                            test=test)
+    drug_rho_tissue = per_drug_spearman(measured_z, tissue_mean)
     drug_rho_ridge = per_drug_spearman(measured_z, ridge_reference(bulk))
     ic50 = ln_ic50_matrix(response, bulk.obs_names, list(bulk.uns["scdeal_screen"]["drug_keys"])).to_numpy()
     with np.errstate(invalid="ignore"), warnings.catch_warnings():  # drugs with binary calls only have no LN_IC50
@@ -121,10 +149,12 @@ def bulk_evaluation(bulk, model, response: pd.DataFrame) -> dict:
     predicted_ic50 = mean + sd * predicted_z
     line_rho = per_line_spearman(ic50[test], predicted_ic50)
     line_rho_base = per_line_spearman(ic50[test], np.broadcast_to(mean, ic50[test].shape).copy())
-    paired_drugs = ~np.isnan(drug_rho) & ~np.isnan(drug_rho_base)
+    paired_drugs = ~np.isnan(drug_rho) & ~np.isnan(drug_rho_base) & ~np.isnan(drug_rho_tissue)
     paired_lines = ~np.isnan(line_rho) & ~np.isnan(line_rho_base)
     return {"drugs_scored": int(paired_drugs.sum()), "per_drug_model": float(np.median(drug_rho[paired_drugs])),
             "per_drug_line_mean": float(np.median(drug_rho_base[paired_drugs])),
+            "per_drug_tissue_mean": float(np.median(drug_rho_tissue[paired_drugs])),
+            "drugs_model_better_tissue": float(np.mean(drug_rho[paired_drugs] > drug_rho_tissue[paired_drugs])),
             "drugs_model_better": float(np.mean(drug_rho[paired_drugs] > drug_rho_base[paired_drugs])),
             "per_drug_ridge": float(np.median(drug_rho_ridge[paired_drugs])),
             "drugs_ridge_better": float(np.mean(drug_rho_ridge[paired_drugs] > drug_rho_base[paired_drugs])),
@@ -173,7 +203,10 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, seeds: int, n_dr
              "Held-out lines: 20 % of the lines per seed, never trained on or used for early stopping.", "",
              "| figure | multi-task model | naive baseline | model better on |", "|---|---|---|---|",
              f"| per-drug Spearman across held-out lines (median over {mean.drugs_scored:.0f} drugs) | "
-             f"{mean.per_drug_model:.3f} ± {sd.per_drug_model:.3f} | line mean over its other drugs: "
+             f"{mean.per_drug_model:.3f} ± {sd.per_drug_model:.3f} | drug mean on the training lines of the line's "
+             f"tissue (DrEval's strongest baseline for unseen lines): {mean.per_drug_tissue_mean:.3f} ± "
+             f"{sd.per_drug_tissue_mean:.3f} | {mean.drugs_model_better_tissue:.0%} of drugs |",
+             f"| the same | | the line's own mean measured response over its other drugs: "
              f"{mean.per_drug_line_mean:.3f} ± {sd.per_drug_line_mean:.3f} | {mean.drugs_model_better:.0%} of drugs |",
              f"| per-line Spearman across drugs, LN_IC50 (median over {mean.lines_scored:.0f} lines) | "
              f"{mean.per_line_model:.3f} ± {sd.per_line_model:.3f} | drug mean on training lines: "
@@ -182,7 +215,9 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, seeds: int, n_dr
                  "lines (penalty chosen on the validation lines) reaches a per-drug Spearman of "
                  f"{mean.per_drug_ridge:.3f} ± {sd.per_drug_ridge:.3f} and beats the line mean on "
                  f"{mean.drugs_ridge_better:.0%} of drugs. The line-mean baseline reads each held-out line's own "
-                 "measured responses to its other drugs; a model sees only the line's expression.",
+                 "measured responses to its other drugs, which a leave-cell-line-out predictor never has (DrEval's "
+                 "cell-line mean falls back to the training mean for an unseen line); a model sees only the "
+                 "line's expression. Tissue: the first GDSC tissue descriptor of gdsc_cosmic_info (19 tissues).",
              "", f"Median held-out test AUROC of the drugs' classifier heads: {mean.median_test_auroc:.3f} ± "
                  f"{sd.median_test_auroc:.3f}.", "",
              "## 2. Cells: the screen's call for each labelled set's drug vs a single-drug run", "",
@@ -219,6 +254,7 @@ def main() -> int:
     code = commit()
     response = readers.read_responses([args.data / f for f in BINARY + IC50])
     expression = readers.read_bulk_expression(args.data / "bulk" / "gdsc_expression_rowz.csv.gz")
+    tissues = read_tissues(args.data / COSMIC_INFO)
     real = [p for p in PARTITIONS if not p.simulated]
     partitions = {p.name: (load(p, args.data, Path("."))[0], p.tasks) for p in real}
     bulk_rows, cell_rows = [], []
@@ -227,7 +263,7 @@ def main() -> int:
         started = time.time()
         model = pretrain_screen(bulk, BulkConfig(seed=seed), CPU)
         bulk_rows.append({"seed": seed, "pretrain_seconds": time.time() - started,
-                          **bulk_evaluation(bulk, model, response)})
+                          **bulk_evaluation(bulk, model, response=response, tissues=tissues)})
         cell_rows += cell_evaluation(model, bulk, partitions, seed=seed)
         logging.info("seed %d: %s", seed, {r["drug"]: round(r["auroc"], 3) for r in cell_rows[-3:]})
     bulk_frame = pd.DataFrame(bulk_rows)
