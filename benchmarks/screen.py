@@ -56,6 +56,7 @@ from scdeal.model.metrics import binary_metrics  # noqa: E402
 from scdeal.model.screen import column_spearman, head_outputs, pretrain_screen, screen_transfer  # noqa: E402
 from scdeal.model.training import BulkConfig  # noqa: E402
 from scdeal.model.transfer import TransferConfig  # noqa: E402
+from scdeal.tl.screen import ScreenConfig, drug_trust  # noqa: E402
 
 CPU = torch.device("cpu")
 MIN_TEST_LINES = 10      # a drug enters the per-drug table with at least this many measured held-out lines
@@ -172,12 +173,15 @@ def cell_evaluation(model, bulk, partitions: dict, *, seed: int) -> list[dict]:
         result = screen_transfer(model, bulk, cells, cfg=TransferConfig(seed=seed), device=CPU, what=name)
         seconds = time.time() - started
         keys = [normalise_name(d) for d in result.drugs]
+        trust = drug_trust(result, ScreenConfig())
         for task in tasks:
             y = (cells.obs[task.label_key].astype(str) == "sensitive").to_numpy().astype(int)
             d = keys.index(normalise_name(task.drug))
             rows.append({"seed": seed, "partition": name, "drug": task.drug,
                          "auroc": binary_metrics(y, result.prob[:, d])["auroc"],
-                         "bulk_val_auroc": float(result.bulk_val_auroc[d]), "transfer_seconds": seconds})
+                         "bulk_val_auroc": float(result.bulk_val_auroc[d]), "verdict": trust["verdict"].iloc[d],
+                         "spearman_vs_signature": float(trust["spearman_transfer_vs_signature"].iloc[d]),
+                         "transfer_seconds": seconds})
     return rows
 
 
@@ -186,6 +190,11 @@ def single_drug_aurocs(path: Path) -> pd.DataFrame:
     table = pd.read_csv(path, sep="\t")
     table = table[table["method"] == "scdeal (default)"]
     return table[["partition", "drug", "seed", "auroc"]].rename(columns={"auroc": "single_auroc"})
+
+
+def verdict_counts(verdicts: pd.Series) -> str:
+    """'consistent 9, disputed 1': how many seeds got each trust verdict."""
+    return ", ".join(f"{v} {n}" for v, n in verdicts.value_counts().items())
 
 
 def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, seeds: int, n_drugs: int, code: str,
@@ -223,12 +232,14 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, seeds: int, n_dr
              "## 2. Cells: the screen's call for each labelled set's drug vs a single-drug run", "",
              f"Single-drug figures: `scdeal (default)` rows of {single_from}, same seeds.", "",
              "| partition | drug | screen AUROC | single-drug AUROC | difference (screen − single) | seeds < 0.5 "
-             "(screen) | screen bulk val AUROC |", "|---|---|---|---|---|---|---|"]
+             "(screen) | screen bulk val AUROC | Spearman call vs signature | verdicts |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for (partition, drug), g in cell_rows.groupby(["partition", "drug"], sort=False):
         diff = g["auroc"] - g["single_auroc"]
         lines.append(f"| {partition} | {drug} | {g.auroc.mean():.3f} ± {g.auroc.std():.3f} | "
                      f"{g.single_auroc.mean():.3f} ± {g.single_auroc.std():.3f} | {diff.mean():+.3f} | "
-                     f"{int((g.auroc < 0.5).sum())}/{len(g)} | {g.bulk_val_auroc.mean():.3f} |")
+                     f"{int((g.auroc < 0.5).sum())}/{len(g)} | {g.bulk_val_auroc.mean():.3f} | "
+                     f"{g.spearman_vs_signature.mean():.2f} | {verdict_counts(g.verdict)} |")
     timing = cell_rows.groupby("partition")["transfer_seconds"].median()
     lines += ["", "Transfer time per partition (median over seeds, one transfer for all drugs): " +
               ", ".join(f"{p} {s:.0f} s" for p, s in timing.items()) +

@@ -19,6 +19,7 @@ from scdeal.model.networks import masked_bce
 from scdeal.model.screen import column_aurocs, load_screen_model, pretrain_screen, save_screen_model, screen_transfer
 from scdeal.model.training import BulkConfig, class_weight
 from scdeal.model.transfer import TransferConfig
+from scdeal.tl.screen import ScreenConfig, drug_trust
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +41,14 @@ def test_each_drug_is_oriented_by_its_own_evidence_on_the_same_cells(screened):
         truth = (cells.obs[f"response_{drug.lower()}"] == "sensitive").to_numpy()
         assert roc_auc_score(truth, result.prob[:, d]) > 0.8, drug
     assert np.corrcoef(result.prob[:, 0], result.prob[:, 1])[0, 1] < 0
+
+
+def test_each_trap_drugs_call_follows_its_own_bulk_signature(screened):
+    _, _, _, result = screened
+    assert result.signature.shape == result.prob.shape
+    trust = drug_trust(result, ScreenConfig())
+    assert (trust["spearman_transfer_vs_signature"] > 0.5).all()
+    assert "disputed" not in set(trust["verdict"])
 
 
 def test_per_drug_bulk_metrics_and_calibrated_probabilities(screened):

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scdeal.tl.screen import ScreenConfig, cluster_ranking, sample_ranking, wilson_interval
+from scdeal.model.screen import ScreenResult
+from scdeal.tl.screen import ScreenConfig, cluster_ranking, drug_trust, sample_ranking, wilson_interval
 
 DRUGS = ["Alpha", "Beta", "Gamma"]
 RATE = np.array([0.2, 0.2, 0.2])
@@ -62,3 +63,21 @@ def test_each_cluster_ranks_the_drug_that_hits_it_first():
     assert first.to_dict() == {"0": "Alpha", "1": "Beta"}
     beta_in_1 = table[(table["cluster"] == "1") & (table["drug"] == "Beta")].iloc[0]
     assert beta_in_1["n_cells"] == 40 and beta_in_1["sensitive_fraction"] == pytest.approx(1.0)
+
+
+def screen_result(members: np.ndarray, signature: np.ndarray) -> ScreenResult:
+    """A screen of DRUGS whose members agree, no member reset and strong bulk evidence for every drug."""
+    n_members, _, n_drugs = members.shape
+    return ScreenResult(drugs=DRUGS, prob=members.mean(0), prob_sd=members.std(0), member_probs=members,
+                        direct_prob=members.mean(0), source_val_auroc=np.full((n_members, n_drugs), 0.9),
+                        reset=np.zeros((n_members, n_drugs), bool), signature=signature, genes=["G1"], bulk_rate=RATE)
+
+
+def test_a_drug_whose_call_ranks_the_cells_against_its_bulk_signature_is_disputed():
+    members, _ = screen_probs()
+    signature = np.log(members.mean(0) / (1 - members.mean(0)))     # each drug's signature ranks the cells as its call
+    signature[:, 1] *= -1                                             # Beta's bulk signature points the other way
+    trust = drug_trust(screen_result(members, signature), ScreenConfig()).set_index("drug")
+    assert trust["verdict"].tolist() == ["consistent", "disputed", "consistent"]
+    assert trust.loc["Alpha", "spearman_transfer_vs_signature"] > 0.9
+    assert trust.loc["Beta", "spearman_transfer_vs_signature"] < -0.9

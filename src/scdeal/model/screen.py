@@ -26,6 +26,7 @@ from ..errors import InputError
 from .device import seed_everything
 from .networks import screen_terms
 from .orientation import oriented_like, rank_correlation
+from .signature import class_mean_signature, signature_scores
 from .training import (
     BulkConfig,
     build_networks,
@@ -213,6 +214,7 @@ class ScreenResult:
     direct_prob: np.ndarray          # cells × drugs, mean over members' source models (no transfer)
     source_val_auroc: np.ndarray     # members × drugs: held-out bulk AUROC of each member's source model
     reset: np.ndarray                # members × drugs: drug reset to the source model by the orientation guard
+    signature: np.ndarray            # cells × drugs: each drug's signature of all training lines, scored on the cells
     genes: list[str]
     bulk_rate: np.ndarray            # per drug, the rate of sensitive validation lines (the calibration's prior)
     history: list[dict] = field(default_factory=list)
@@ -248,7 +250,10 @@ def screen_transfer(model: ScreenModel, bulk: ad.AnnData, cells: ad.AnnData, *, 
     return ScreenResult(drugs=model.drugs, prob=member_probs.mean(0), prob_sd=member_probs.std(0),
                         member_probs=member_probs, direct_prob=np.stack([m["source_prob"] for m in members]).mean(0),
                         source_val_auroc=np.stack([m["source_val_auroc"] for m in members]),
-                        reset=np.stack([m["reset"] for m in members]), genes=genes,
+                        reset=np.stack([m["reset"] for m in members]),
+                        signature=signature_scores(features, class_mean_signature(side.train_x, side.train_y,
+                                                                                  side.gene_sd)),
+                        genes=genes,
                         bulk_rate=np.nanmean(side.y_val, axis=0),
                         history=[{**row, "member": k} for k, m in enumerate(members) for row in m["curve"]])
 

@@ -61,7 +61,7 @@ from .orientation import (
 from .signature import class_mean_signature, signature_scores
 from .training import BulkModel, build_networks, line_responses, train_predictor
 
-__all__ = ["ANCHOR_LEVELS", "CALIBRATIONS", "MEMBER_BULK", "MMD_CLASS_MIX", "THRESHOLD_RULES",
+__all__ = ["THRESHOLD_RULES",
            "AnchorLevel", "AnchorTo", "Calibration", "MemberBulk", "MemberInit", "MmdClassMix", "ThresholdRule",
            "TransferConfig", "TransferResult", "call_labels", "check_transfer_config", "log_odds", "otsu_threshold",
            "platt_scaling", "threshold_for", "transfer_and_predict"]
@@ -75,10 +75,6 @@ MemberBulk = Literal["bootstrap", "all"]
 MemberInit = Literal["independent", "pretrained"]
 AnchorTo = Literal["signature", "source"]
 THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
-CALIBRATIONS: tuple[str, ...] = get_args(Calibration)
-ANCHOR_LEVELS: tuple[str, ...] = get_args(AnchorLevel)
-MMD_CLASS_MIX: tuple[str, ...] = get_args(MmdClassMix)
-MEMBER_BULK: tuple[str, ...] = get_args(MemberBulk)
 PROB_FLOOR = 1e-7  # float32 probabilities resolve log-odds to about ±16
 
 

@@ -347,7 +347,8 @@ SCREEN_RANKING_COLUMNS = {  # column → (title, description, format or None, (m
                        "{:,.3f}", (0, 1)),
     "members_sign_agreement": ("Members agreeing", "fraction of ensemble members ranking the cells the same way",
                                "{:,.2f}", (0, 1)),
-    "verdict": ("Verdict", "trust diagnostic of the drug (consistent, unstable, disputed, weak_bulk_evidence)", None, None),
+    "verdict": ("Verdict", "trust diagnostic of the drug (consistent, unstable, disputed: the call ranks the cells "
+                "against the drug's bulk signature, weak_bulk_evidence)", None, None),
 }
 
 

@@ -25,7 +25,7 @@ __all__ = ["ScreenConfig", "annotate_screen", "cluster_ranking", "drug_calls", "
            "sample_ranking", "wilson_interval"]
 
 TRUST_COLUMNS = ("bulk_val_auroc_genes_used", "members_sign_agreement", "members_lowest_spearman",
-                 "members_reset_to_source", "spearman_transfer_vs_direct", "verdict")
+                 "members_reset_to_source", "spearman_transfer_vs_direct", "spearman_transfer_vs_baseline", "verdict")
 
 Z95 = 1.959964
 
@@ -41,15 +41,19 @@ class ScreenConfig:
 
 
 def drug_trust(result: ScreenResult, config: ScreenConfig) -> pd.DataFrame:
-    """The trust diagnostic of each drug (members' agreement, transfer vs the direct model, bulk evidence
-    on the genes used, verdict), one row per drug; `bulk_val_auroc` is the evidence ranking is gated on."""
+    """The trust diagnostic of each drug (members' agreement, transfer vs the direct model and vs the drug's
+    bulk signature, bulk evidence on the genes used, verdict), one row per drug; `bulk_val_auroc` is the
+    evidence ranking is gated on. The signature (sensitive minus resistant mean profile of all training lines,
+    scored on each cell) is the screen's linear reference: a drug whose transferred call ranks the cells
+    against it is `disputed`."""
     rows = []
     for d, drug in enumerate(result.drugs):
-        trust = trust_diagnostic(result.member_probs[:, :, d], result.direct_prob[:, d], None,
+        trust = trust_diagnostic(result.member_probs[:, :, d], result.direct_prob[:, d], result.signature[:, d],
                                  bulk_val_auroc=float(result.bulk_val_auroc[d]), n_reset=int(result.reset[:, d].sum()),
                                  min_bulk_auroc=config.min_bulk_auroc)
         rows.append({"drug": drug, **{k: trust[k] for k in TRUST_COLUMNS}})
-    return pd.DataFrame(rows).rename(columns={"bulk_val_auroc_genes_used": "bulk_val_auroc"})
+    return pd.DataFrame(rows).rename(columns={"bulk_val_auroc_genes_used": "bulk_val_auroc",
+                                              "spearman_transfer_vs_baseline": "spearman_transfer_vs_signature"})
 
 
 def annotate_screen(cells, result: ScreenResult) -> None:
