@@ -15,6 +15,7 @@ import anndata as ad
 import pandas as pd
 import pytest
 
+import scdeal
 from conftest import ROOT
 from scdeal.pipeline.config import schema_defaults
 from scdeal.pipeline.runner import build_tasks, task_fingerprint
@@ -162,6 +163,15 @@ def test_resume_keys_hold_only_what_each_task_reads(tmp_path):
     respelled = fingerprints([Row("s1", tmp_path / "s1.h5ad", "ERLOTINIB", "human", "response")], tmp_path)
     assert {name for name in before if before[name] != relabelled[name]} == {"evaluate:s1:ERLOTINIB"}
     assert respelled == before
+
+
+def test_another_scdeal_release_reruns_every_task(tmp_path, monkeypatch):
+    """Nextflow's task hash holds the container image; the local runner's holds the scdeal version."""
+    rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response")]
+    before = fingerprints(rows, tmp_path)
+    monkeypatch.setattr(scdeal, "__version__", "99.0.0")
+    after = fingerprints(rows, tmp_path)
+    assert before.keys() == after.keys() and all(before[name] != after[name] for name in before)
 
 
 @pytest.mark.slow

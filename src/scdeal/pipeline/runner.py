@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import scdeal
+
 from ..data.readers import response_paths
 from ..data.writers import write_json, write_text
 from .config import step_flags
@@ -150,8 +152,10 @@ def file_state(path: Path) -> list:
 
 
 def task_fingerprint(task: Task) -> str:
-    """A hash of the step, its flags and its inputs' states, relative to the run's outdir."""
-    payload = json.dumps({"step": task.step, "args": task.args, "inputs": [file_state(p) for p in task.inputs]})
+    """A hash of the scdeal version, the step, its flags and its inputs' states, relative to the run's outdir
+    (as Nextflow's task hash holds the container image: another release reruns every step)."""
+    payload = json.dumps({"version": scdeal.__version__, "step": task.step, "args": task.args,
+                          "inputs": [file_state(p) for p in task.inputs]})
     if task.run_dir is not None:
         payload = payload.replace(str(task.run_dir), "$OUTDIR")
     return hashlib.sha256(payload.encode()).hexdigest()
@@ -274,9 +278,8 @@ def versions_file(tasks: list[Task]) -> str:
     """The versions of every process that ran, under Nextflow's process names, and of the workflow."""
     from importlib.metadata import version
 
-    from .. import __version__
     processes = sorted({PROCESS[t.step] for t in tasks})
-    workflow = f'Workflow:\n    scdeal/scdeal: "v{__version__}"\n    scdeal run: "local runner"\n'
+    workflow = f'Workflow:\n    scdeal/scdeal: "v{scdeal.__version__}"\n    scdeal run: "local runner"\n'
     multiqc = f'"MULTIQC":\n    multiqc: "{version("multiqc")}"\n'
     return "".join(versions_yaml(process) for process in processes) + multiqc + workflow
 
