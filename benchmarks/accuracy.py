@@ -166,11 +166,15 @@ def task_table(frame: pd.DataFrame) -> list[str]:
     """The per-task table: mean ± sd over seeds of each method's AUROC, AP and F1."""
     lines = ["| partition | drug | method | AUROC | AP | F1 | seeds AUROC < 0.5 | verdicts |", "|" + "---|" * 8]
     for (partition, drug, method), g in frame.groupby(["partition", "drug", "method"], sort=False):
-        verdicts = ", ".join(f"{v} {n}" for v, n in g["verdict"].value_counts().items()) if g["verdict"].notna().any() else ""
         lines.append(f"| {partition} | {drug} | {method} | {g.auroc.mean():.3f} ± {g.auroc.std():.3f} | "
                      f"{g.ap.mean():.3f} ± {g.ap.std():.3f} | {g.f1.mean():.3f} ± {g.f1.std():.3f} | "
-                     f"{int((g.auroc < 0.5).sum())}/{len(g)} | {verdicts} |")
+                     f"{int((g.auroc < 0.5).sum())}/{len(g)} | {verdict_counts(g['verdict'])} |")
     return lines
+
+
+def verdict_counts(verdicts: pd.Series) -> str:
+    """'consistent 9, disputed 1': how many seeds got each trust verdict (empty for a method without one)."""
+    return ", ".join(f"{v} {n}" for v, n in verdicts.value_counts().items())
 
 
 def partition_means(frame: pd.DataFrame) -> pd.DataFrame:

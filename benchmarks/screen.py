@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from accuracy import BINARY, IC50, PARTITIONS, commit, load  # noqa: E402 (after the path to src/)
+from accuracy import BINARY, IC50, PARTITIONS, commit, load, verdict_counts  # noqa: E402 (after the path to src/)
 
 from scdeal.data import readers  # noqa: E402
 from scdeal.data.bulk import BulkPrepareConfig  # noqa: E402
@@ -135,12 +135,11 @@ def bulk_evaluation(bulk, model, *, response: pd.DataFrame, tissues: pd.Series) 
     tissue = bulk.obs_names.map(tissues).fillna("unknown").to_numpy()
     feats = model_features(bulk.X[test], (model.gene_mean, model.gene_sd))[0]
     predicted_z = head_outputs(model.encoder, model.regressor, feats, device=CPU)
-    measured_z = np.asarray(bulk.obsm["response_z"], np.float64)[test]
+    z = np.asarray(bulk.obsm["response_z"], np.float64)
+    measured_z = z[test]
     drug_rho = per_drug_spearman(measured_z, predicted_z)
     drug_rho_base = per_drug_spearman(measured_z, line_mean_baseline(measured_z))
-    tissue_mean = tissue_drug_mean_baseline(np.asarray(bulk.obsm["response_z"], np.float64), tissue, train=train,
-                                            test=test)
-    drug_rho_tissue = per_drug_spearman(measured_z, tissue_mean)
+    drug_rho_tissue = per_drug_spearman(measured_z, tissue_drug_mean_baseline(z, tissue, train=train, test=test))
     drug_rho_ridge = per_drug_spearman(measured_z, ridge_reference(bulk))
     ic50 = ln_ic50_matrix(response, bulk.obs_names, list(bulk.uns["scdeal_screen"]["drug_keys"])).to_numpy()
     with np.errstate(invalid="ignore"), warnings.catch_warnings():  # drugs with binary calls only have no LN_IC50
@@ -190,11 +189,6 @@ def single_drug_aurocs(path: Path) -> pd.DataFrame:
     table = pd.read_csv(path, sep="\t")
     table = table[table["method"] == "scdeal (default)"]
     return table[["partition", "drug", "seed", "auroc"]].rename(columns={"auroc": "single_auroc"})
-
-
-def verdict_counts(verdicts: pd.Series) -> str:
-    """'consistent 9, disputed 1': how many seeds got each trust verdict."""
-    return ", ".join(f"{v} {n}" for v, n in verdicts.value_counts().items())
 
 
 def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, seeds: int, n_drugs: int, code: str,
