@@ -216,21 +216,34 @@ def commit() -> str:
         return "unknown"
 
 
-def main() -> int:
-    """Run the benchmark and write its report."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def benchmark_parser(doc: str, report: str) -> argparse.ArgumentParser:
+    """The flags every benchmark takes: seeds, the shared data folder and the report's path."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--ablations", action="store_true", help="also run each ablation per seed")
-    parser.add_argument("--only", nargs="*", help="partition names starting with these words (default: all)")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy.md")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / report)
+    return parser
+
+
+def ready_to_benchmark(data: Path) -> bool:
+    """Progress logging and every CPU thread; False (with a message) where the real data is absent."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", force=True)
     logging.getLogger("scdeal").setLevel(logging.ERROR)
-    if not args.data.is_dir():
-        print(f"real data not found at {args.data}: nothing to benchmark", file=sys.stderr)
-        return 1
+    if not data.is_dir():
+        print(f"real data not found at {data}: nothing to benchmark", file=sys.stderr)
+        return False
     torch.set_num_threads(len(os.sched_getaffinity(0)))
+    return True
+
+
+def main() -> int:
+    """Run the benchmark and write its report."""
+    parser = benchmark_parser(__doc__, "accuracy.md")
+    parser.add_argument("--ablations", action="store_true", help="also run each ablation per seed")
+    parser.add_argument("--only", nargs="*", help="partition names starting with these words (default: all)")
+    args = parser.parse_args()
+    if not ready_to_benchmark(args.data):
+        return 1
     code_commit = commit()  # the code this process imported, whatever HEAD is when it finishes
     expression = readers.read_bulk_expression(args.data / "bulk" / "gdsc_expression_rowz.csv.gz")
     chosen = [p for p in PARTITIONS if not args.only or any(p.name.lower().startswith(o.lower()) for o in args.only)]

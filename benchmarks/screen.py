@@ -25,7 +25,6 @@ usage: python benchmarks/screen.py [--seeds 10] [--data ../shared/data]
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import platform
@@ -45,7 +44,7 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from accuracy import BINARY, IC50, PARTITIONS, commit, load, verdict_counts  # noqa: E402 (after the path to src/)
+from accuracy import BINARY, IC50, PARTITIONS, benchmark_parser, commit, load, ready_to_benchmark, verdict_counts  # noqa: E402 (after the path to src/)
 
 from scdeal.data import readers  # noqa: E402
 from scdeal.data.bulk import BulkPrepareConfig  # noqa: E402
@@ -243,19 +242,12 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, seeds: int, n_dr
 
 def main() -> int:
     """Run the benchmark and write its report."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "screen.md")
+    parser = benchmark_parser(__doc__, "screen.md")
     parser.add_argument("--single", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy_per_seed.tsv",
                         help="per-seed results of benchmarks/accuracy.py (the single-drug figures)")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S", force=True)
-    logging.getLogger("scdeal").setLevel(logging.ERROR)
-    if not args.data.is_dir():
-        print(f"real data not found at {args.data}: nothing to benchmark", file=sys.stderr)
+    if not ready_to_benchmark(args.data):
         return 1
-    torch.set_num_threads(len(os.sched_getaffinity(0)))
     code = commit()
     response = readers.read_responses([args.data / f for f in BINARY + IC50])
     expression = readers.read_bulk_expression(args.data / "bulk" / "gdsc_expression_rowz.csv.gz")
