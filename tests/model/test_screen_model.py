@@ -65,6 +65,9 @@ def test_saved_model_predicts_the_same(screened, tmp_path):
     save_screen_model(model, tmp_path / "screen_model.pt", {"step": "test"})
     loaded = load_screen_model(tmp_path / "screen_model.pt")
     assert loaded.drugs == model.drugs and loaded.genes == model.genes
+    # one linear read-out per drug on the bottleneck, whatever the single-drug heads' hidden layers are
+    assert BulkConfig().predictor_hidden_dims and loaded.config.predictor_hidden_dims == ()
+    assert not list(loaded.predictor.body.parameters()) and loaded.predictor.out.in_features == model.config.latent_dim
     x = torch.from_numpy(np.random.default_rng(0).normal(size=(5, len(model.genes))).astype(np.float32))
     model.encoder.eval(), model.predictor.eval(), loaded.encoder.eval(), loaded.predictor.eval()
     with torch.no_grad():

@@ -64,7 +64,8 @@ class Decoder(nn.Module):
 
 
 class Head(nn.Module):
-    """Bottleneck → hidden layers → one number per profile (or one per drug, for a screen's `n_out` drugs).
+    """Bottleneck → hidden layers (none: a linear read-out) → one number per profile (or one per drug, for a
+    screen's `n_out` drugs).
 
     The bulk model has two: the classifier (the logit of sensitivity; sigmoid gives the probability,
     trained with BCE) and the regressor of the continuous response (trained with MSE).
@@ -72,8 +73,9 @@ class Head(nn.Module):
 
     def __init__(self, latent_dim: int, hidden_dims: tuple[int, ...], *, dropout: float, n_out: int = 1):
         super().__init__()
-        self.body = mlp([latent_dim, *hidden_dims], dropout)
-        self.out = nn.Linear(hidden_dims[-1], n_out)
+        sizes = [latent_dim, *hidden_dims]
+        self.body = mlp(sizes, dropout)
+        self.out = nn.Linear(sizes[-1], n_out)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """One output per row of `z` (rows × drugs for several outputs)."""

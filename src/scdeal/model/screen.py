@@ -1,8 +1,9 @@
 """A drug screen: one multi-task bulk model for every drug, then one anchored transfer per sample.
 
-The bulk model is the single-drug model with one classifier and one regressor output per drug on a
-shared encoder; its losses skip the (line, drug) pairs the tables do not measure, and each drug's
-classes are weighted on its own. The transfer is the single-drug transfer (`transfer.py`) with every
+The bulk model is the single-drug model's encoder, shared, with one linear classifier and one linear
+regressor output per drug on its bottleneck (no head layer shared between drugs); its losses skip the
+(line, drug) pairs the tables do not measure, and each drug's classes are weighted on its own.
+The transfer is the single-drug transfer (`transfer.py`) with every
 drug at once: each member refits on its bootstrap of lines and the sample's genes (its source model),
 aligns the cells to the lines, keeps every drug's cell ranking correlated with that drug's anchor
 (`--anchor_to`: the signature of its bulk lines, or the source model; averaged over drugs), and is reset to
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import anndata as ad
 import numpy as np
@@ -57,6 +58,9 @@ __all__ = ["SCREEN_MODEL_FORMAT", "ScreenModel", "ScreenResult", "ScreenSide", "
 
 log = logging.getLogger(__name__)
 SCREEN_MODEL_FORMAT = "scdeal-screen-model/1"
+# Each drug reads the shared bottleneck directly: a hidden head layer shared by every drug is a second
+# bottleneck, and it pulls the drugs toward their common axis (general sensitivity) and away from their own.
+SCREEN_HEAD_HIDDEN: tuple[int, ...] = ()
 
 
 @dataclass
@@ -142,7 +146,9 @@ class ScreenSide(BulkSide):
 
 def pretrain_screen(bulk: ad.AnnData, cfg: BulkConfig, device: torch.device) -> ScreenModel:
     """Autoencoder on all screen lines, then every drug's heads with the encoder fine-tuned, early-stopped
-    on the validation lines; per-drug metrics on validation and held-out test lines."""
+    on the validation lines; per-drug metrics on validation and held-out test lines. The heads are
+    `SCREEN_HEAD_HIDDEN` whatever `cfg.predictor_hidden_dims` says (the saved config records it)."""
+    cfg = replace(cfg, predictor_hidden_dims=SCREEN_HEAD_HIDDEN)
     seed_everything(cfg.seed)
     drugs = list(bulk.uns[SCREEN_KEY]["drugs"])
     split = bulk.obs["split"].to_numpy()

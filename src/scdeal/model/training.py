@@ -51,7 +51,8 @@ class BulkConfig:
     hidden_dims: tuple[int, ...] = setting((256, 128), "encoder hidden layer sizes, comma-separated")
     latent_dim: int = setting(64, "bottleneck size")
     predictor_hidden_dims: tuple[int, ...] = setting(
-        (64,), "hidden layer sizes of the classifier and the regressor heads, comma-separated")
+        (64,), "hidden layer sizes of the classifier and the regressor heads, comma-separated (a screen's heads "
+               "have none: one linear output per drug on the shared bottleneck)")
     dropout: float = setting(0.2, "dropout in every hidden layer")
     noise: float = setting(0.2, "dae: fraction of input values zeroed in each training batch")
     kl_weight: float = setting(1e-3, "vae: weight of the KL term")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import anndata as ad
@@ -41,7 +42,7 @@ def body(args: argparse.Namespace) -> None:
     metrics = pd.DataFrame(model.metrics).assign(response_kind=bulk.uns[SCREEN_KEY]["response_kind"])
     write_tsv(out / "screen_bulk_metrics.tsv", metrics)
     write_json(out / "screen_bulk_metrics.json", {"n_drugs": len(model.drugs), "n_genes": len(model.genes),
-                                                  "provenance": meta})
+                                                  "bulk_config": asdict(model.config), "provenance": meta})
     screen_bulk_report_files(out, metrics)
 
 
