@@ -44,7 +44,16 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 os.environ.setdefault("TQDM_DISABLE", "1")
 
-from accuracy import BINARY, IC50, PARTITIONS, benchmark_parser, commit, load, ready_to_benchmark, verdict_counts  # noqa: E402 (after the path to src/)
+from accuracy import (  # noqa: E402 (after the path to src/)
+    BINARY,
+    IC50,
+    PARTITIONS,
+    benchmark_parser,
+    commit,
+    load,
+    ready_to_benchmark,
+    verdict_counts,
+)
 
 from scdeal.data import readers  # noqa: E402
 from scdeal.data.bulk import BulkPrepareConfig  # noqa: E402

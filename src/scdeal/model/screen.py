@@ -2,13 +2,13 @@
 
 The bulk model is the single-drug model's encoder, shared, with one linear classifier and one linear
 regressor output per drug on its bottleneck (no head layer shared between drugs); its losses skip the
-(line, drug) pairs the tables do not measure, and each drug's classes are weighted on its own.
-The transfer is the single-drug transfer (`transfer.py`) with every
-drug at once: each member refits on its bootstrap of lines and the sample's genes (its source model),
-aligns the cells to the lines, keeps every drug's cell ranking correlated with that drug's anchor
-(`--anchor_to`: the signature of its bulk lines, or the source model; averaged over drugs), and is reset to
-its source model drug by drug wherever its ranking ended up reversed against the anchor. Probabilities
-are Platt-calibrated per drug on the validation lines measured for that drug. No cell label is read.
+(line, drug) pairs the tables do not measure, and each drug's classes are weighted on its own. The
+transfer is the single-drug transfer (`transfer.py`) with every drug at once: each member refits on its
+bootstrap of lines and the sample's genes (its source model), aligns the cells to the lines, keeps every
+drug's cell ranking correlated with that drug's anchor (`--anchor_to`: the signature of its bulk lines, or
+the source model; averaged over drugs), and is reset to its source model drug by drug wherever its ranking
+ended up reversed against the anchor. Probabilities are Platt-calibrated per drug on the validation lines
+measured for that drug. No cell label is read.
 """
 from __future__ import annotations
 
