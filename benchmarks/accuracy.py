@@ -127,17 +127,25 @@ def scored(method: str, seed: int, y: np.ndarray, *, prob: np.ndarray, predicted
     return {"method": method, "seed": seed, **{k: m[k] for k in ("auroc", "ap", "f1")}, **extra}
 
 
+def single_drug_default(drug: str, cells, *, expression, response: pd.DataFrame, seed: int):
+    """The single-drug default on `cells` (CPU): its bulk set, bulk model, transfer result, and the seconds
+    pretraining and transfer took."""
+    device = torch.device("cpu")
+    bulk = prepare_bulk(expression, response, drug, config=BulkPrepareConfig(seed=seed))
+    started = time.time()
+    model = pretrain_bulk(bulk, BulkConfig(seed=seed), device, drug=drug)
+    result = transfer_and_predict(model, bulk, cells, cfg=TransferConfig(seed=seed), device=device, what=drug)
+    return bulk, model, result, time.time() - started
+
+
 def run_task(task: Task, cells, expression, *, response, seeds: int, ablations: bool) -> list[dict]:
     """Every method (and ablation, on request) on one task, one row per method and seed."""
     y = (cells.obs[task.label_key].astype(str) == "sensitive").to_numpy().astype(int)
     rows, device = [], torch.device("cpu")
     for seed in range(seeds):
-        bulk = prepare_bulk(expression, response, task.drug, config=BulkPrepareConfig(seed=seed))
-        started = time.time()
-        model = pretrain_bulk(bulk, BulkConfig(seed=seed), device, drug=task.drug)
+        bulk, model, result, seconds = single_drug_default(task.drug, cells, expression=expression,
+                                                           response=response, seed=seed)
         cfg = TransferConfig(seed=seed)
-        result = transfer_and_predict(model, bulk, cells, cfg=cfg, device=device, what=task.drug)
-        seconds = time.time() - started
         labels = call_labels(result.member_probs, threshold_for(cfg.threshold_rule, result, cfg.threshold))
         baselines = {name: baseline_predictions(kind, bulk, cells, genes=result.genes, seed=seed, features=space).prob
                      for (kind, space), name in BASELINES.items()}
