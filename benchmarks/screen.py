@@ -31,6 +31,7 @@ import platform
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -61,7 +62,13 @@ from scdeal.data.features import model_features  # noqa: E402
 from scdeal.data.readers import normalise_name  # noqa: E402
 from scdeal.data.screen import prepare_screen  # noqa: E402
 from scdeal.model.metrics import binary_metrics  # noqa: E402
-from scdeal.model.screen import column_spearman, head_outputs, pretrain_screen, screen_transfer  # noqa: E402
+from scdeal.model.screen import (  # noqa: E402
+    ScreenResult,
+    column_spearman,
+    head_outputs,
+    pretrain_screen,
+    screen_transfer,
+)
 from scdeal.model.training import BulkConfig  # noqa: E402
 from scdeal.model.transfer import TransferConfig  # noqa: E402
 from scdeal.tl.screen import ScreenConfig, drug_trust  # noqa: E402
@@ -172,23 +179,43 @@ def bulk_evaluation(bulk, model, *, response: pd.DataFrame, tissues: pd.Series) 
             "median_test_auroc": float(np.nanmedian([m["test_auroc"] for m in model.metrics]))}
 
 
+@dataclass
+class ScreenRun:
+    """One screen transfer of a sample with the default settings, and every drug's trust verdict."""
+
+    result: ScreenResult
+    trust: pd.DataFrame          # drug_trust, one row per drug in the result's order
+    columns: dict[str, int]      # normalised drug name → column of the result and row of `trust`
+    seconds: float               # the transfer alone
+
+    def column(self, drug: str) -> int:
+        """The column of `drug` (any spelling `normalise_name` folds together)."""
+        return self.columns[normalise_name(drug)]
+
+
+def run_screen(model, bulk, cells, *, seed: int, what: str) -> ScreenRun:
+    """Screen `cells` on the CPU with the default transfer settings of `seed`."""
+    started = time.time()
+    result = screen_transfer(model, bulk, cells, cfg=TransferConfig(seed=seed), device=CPU, what=what)
+    seconds = time.time() - started
+    return ScreenRun(result, drug_trust(result, ScreenConfig()),
+                     {normalise_name(d): i for i, d in enumerate(result.drugs)}, seconds)
+
+
 def cell_evaluation(model, bulk, partitions: dict, *, seed: int) -> list[dict]:
     """The screen's AUROC for each labelled task, one transfer per partition."""
     rows = []
     for name, (cells, tasks) in partitions.items():
-        started = time.time()
-        result = screen_transfer(model, bulk, cells, cfg=TransferConfig(seed=seed), device=CPU, what=name)
-        seconds = time.time() - started
-        keys = [normalise_name(d) for d in result.drugs]
-        trust = drug_trust(result, ScreenConfig())
+        run = run_screen(model, bulk, cells, seed=seed, what=name)
         for task in tasks:
             y = (cells.obs[task.label_key].astype(str) == "sensitive").to_numpy().astype(int)
-            d = keys.index(normalise_name(task.drug))
+            d = run.column(task.drug)
             rows.append({"seed": seed, "partition": name, "drug": task.drug,
-                         "auroc": binary_metrics(y, result.prob[:, d])["auroc"],
-                         "bulk_val_auroc": float(result.bulk_val_auroc[d]), "verdict": trust["verdict"].iloc[d],
-                         "spearman_vs_signature": float(trust["spearman_transfer_vs_signature"].iloc[d]),
-                         "transfer_seconds": seconds})
+                         "auroc": binary_metrics(y, run.result.prob[:, d])["auroc"],
+                         "bulk_val_auroc": float(run.result.bulk_val_auroc[d]),
+                         "verdict": run.trust["verdict"].iloc[d],
+                         "spearman_vs_signature": float(run.trust["spearman_transfer_vs_signature"].iloc[d]),
+                         "transfer_seconds": run.seconds})
     return rows
 
 

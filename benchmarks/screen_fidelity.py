@@ -51,17 +51,16 @@ from accuracy import (  # noqa: E402 (after the path to src/)
     single_drug_default,
     verdict_counts,
 )
+from screen import run_screen  # noqa: E402
 
 from scdeal.data import readers  # noqa: E402
 from scdeal.data.bulk import BulkPrepareConfig  # noqa: E402
 from scdeal.data.readers import normalise_name  # noqa: E402
 from scdeal.data.screen import prepare_screen  # noqa: E402
 from scdeal.model.orientation import rank_correlation  # noqa: E402
-from scdeal.model.screen import pretrain_screen, screen_transfer  # noqa: E402
+from scdeal.model.screen import pretrain_screen  # noqa: E402
 from scdeal.model.training import BulkConfig  # noqa: E402
-from scdeal.model.transfer import TransferConfig  # noqa: E402
 from scdeal.tl.baseline import baseline_predictions  # noqa: E402
-from scdeal.tl.screen import ScreenConfig, drug_trust  # noqa: E402
 from scdeal.tl.trust import trust_diagnostic  # noqa: E402
 
 CPU = torch.device("cpu")
@@ -84,19 +83,17 @@ def single_drug_call(drug: str, cells, *, expression, response: pd.DataFrame, se
     return result.prob, trust["verdict"]
 
 
-def partition_rows(model, bulk, cells, *, drugs: dict[str, pd.DataFrame], expression, seed: int) -> list[dict]:
+def partition_rows(model, bulk, cells, *, drugs: dict[str, pd.DataFrame], expression, seed: int, what: str) -> list[dict]:
     """One screen transfer on `cells`, then each drug's fidelity to its dedicated run and both verdicts.
     `drugs` maps a drug to the response table its single-drug run reads."""
-    result = screen_transfer(model, bulk, cells, cfg=TransferConfig(seed=seed), device=CPU)
-    trust = drug_trust(result, ScreenConfig())
-    keys = [normalise_name(d) for d in result.drugs]
+    run = run_screen(model, bulk, cells, seed=seed, what=what)
     rows = []
     for drug, response in drugs.items():
-        d = keys.index(normalise_name(drug))
+        d = run.column(drug)
         single_prob, single_verdict = single_drug_call(drug, cells, expression=expression, response=response, seed=seed)
-        rows.append({"seed": seed, "drug": drug, "fidelity": rank_correlation(result.prob[:, d], single_prob),
-                     "screen_verdict": trust["verdict"].iloc[d], "single_verdict": single_verdict,
-                     "screen_vs_signature": float(trust["spearman_transfer_vs_signature"].iloc[d])})
+        rows.append({"seed": seed, "drug": drug, "fidelity": rank_correlation(run.result.prob[:, d], single_prob),
+                     "screen_verdict": run.trust["verdict"].iloc[d], "single_verdict": single_verdict,
+                     "screen_vs_signature": float(run.trust["spearman_transfer_vs_signature"].iloc[d])})
     return rows
 
 
@@ -162,11 +159,11 @@ def main() -> int:
     if not ready_to_benchmark(args.data):
         return 1
     code, started = commit(), time.time()
+    real = [p for p in PARTITIONS if not p.simulated]
     tables = {files: readers.read_responses([args.data / f for f in files])
-              for files in {tuple(BINARY + IC50), *(tuple(t.responses) for p in PARTITIONS for t in p.tasks)} if files}
+              for files in {tuple(BINARY + IC50), *(tuple(t.responses) for p in real for t in p.tasks)}}
     response = tables[tuple(BINARY + IC50)]
     expression = readers.read_bulk_expression(args.data / "bulk" / "gdsc_expression_rowz.csv.gz")
-    real = [p for p in PARTITIONS if not p.simulated]
     cells = {p.name: load(p, args.data, Path("."))[0] for p in real}
     rows = []
     for seed in range(args.seeds):
@@ -176,7 +173,7 @@ def main() -> int:
             drugs = scored_drugs(partition, model.drugs, args.random)
             responses = {d: tables[tuple(files)] for d, (files, _) in drugs.items()}
             found = partition_rows(model, bulk, cells[partition.name], drugs=responses, expression=expression,
-                                   seed=seed)
+                                   seed=seed, what=partition.name)
             rows += [{**r, "partition": partition.name, "labelled": drugs[r["drug"]][1]} for r in found]
         logging.info("seed %d: %s", seed, {r["drug"]: round(r["fidelity"], 3) for r in rows if r["seed"] == seed})
         frame = pd.DataFrame(rows)  # written every seed: a long run shows its progress and keeps what it did
