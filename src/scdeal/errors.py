@@ -1,6 +1,10 @@
 """User-facing errors: raised for bad input, printed without a traceback by the command line."""
 
-__all__ = ["InputError", "InputErrors"]
+__all__ = ["EXIT_DATA_ERROR", "InputError", "InputErrors"]
+
+# sysexits EX_DATAERR, the exit status of a step whose input is wrong (not its code): Nextflow (conf/base.config)
+# and the local runner stop only the pairs that read that input, where any other failure stops the run
+EXIT_DATA_ERROR = 65
 
 
 class InputError(Exception):

@@ -1,4 +1,5 @@
-"""Bad input: one clear message naming the file, row or column, exit status 2, no traceback, no output."""
+"""Bad input: one clear message naming the file, row or column, exit status 2 (`scdeal run`) or 65 (a step:
+the data error that stops only its pairs), no traceback, no output."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from conftest import ROOT, TEST_DATA
+from scdeal.errors import EXIT_DATA_ERROR
 from scdeal.pipeline import cli
 
 
@@ -105,14 +107,14 @@ def test_cluster_step_rejects_bad_matrices(tmp_path, capsys, case):
     out = tmp_path / "out"
     code = cli.main(["cluster", "--input", str(path), "--sample", "s1", "--outdir", str(out)])
     err = capsys.readouterr().err
-    assert code == 2 and message in err and "Traceback" not in err
+    assert code == EXIT_DATA_ERROR and message in err and "Traceback" not in err
     assert not out.exists() or not any(out.iterdir())
 
 
 def test_human_genes_declared_mouse(tmp_path, capsys):
     path = cells(tmp_path, genes=[f"GENE{i}" for i in range(30)])
     code = cli.main(["cluster", "--input", str(path), "--sample", "s1", "--species", "mouse", "--outdir", str(tmp_path / "o")])
-    assert code == 2 and "look human" in capsys.readouterr().err
+    assert code == EXIT_DATA_ERROR and "look human" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("labels", "message"), [
@@ -126,7 +128,7 @@ def test_evaluate_rejects_bad_labels(tmp_path, capsys, labels, message):
     out = tmp_path / "out"
     code = cli.main(["evaluate", "--adata", str(path), "--label_key", "truth", "--sample", "s", "--drug", "D",
                      "--outdir", str(out)])
-    assert code == 2 and message in capsys.readouterr().err
+    assert code == EXIT_DATA_ERROR and message in capsys.readouterr().err
     assert not out.exists()
 
 
@@ -136,7 +138,8 @@ def test_bulk_tables_that_do_not_match(tmp_path, capsys):
     code = cli.main(["bulk_prepare", "--bulk_expression", str(TEST_DATA / "bulk_expression.csv.gz"),
                      "--bulk_response", str(response), "--drug", "Simulatin", "--outdir", str(tmp_path / "o")])
     err = capsys.readouterr().err
-    assert code == 2 and f"No cell line of the bulk expression table '{TEST_DATA / 'bulk_expression.csv.gz'}' matches" in err
+    assert code == EXIT_DATA_ERROR
+    assert f"No cell line of the bulk expression table '{TEST_DATA / 'bulk_expression.csv.gz'}' matches" in err
 
 
 GARBAGE_BULK = {
@@ -172,7 +175,7 @@ def test_bulk_with_too_few_lines_of_one_class(tmp_path, capsys):
     response = response_with_three_sensitive_lines(tmp_path)
     code = cli.main(["bulk_prepare", "--bulk_expression", str(TEST_DATA / "bulk_expression.csv.gz"),
                      "--bulk_response", str(response), "--drug", "Simulatin", "--outdir", str(tmp_path / "o")])
-    assert code == 2 and "only 3 sensitive cell lines" in capsys.readouterr().err
+    assert code == EXIT_DATA_ERROR and "only 3 sensitive cell lines" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
@@ -204,11 +207,49 @@ def test_run_checks_samples_before_any_work(tmp_path, capsys, case):
     assert not (tmp_path / "out").exists()
 
 
+def nan_matrix(tmp_path) -> Path:
+    x = np.random.default_rng(0).poisson(1.0, (40, 300)).astype(np.float32)
+    x[3, 7] = np.nan
+    return cells(tmp_path, "nan.h5ad", x=x, genes=bulk_genes()[:300])
+
+
+def garbage_csv(tmp_path) -> Path:
+    path = tmp_path / "garbage.csv"
+    path.write_text("gene,c1,c2\n" + "".join(f"{g},high,low\n" for g in bulk_genes()[:300]))
+    return path
+
+
+@pytest.mark.parametrize(("make", "message"), [(nan_matrix, "NaN or infinite values"), (garbage_csv, "'high' at row")],
+                         ids=["nan values", "garbage csv"])
+def test_run_reads_every_matrix_before_any_work(tmp_path, capsys, make, message):
+    """Content is checked up front, whatever the format: a sample whose values cannot be used stops the run
+    before any bulk work when no other sample remains."""
+    path = make(tmp_path)
+    code = cli.main(run_args(tmp_path, sheet(tmp_path, f"sample,input,drug\ns1,{path},Simulatin\n")))
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "sample 's1'" in err and str(path) in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_validate_step_writes_a_summary_or_exits_with_the_data_error(tmp_path, capsys):
+    good = cells(tmp_path, x=np.random.default_rng(1).poisson(1.0, (40, 300)).astype(np.float32), genes=bulk_genes()[:300],
+                 obs=pd.DataFrame({"truth": ["sensitive", "resistant"] * 20}, index=[f"c{i}" for i in range(40)]))
+    common = ["--bulk_expression", str(TEST_DATA / "bulk_expression.csv.gz"), "--outdir", str(tmp_path / "v")]
+    assert cli.main(["validate", "--input", str(good), "--sample", "s1", "--label_keys", "truth", *common]) == 0
+    summary = pd.read_json(tmp_path / "v" / "s1.validation.json", typ="series")
+    assert (summary["n_cells"], summary["n_genes"], summary["genes_shared_with_bulk"]) == (40, 300, 300)
+    code = cli.main(["validate", "--input", str(nan_matrix(tmp_path)), "--sample", "s2", *common])
+    assert code == EXIT_DATA_ERROR and "NaN or infinite values" in capsys.readouterr().err
+    assert not (tmp_path / "v" / "s2.validation.json").exists()
+    code = cli.main(["validate", "--input", str(good), "--sample", "s1", "--label_keys", "response", *common])
+    assert code == EXIT_DATA_ERROR and "label_key 'response' is not an obs column" in capsys.readouterr().err
+
+
 def test_negative_counts_are_rejected(tmp_path, capsys):
     x = np.random.default_rng(0).poisson(1.0, (40, 30)).astype(np.float32)
     x[0, 0] = -3
     code = cli.main(["cluster", "--input", str(cells(tmp_path, x=x)), "--sample", "s", "--outdir", str(tmp_path / "o")])
-    assert code == 2 and "negative values" in capsys.readouterr().err
+    assert code == EXIT_DATA_ERROR and "negative values" in capsys.readouterr().err
 
 
 def test_run_checks_bulk_class_balance_before_any_work(tmp_path, capsys):

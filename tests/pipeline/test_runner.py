@@ -228,7 +228,7 @@ def test_dag_shape_for_many_samples_and_drugs(tmp_path):
 
 @pytest.mark.slow
 def test_failure_in_one_sample_keeps_the_others(tmp_path):
-    """A failure found only at run time (text matrices are not pre-checked) stops that sample alone."""
+    """A sample whose data fails its validation stops its own pairs alone; the run reports and ends non-zero."""
     data = tmp_path / "data"
     shutil.copytree(ROOT / "assets" / "test_data", data)
     broken = ad.read_h5ad(data / "sample2.h5ad")
@@ -240,9 +240,12 @@ def test_failure_in_one_sample_keeps_the_others(tmp_path):
     outdir = tmp_path / "results"
     proc = scdeal_run("--input", str(sheet), "--outdir", str(outdir), "--bulk_expression", str(data / "bulk_expression.csv.gz"),
                       "--bulk_response", str(data / "bulk_response.csv"), *FAST, "--skip_explain")
-    # as under Nextflow's errorStrategy 'ignore': the run succeeds, reports, and lists the failed pair
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "transfer:sample2:SIMULATIN" in proc.stderr and "shares only 0 genes" in proc.stderr
+    # as under Nextflow: the other pairs finish, the report is written, and the run ends non-zero
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "validate:sample2" in proc.stderr and "sample 'sample2'" in proc.stderr and "shares only 0 genes" in proc.stderr
+    assert not (outdir / "cluster" / "sample2").exists(), "nothing runs for a sample that failed its validation"
+    summary = json.loads((outdir / "validation" / "sample1" / "sample1.validation.json").read_text())
+    assert summary["n_cells"] > 0 and summary["genes_shared_with_bulk"] >= 200
     assert (outdir / "predictions" / "sample1" / "SIMULATIN" / "predictions.tsv").exists()
     assert not list((outdir / "predictions").glob("sample2/**/predictions.tsv"))
     assert (outdir / "multiqc" / "multiqc_report.html").exists()
@@ -295,7 +298,7 @@ def test_a_screen_builds_its_bulk_model_once_and_one_screen_per_sample(tmp_path)
             Row("s3", tmp_path / "s3.h5ad", "Erlotinib", "human", None)]
     tasks = screen_tasks(tmp_path, rows)
     steps = pd.Series([t.step for t in tasks.values()]).value_counts().to_dict()
-    assert steps == {"screen_prepare": 1, "screen_pretrain": 1, "screen": 2, "cluster": 3, "bulk_prepare": 1,
+    assert steps == {"validate": 3, "screen_prepare": 1, "screen_pretrain": 1, "screen": 2, "cluster": 3, "bulk_prepare": 1,
                      "bulk_pretrain": 1, "transfer": 2, "explain": 2, "evaluate": 1}
     assert not [name for name in tasks if name.endswith(":ALL")], "no single-drug step for a screen row"
     bulk = tmp_path / "screen" / "bulk"
@@ -351,3 +354,23 @@ def test_status_table_lists_screen_rows(tmp_path):
     assert lines[0] == "sample\tdrug\tpredictions\texplanation\tevaluation"
     assert lines[1:] == ["s1\tALL\tdone\tskipped\tskipped", "s2\tALL\tfailed\tskipped\tskipped",
                          "s1\tERLOTINIB\tdone\tdone\tskipped"]
+
+
+def fake_run(monkeypatch, codes: dict[str, int]):
+    """run_dag with each task's exit status given by `codes` instead of running its step."""
+    from scdeal.pipeline import runner
+    monkeypatch.setattr(runner, "execute", lambda task, threads, logdir: codes.get(task.name, 0))
+    return runner.run_dag
+
+
+@pytest.mark.parametrize(("code", "stops"), [(65, False), (137, False), (1, True)])
+def test_failures_by_cause(tmp_path, monkeypatch, code, stops):
+    """As conf/base.config: a data error (65) or a kill for memory/time stops the failed task's dependents
+    only; any other exit (a code error) stops the run: nothing new starts."""
+    from scdeal.pipeline.runner import Task
+    tasks = [Task("a", "cluster", tmp_path / "a", [], []), Task("a2", "transfer", tmp_path / "a2", [], [], deps=["a"]),
+             Task("b", "cluster", tmp_path / "b", [], []), Task("b2", "transfer", tmp_path / "b2", [], [], deps=["b"])]
+    fake_run(monkeypatch, {"a": code})(tasks, tmp_path, max_parallel=1, total_threads=1)
+    status = {t.name: t.status for t in tasks}
+    assert status["a"] == "failed" and status["a2"] in ("skipped (upstream failed)", "not run (run stopped)")
+    assert (status["b"], status["b2"]) == (("not run (run stopped)",) * 2 if stops else ("done", "done"))

@@ -17,7 +17,7 @@ import scipy.sparse as sp
 
 from ..errors import InputError
 
-__all__ = ["Orientation", "check_single_cell", "gene_symbols", "line_key", "name_problems", "normalise_name",
+__all__ = ["Orientation", "bulk_axis_names", "check_single_cell", "gene_symbols", "line_key", "name_problems", "normalise_name",
            "read_bulk_expression", "read_cosmic_map", "read_response", "read_responses", "read_single_cell",
            "read_table", "read_text_matrix", "require_file", "response_paths", "text_separator"]
 
@@ -107,6 +107,21 @@ def read_bulk_expression(path: str | Path, line_ids: set[str] | None = None) -> 
                        var=pd.DataFrame(index=frame.columns))
     adata.uns["source"] = str(path)
     return adata
+
+
+def bulk_axis_names(path: str | Path) -> set[str]:
+    """The labels of both axes of a bulk expression table (genes and cell lines, in either orientation),
+    read without its values: enough to count the genes a sample shares with it."""
+    path = require_file(path, "Bulk expression file")
+    if path.name.endswith(".h5ad"):
+        try:
+            adata = ad.read_h5ad(path, backed="r")
+        except (OSError, KeyError, ValueError, TypeError) as err:
+            raise InputError(f"Bulk expression file '{path}' could not be read as an .h5ad file: {err}") from err
+        return set(map(str, adata.obs_names)) | set(map(str, adata.var_names))
+    frame = read_table(path, "Bulk expression file", usecols=[0], dtype=str)
+    header = read_table(path, "Bulk expression file", nrows=0)
+    return set(frame.iloc[:, 0].dropna()) | set(map(str, header.columns[1:]))
 
 
 def _read_bulk_frame(path: Path) -> pd.DataFrame:
@@ -281,8 +296,9 @@ def read_text_matrix(path: Path, orientation: Orientation = "auto", chunk_rows: 
     first = str(header.columns[0]).strip().lower()
     chunks, index = [], []
     for chunk in pd.read_csv(path, sep=sep, index_col=0, chunksize=chunk_rows):
-        values = chunk.apply(pd.to_numeric, errors="coerce").to_numpy(np.float32)
-        chunks.append(sp.csr_matrix(values))
+        values = chunk.apply(pd.to_numeric, errors="coerce")
+        check_numeric(chunk, values, path)
+        chunks.append(sp.csr_matrix(values.to_numpy(np.float32)))
         index.extend(map(str, chunk.index))
     if not chunks:
         raise InputError(f"Single-cell matrix '{path}' has a header but no data rows.")
@@ -294,6 +310,16 @@ def read_text_matrix(path: Path, orientation: Orientation = "auto", chunk_rows: 
     log.info("%s: read as %s (%d cells × %d genes)", path.name,
              "genes × cells" if genes_are_rows else "cells × genes", len(index), len(columns))
     return ad.AnnData(matrix, obs=pd.DataFrame(index=index), var=pd.DataFrame(index=columns))
+
+
+def check_numeric(raw: pd.DataFrame, values: pd.DataFrame, path: Path) -> None:
+    """Raise an InputError naming the first entry of a text matrix that is not a number."""
+    text = values.isna() & raw.notna()
+    if text.to_numpy().any():
+        row, col = np.argwhere(text.to_numpy())[0]
+        raise InputError(f"Single-cell matrix '{path}' holds text where numbers belong: '{raw.iat[row, col]}' at row "
+                         f"'{raw.index[row]}', column '{raw.columns[col]}' ({int(text.to_numpy().sum())} such entries "
+                         "in that block): a matrix holds counts or expression values only.")
 
 
 def _genes_are_rows(rows: list[str], cols: list[str], *, first_header: str, orientation: Orientation) -> bool:

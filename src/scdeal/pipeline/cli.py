@@ -77,7 +77,7 @@ def cmd_run(argv: list[str]) -> int:
     """`scdeal run`: check the inputs, run every task of the DAG, write pipeline_info and the report."""
     from .config import project_dir, resolve_params
     from .preflight import preflight
-    from .runner import build_tasks, run_dag, run_multiqc, write_pipeline_info
+    from .runner import build_tasks, run_dag, run_multiqc, write_pipeline_info, write_validations
     from .samplesheet import validate_samplesheet
 
     overrides, profiles, params_file, options = parse_run_args(argv)
@@ -89,13 +89,17 @@ def cmd_run(argv: list[str]) -> int:
     if not params.get("input") or not params.get("outdir"):
         raise InputError("--input (samplesheet) and --outdir are required (or use -profile test).")
     rows = validate_samplesheet(params["input"], input_dir=params.get("input_dir"))
-    preflight(rows, params)
+    checks = preflight(rows, params)
     log = logging.getLogger("scdeal.run")
+    for check in checks.values():
+        for problem in check.problems:
+            log.error("%s: its pairs will not run", problem)
     if params.get("drugs") and not any(row.screen for row in rows):
         log.warning("--drugs %s is read only by samplesheet rows whose drug is 'all' (a screen); %s has none",
                     params["drugs"], params["input"])
     outdir = Path(params["outdir"]).resolve()
-    tasks = build_tasks(rows, params, outdir=outdir, root=root)
+    tasks = build_tasks(rows, params, outdir=outdir, root=root, checks=checks)
+    write_validations(outdir, checks)
     cores = len(os.sched_getaffinity(0))
     parallel = options["max_parallel"] or min(2, cores)
     log.info("%d samples × drugs → %d tasks, up to %d in parallel; outputs in %s", len(rows), len(tasks), parallel, outdir)
@@ -105,12 +109,12 @@ def cmd_run(argv: list[str]) -> int:
     if not run_multiqc(outdir, root, params):
         log.error("MultiQC failed: see %s", outdir / "pipeline_info" / "logs" / "multiqc.log")
         return 1
-    # as under Nextflow (errorStrategy 'ignore'): the run succeeds, and lists the pairs that did not
+    log.info("report at %s", outdir / "multiqc" / "multiqc_report.html")
+    # as under Nextflow: the report is written, and a run with any failed pair ends non-zero
     if failed:
-        log.warning("%d of %d tasks failed or were skipped after a failure; every other (sample, drug) pair "
-                    "finished: %s. Status of every pair: %s", len(failed), len(tasks), ", ".join(t.name for t in failed),
-                    outdir / "pipeline_info" / "scdeal_status.tsv")
-    log.info("done: report at %s", outdir / "multiqc" / "multiqc_report.html")
+        log.error("%d of %d tasks failed or did not run: %s. Status of every pair: %s", len(failed), len(tasks),
+                  ", ".join(t.name for t in failed), outdir / "pipeline_info" / "scdeal_status.tsv")
+        return 1
     return 0
 
 

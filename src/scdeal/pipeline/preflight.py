@@ -1,35 +1,50 @@
-"""Checks run before any heavy step, reporting every problem at once: bulk tables, drugs, and what
-can be read cheaply from each sample (names, species, genes shared with the bulk data, labels).
-h5ad samples are checked here from their obs/var alone; other formats are checked when first read."""
+"""Checks run before any training, reporting every problem at once.
+
+The run's own inputs (bulk tables, drugs, the screen's panel) stop the whole run when wrong. Each sample's
+matrix is read whole and checked (readable, finite, cells and genes present, species, genes shared with
+the bulk table, label columns): a sample that fails stops only its own (sample, drug) pairs, as the
+pipeline's validation step does under Nextflow (steps/validate.py calls the same checks)."""
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-import anndata as ad
 import pandas as pd
 
 from ..data.bulk import BulkPrepareConfig, prepare_bulk
 from ..data.readers import (
-    gene_symbols,
     line_key,
-    name_problems,
     read_bulk_expression,
     read_cosmic_map,
     read_responses,
+    read_single_cell,
     require_file,
     response_paths,
 )
-from ..data.species import one_to_one_orthologs, species_mismatch
+from ..data.species import Species, one_to_one_orthologs, species_mismatch
 from ..errors import InputError, InputErrors
 from ..tl.evaluate import truth_from_labels
 from .samplesheet import Row
 
-__all__ = ["bulk_problems", "drug_problems", "label_problems", "preflight", "sample_problems"]
+__all__ = ["SampleCheck", "bulk_problems", "check_sample", "drug_problems", "preflight"]
 
 
-def preflight(rows: list[Row], params: dict) -> None:
-    """Every problem of the samplesheet's samples and the bulk tables, raised together."""
+@dataclass
+class SampleCheck:
+    """What the content check of one sample found: its problems (none: valid) and a summary of the matrix."""
+
+    sample: str
+    problems: list[str] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+def preflight(rows: list[Row], params: dict) -> dict[str, SampleCheck]:
+    """Every sample's content check, by sample. Raises the run's own problems, together with the samples'
+    problems, when the run cannot go on: a bulk table or drug is wrong, or no sample is valid."""
     bulk_expression, bulk_response = params.get("bulk_expression"), params.get("bulk_response")
     problems, response = bulk_problems(bulk_expression, bulk_response)
     if params.get("drugs"):
@@ -43,15 +58,14 @@ def preflight(rows: list[Row], params: dict) -> None:
         expression = read_bulk_expression(bulk_expression, {line_key(x, cosmic) for x in response["line"].unique()})
         bulk_genes = set(expression.var_names)
         problems += drug_problems(rows, expression, response, cosmic=cosmic, params=params)
-    min_gene_overlap = params["min_gene_overlap"]
-    for row in {r.sample: r for r in rows}.values():
-        if row.input.name.endswith(".h5ad"):
-            problems += sample_problems(row, bulk_genes, min_overlap=min_gene_overlap, bulk_expression=bulk_expression)
-    for row in rows:
-        if row.label_key and row.input.name.endswith(".h5ad"):
-            problems += label_problems(row)
-    if problems:
-        raise InputErrors(problems)
+    checks = {row.sample: check_sample(row.input, sample=row.sample, species=row.species,
+                                       label_keys=sorted({r.label_key for r in rows if r.sample == row.sample and r.label_key}),
+                                       bulk_genes=bulk_genes, min_overlap=params["min_gene_overlap"],
+                                       bulk_expression=bulk_expression)
+              for row in {r.sample: r for r in rows}.values()}
+    if problems or not any(check.valid for check in checks.values()):
+        raise InputErrors(problems + [p for check in checks.values() for p in check.problems])
+    return checks
 
 
 def bulk_problems(bulk_expression: str | None, bulk_response: str | None) -> tuple[list[str], pd.DataFrame | None]:
@@ -88,46 +102,38 @@ def drug_problems(rows: list[Row], expression, response, *, cosmic, params: dict
     return problems
 
 
-def backed(path: Path) -> ad.AnnData | None:
-    """An .h5ad opened backed (obs and var only in memory), or None when it cannot be read."""
+def check_sample(path: Path, *, sample: str, species: Species, label_keys: list[str], bulk_genes: set[str] | None,
+                 min_overlap: int, bulk_expression: str | None) -> SampleCheck:
+    """Read one sample whole and check it: readable, finite, cells and genes present, gene names (symbols,
+    unique, of the declared species), at least `min_overlap` genes shared with the bulk table, and each label
+    column present with sensitive/resistant values of both classes."""
+    where = f"sample '{sample}' ({path})"
     try:
-        return ad.read_h5ad(path, backed="r")
-    except (OSError, KeyError, ValueError):
-        return None
-
-
-def sample_problems(row: Row, bulk_genes: set[str] | None, *, min_overlap: int, bulk_expression: str) -> list[str]:
-    """Problems of one .h5ad sample read from its obs and var: names, species, genes shared with the bulk data."""
-    where = f"sample '{row.sample}' ({row.input.name})"
-    adata = backed(row.input)
-    if adata is None:
-        return [f"{where}: not a readable .h5ad file"]
-    if adata.n_obs == 0 or adata.n_vars == 0:
-        return [f"{where} is empty ({adata.n_obs} cells × {adata.n_vars} genes)"]
-    genes = gene_symbols(adata)
-    problems = name_problems(genes, adata.obs_names, where)
-    mismatch = species_mismatch(genes, row.species, where)
-    if mismatch:
-        problems.append(mismatch)
-    elif bulk_genes is not None and not problems:
-        named = [one_to_one_orthologs().get(g) for g in genes] if row.species == "mouse" else list(genes)
-        shared = len(bulk_genes & {g for g in named if g})
-        if shared < min_overlap:
-            problems.append(f"{where} shares only {shared} genes with the bulk expression table '{bulk_expression}' (minimum "
-                            f"{min_overlap}): check that genes are HGNC symbols and the species is right")
-    return problems
-
-
-def label_problems(row: Row) -> list[str]:
-    """Problems of a row's label column: absent, or not sensitive/resistant with both classes."""
-    adata = backed(row.input)
-    if adata is None:
-        return []
-    if row.label_key not in adata.obs:
-        return [f"sample '{row.sample}': label_key '{row.label_key}' is not an obs column of {row.input.name} "
-                f"(columns: {', '.join(map(str, adata.obs.columns[:10]))})"]
-    try:
-        truth_from_labels(adata.obs[row.label_key], row.label_key)
+        adata = read_single_cell(path)
     except InputError as err:
-        return [f"sample '{row.sample}', drug '{row.drug}': {err}"]
-    return []
+        return SampleCheck(sample, [f"sample '{sample}': {err}"])
+    mismatch = species_mismatch(adata.var_names, species, where)
+    if mismatch:
+        return SampleCheck(sample, [mismatch])
+    named = [one_to_one_orthologs().get(g) for g in adata.var_names] if species == "mouse" else list(adata.var_names)
+    shared = len(bulk_genes & {g for g in named if g}) if bulk_genes is not None else None
+    problems = []
+    if shared is not None and shared < min_overlap:
+        problems.append(f"{where} shares only {shared} genes with the bulk expression table '{bulk_expression}' "
+                        f"(minimum {min_overlap}): check that genes are HGNC symbols and the species is right")
+    problems += [problem for key in label_keys if (problem := label_problem(adata.obs, key, where))]
+    summary = {"sample": sample, "input": str(path), "species": species, "n_cells": int(adata.n_obs),
+               "n_genes": int(adata.n_vars), "genes_shared_with_bulk": shared, "label_keys": label_keys}
+    return SampleCheck(sample, problems, summary)
+
+
+def label_problem(obs: pd.DataFrame, key: str, where: str) -> str | None:
+    """Why the label column `key` cannot be evaluated: absent, or not sensitive/resistant with both classes."""
+    if key not in obs:
+        return (f"{where}: label_key '{key}' is not an obs column (columns: "
+                f"{', '.join(map(str, obs.columns[:10])) or 'none'})")
+    try:
+        truth_from_labels(obs[key], key)
+    except InputError as err:
+        return f"{where}: {err}"
+    return None

@@ -1,5 +1,6 @@
 """Local runner: the pipeline's DAG without Nextflow, calling the same step code with the same flags.
 
+validate                           once per sample, in the preflight (before any task)
 bulk_prepare → bulk_pretrain       once per drug
 cluster                            once per sample
 transfer → explain, evaluate       once per (sample, drug)
@@ -10,6 +11,10 @@ multiqc                            once
 Each task runs as a subprocess into a staging folder; its files move into place only when it
 succeeds, and a stamp records the exact command and input file states, so a rerun skips what is
 up to date (resume) and redoes only what changed or failed. Independent tasks run in parallel.
+
+Failures by cause, as under Nextflow (conf/base.config): a sample's own bad data (exit 65) or a task killed
+for memory or time stops that task's dependents only; any other failure (a code error) stops the run: running
+tasks finish, nothing new starts.
 """
 from __future__ import annotations
 
@@ -30,17 +35,25 @@ import scdeal
 
 from ..data.readers import response_paths
 from ..data.writers import write_json, write_text
+from ..errors import EXIT_DATA_ERROR
 from .config import step_flags
+from .preflight import SampleCheck
 from .provenance import versions_yaml
 from .samplesheet import Row
 
-__all__ = ["PROCESS", "Task", "build_tasks", "run_dag", "run_multiqc", "task_fingerprint", "write_pipeline_info"]
+__all__ = ["PROCESS", "Task", "build_tasks", "run_dag", "run_multiqc", "task_fingerprint", "write_pipeline_info",
+           "write_validations"]
 
 log = logging.getLogger("scdeal.run")
-PROCESS = {"bulk_prepare": "SCDEAL_BULK_PREPARE", "bulk_pretrain": "SCDEAL_BULK_PRETRAIN", "cluster": "SCDEAL_CLUSTER",
+PROCESS = {"validate": "SCDEAL_VALIDATE", "bulk_prepare": "SCDEAL_BULK_PREPARE",
+           "bulk_pretrain": "SCDEAL_BULK_PRETRAIN", "cluster": "SCDEAL_CLUSTER",
            "transfer": "SCDEAL_TRANSFER", "explain": "SCDEAL_EXPLAIN", "evaluate": "SCDEAL_EVALUATE",
            "screen_prepare": "SCDEAL_SCREEN_PREPARE", "screen_pretrain": "SCDEAL_SCREEN_PRETRAIN",
            "screen": "SCDEAL_SCREEN"}
+# exit statuses that stop the failed task's pairs only: the data's own fault, or memory/time (Nextflow retries
+# these with more resources first; the local runner has no more to give)
+PAIR_FAILURES = frozenset({EXIT_DATA_ERROR, *range(130, 146), 104, 175})
+STOPPED = "not run (run stopped)"
 
 
 @dataclass
@@ -69,13 +82,18 @@ def ext_args(step: str, params: dict[str, Any], flags: dict) -> list[str]:
     return out
 
 
-def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path, root: Path) -> list[Task]:
-    """Every task of the run, in an order that respects dependencies: one bulk preparation and
-    pretraining per drug, the screen's (once, where a row's drug is `all`), one clustering per sample,
-    then transfer, explanation (unless skipped) and evaluation (where the row has a label_key) per
-    (sample, drug), and the screen of each screened sample."""
+def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path, root: Path,
+                checks: dict[str, SampleCheck] | None = None) -> list[Task]:
+    """Every task of the run, in an order that respects dependencies: each sample's validation (done in the
+    preflight: `checks`), then, for the valid samples' rows, one bulk preparation and pretraining per drug, the
+    screen's (once, where a row's drug is `all`), one clustering per sample, then transfer, explanation (unless
+    skipped) and evaluation (where the row has a label_key) per (sample, drug), and the screen of each
+    screened sample. Without `checks`, every sample is valid."""
     flags = step_flags(root)
-    tasks: list[Task] = []
+    checks = checks or {row.sample: SampleCheck(row.sample) for row in rows}
+    tasks = [Task(f"validate:{sample}", "validate", outdir / "validation" / sample, [], [],
+                  status="done" if check.valid else "failed") for sample, check in checks.items()]
+    rows = [row for row in rows if checks[row.sample].valid]
     drugs = {}
     for row in rows:
         if not row.screen:
@@ -107,7 +125,7 @@ def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path, root: 
         cdir = outdir / "cluster" / sample
         tasks.append(Task(f"cluster:{sample}", "cluster", cdir,
                           ["--input", str(row.input), "--sample", sample, "--species", row.species,
-                           *ext_args("cluster", params, flags)], [row.input]))
+                           *ext_args("cluster", params, flags)], [row.input], deps=[f"validate:{sample}"]))
     for row in rows:
         key, sample = row.drug_key, row.sample
         if row.screen:
@@ -202,16 +220,21 @@ def execute(task: Task, threads: int, logdir: Path) -> int:
 
 
 def run_dag(tasks: list[Task], outdir: Path, *, max_parallel: int, total_threads: int) -> list[Task]:
-    """Run tasks as their dependencies finish; a failed task skips its dependents, not the others."""
+    """Run tasks as their dependencies finish. A task failing on its data skips its dependents, not the
+    others; any other failure stops the run once the running tasks finish."""
     logdir = outdir / "pipeline_info" / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
     by_name = {t.name: t for t in tasks}
     running: dict[Future, Task] = {}
+    stopping = False
     with ThreadPoolExecutor(max_workers=max_parallel) as pool:
         while True:
             ready = []
             for task in tasks:
                 if task.status != "pending":
+                    continue
+                if stopping:
+                    task.status = STOPPED
                     continue
                 dep_status = [by_name[d].status for d in task.deps]
                 if any(s in ("failed", "skipped (upstream failed)") for s in dep_status):
@@ -243,6 +266,10 @@ def run_dag(tasks: list[Task], outdir: Path, *, max_parallel: int, total_threads
                         task.seconds, "" if code == 0 else f" (exit {code}; log: {log_path(logdir, task)})")
                 if code != 0:
                     print(tail_of_log(log_path(logdir, task)), file=sys.stderr)
+                if code != 0 and code not in PAIR_FAILURES and not stopping:
+                    stopping = True
+                    log.error("%s failed with exit %d, not a data error: stopping the run after the running "
+                              "tasks (fix the cause, then rerun: finished tasks are reused)", task.name, code)
     return tasks
 
 
@@ -250,6 +277,13 @@ def tail_of_log(path: Path, lines: int = 5) -> str:
     """The last `lines` lines of a task's log, indented."""
     text = path.read_text().splitlines() if path.exists() else []
     return "\n".join("    " + line for line in text[-lines:])
+
+
+def write_validations(outdir: Path, checks: dict[str, SampleCheck]) -> None:
+    """validation/<sample>/<sample>.validation.json for each valid sample, as the validation step writes it."""
+    for sample, check in checks.items():
+        if check.valid:
+            write_json(outdir / "validation" / sample / f"{sample}.validation.json", check.summary)
 
 
 def write_pipeline_info(outdir: Path, root: Path, params: dict, *, tasks: list[Task], rows: list[Row]) -> None:
@@ -286,18 +320,21 @@ def versions_file(tasks: list[Task]) -> str:
 
 def status_table(rows: list[Row], tasks: list[Task]) -> str:
     """One row per samplesheet row, as the Nextflow pipeline writes it: each step of the pair is done,
-    failed (it or a step before it failed) or skipped (not asked for: --skip_explain, no label_key). A
-    screen row (drug `all`) has predictions (its screen) only; its explanation and evaluation are skipped."""
+    failed (it, a step before it or the sample's validation failed), not run (a failure elsewhere stopped
+    the run) or skipped (not asked for: --skip_explain, no label_key). A screen row (drug `all`) has
+    predictions (its screen) only; its explanation and evaluation are skipped."""
     by_name = {t.name: t for t in tasks}
 
     def state(step: str, row: Row) -> str:
+        if by_name[f"validate:{row.sample}"].status == "failed":
+            return "failed"
         if row.screen:
             task = by_name.get(f"screen:{row.sample}") if step == "transfer" else None
         else:
             task = by_name.get(f"{step}:{row.sample}:{row.drug_key}")
         if task is None:
             return "skipped"
-        return "done" if task.status in ("done", "cached") else "failed"
+        return {"done": "done", "cached": "done", STOPPED: "not run"}.get(task.status, "failed")
 
     lines = ["sample\tdrug\tpredictions\texplanation\tevaluation"]
     lines += ["\t".join([r.sample, r.drug_key, state("transfer", r), state("explain", r), state("evaluate", r)]) for r in rows]

@@ -10,12 +10,11 @@ import traceback
 from collections.abc import Callable
 from typing import Literal, get_args
 
-from ...errors import InputError
+from ...errors import EXIT_DATA_ERROR, InputError
 from ..flags import add_config_flags, device_flag
 
-__all__ = ["EXIT_INPUT_ERROR", "configure", "limit_threads", "run_step", "step_parser"]
+__all__ = ["EXIT_DATA_ERROR", "configure", "limit_threads", "run_step", "step_parser"]
 
-EXIT_INPUT_ERROR = 2
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
@@ -64,7 +63,7 @@ def limit_threads(threads: int) -> None:
 
 def run_step(name: str, parser: argparse.ArgumentParser, body: Callable[[argparse.Namespace], None], *,
              argv: list[str] | None = None) -> int:
-    """Parse flags, run `body`; user errors print one clear message and exit 2 (traceback with --debug)."""
+    """Parse flags, run `body`; input errors print one clear message and exit 65 (traceback with --debug)."""
     args = parser.parse_args(argv)
     configure(args)
     try:
@@ -73,5 +72,5 @@ def run_step(name: str, parser: argparse.ArgumentParser, body: Callable[[argpars
         if args.debug:
             traceback.print_exc()
         print(f"ERROR [{name}]: {err}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+        return EXIT_DATA_ERROR
     return 0
