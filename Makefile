@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 OUTDIR ?= results
 
-.PHONY: install test-profile test benchmark clean
+.PHONY: install test-profile test benchmark sync-config clean
 
 $(BIN)/scdeal: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ test-profile: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# after editing a step's settings: regenerate the Nextflow params, schema, flags and docs tables from them
+sync-config: install
+	$(BIN)/scdeal sync-config
 
 benchmark: install
 	$(BIN)/python benchmarks/accuracy.py

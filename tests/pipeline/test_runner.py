@@ -152,7 +152,7 @@ def test_changed_parameter_reruns_only_what_depends_on_it(test_profile_run, tmp_
 
 def fingerprints(rows: list[Row], tmp_path: Path) -> dict[str, str]:
     params = schema_defaults(ROOT) | {"bulk_expression": "e", "bulk_response": "r"}
-    return {t.name: task_fingerprint(t) for t in build_tasks(rows, params, outdir=tmp_path, root=ROOT)}
+    return {t.name: task_fingerprint(t) for t in build_tasks(rows, params, outdir=tmp_path)}
 
 
 def test_resume_keys_hold_only_what_each_task_reads(tmp_path):
@@ -221,7 +221,7 @@ def test_dag_shape_for_many_samples_and_drugs(tmp_path):
     rows = [Row(f"s{i}", tmp_path / f"s{i}.h5ad", drug, "human", None)
             for i in range(10) for drug in ("Erlotinib", "Gefitinib", "I-BET-762")]
     params = schema_defaults(ROOT) | {"bulk_expression": "e", "bulk_response": "r"}
-    steps = pd.Series([t.step for t in build_tasks(rows, params, outdir=tmp_path, root=ROOT)]).value_counts()
+    steps = pd.Series([t.step for t in build_tasks(rows, params, outdir=tmp_path)]).value_counts()
     assert steps["bulk_pretrain"] == 3 and steps["cluster"] == 10 and steps["transfer"] == 30
     assert "evaluate" not in steps
 
@@ -284,7 +284,7 @@ def test_killed_run_leaves_nothing_that_looks_finished_and_resumes(tmp_path, tes
 
 def screen_tasks(tmp_path: Path, rows: list[Row], **params) -> dict[str, object]:
     defaults = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r1.csv,r2.csv"}
-    return {t.name: t for t in build_tasks(rows, defaults | params, outdir=tmp_path, root=ROOT)}
+    return {t.name: t for t in build_tasks(rows, defaults | params, outdir=tmp_path)}
 
 
 def args_of(task) -> dict[str, str]:
@@ -301,7 +301,7 @@ def test_a_screen_builds_its_bulk_model_once_and_one_screen_per_sample(tmp_path)
     assert steps == {"validate": 3, "screen_prepare": 1, "screen_pretrain": 1, "screen": 2, "cluster": 3, "bulk_prepare": 1,
                      "bulk_pretrain": 1, "transfer": 2, "explain": 2, "evaluate": 1}
     assert not [name for name in tasks if name.endswith(":ALL")], "no single-drug step for a screen row"
-    bulk = tmp_path / "screen" / "bulk"
+    bulk = tmp_path / "screen" / "_bulk"
     prepare, pretrain, screen = tasks["screen_prepare"], tasks["screen_pretrain"], tasks["screen:s1"]
     assert prepare.outdir == pretrain.outdir == bulk and screen.outdir == tmp_path / "screen" / "s1"
     assert prepare.deps == [] and pretrain.deps == ["screen_prepare"]

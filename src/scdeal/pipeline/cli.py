@@ -23,6 +23,7 @@ usage:
              [-profile test] [-params-file params.yml] [--max_parallel N] [--debug]
   scdeal run --help         the parameters, grouped as in nextflow_schema.json
   scdeal simulate --outdir DIR [--n_samples N --n_cells N --seed S]
+  scdeal sync-config [--check]  write (or check) the Nextflow files generated from the steps' settings
   scdeal STEP --help        STEP: {', '.join(STEPS)}
 
 Parameters are those of nextflow_schema.json (`nextflow run . --help` lists them); values come from
@@ -98,7 +99,7 @@ def cmd_run(argv: list[str]) -> int:
         log.warning("--drugs %s is read only by samplesheet rows whose drug is 'all' (a screen); %s has none",
                     params["drugs"], params["input"])
     outdir = Path(params["outdir"]).resolve()
-    tasks = build_tasks(rows, params, outdir=outdir, root=root, checks=checks)
+    tasks = build_tasks(rows, params, outdir=outdir, checks=checks)
     write_validations(outdir, checks)
     cores = len(os.sched_getaffinity(0))
     parallel = options["max_parallel"] or min(2, cores)
@@ -160,6 +161,18 @@ def cmd_simulate(argv: list[str]) -> int:
     return 0
 
 
+def cmd_sync_config(argv: list[str]) -> int:
+    """`scdeal sync-config [--check]`: regenerate the Nextflow layer's copies of the step settings (params,
+    schema, conf/flags.config, the docs' tables); with --check, list the stale ones and exit 1 instead."""
+    from .config import project_dir
+    from .settings import sync_config
+    check = "--check" in argv
+    stale = sync_config(project_dir(), check=check)
+    for path in stale:
+        print(f"{'stale' if check else 'written'}: {path}")
+    return 1 if check and stale else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `scdeal` command: `run`, `simulate` or a pipeline step; the exit status (2 for input errors)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -180,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_run(rest)
         if command == "simulate":
             return cmd_simulate(rest)
+        if command == "sync-config":
+            return cmd_sync_config(rest)
     except InputError as err:
         if debug:
             traceback.print_exc()

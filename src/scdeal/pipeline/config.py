@@ -1,6 +1,6 @@
-"""The Nextflow layer's configuration read by the local runner, so the two never disagree:
-parameter defaults from nextflow_schema.json, test profiles from conf/*.config, and each step's
-parameter → flag mapping from the `ext.args` of conf/modules.config."""
+"""The Nextflow layer's configuration read by the local runner, so the two never disagree: parameter
+defaults from nextflow_schema.json and test profiles from conf/*.config. Each step's flags come from the
+steps themselves (settings.py), which also generates the Nextflow layer's copies."""
 from __future__ import annotations
 
 import difflib
@@ -14,7 +14,7 @@ import yaml
 from ..errors import InputError, InputErrors
 
 __all__ = ["PROFILE_FILES", "config_params", "parameters_help", "project_dir", "resolve_params", "schema_defaults",
-           "schema_groups", "schema_parameters", "step_flags"]
+           "schema_groups", "schema_parameters"]
 
 PROFILE_FILES = {"test": "conf/test.config", "test_full": "conf/test_full.config"}
 
@@ -78,16 +78,6 @@ def groovy_literal(text: str, project: Path) -> Any:
         return int(text)
     except ValueError:
         return float(text)
-
-
-EXT_ARG = re.compile(r"--(\w+)\s+\$\{params\.(\w+)\}")
-
-
-def step_flags(root: Path) -> dict[str, list[tuple[str, str]]]:
-    """Process name → [(flag, param)] from the ext.args of conf/modules.config (`--flag ${params.param}`)."""
-    text = (root / "conf" / "modules.config").read_text()
-    return {match.group(1): EXT_ARG.findall(match.group(2))
-            for match in re.finditer(r"withName:\s*'(\w+)'\s*\{(.*?)\n    \}", text, re.S)}
 
 
 def load_params_file(path: str | Path) -> dict[str, Any]:

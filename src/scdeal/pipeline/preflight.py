@@ -39,6 +39,7 @@ class SampleCheck:
 
     @property
     def valid(self) -> bool:
+        """Whether the sample passed: its pairs run."""
         return not self.problems
 
 

@@ -36,10 +36,10 @@ import scdeal
 from ..data.readers import response_paths
 from ..data.writers import write_json, write_text
 from ..errors import EXIT_DATA_ERROR
-from .config import step_flags
 from .preflight import SampleCheck
 from .provenance import versions_yaml
 from .samplesheet import Row
+from .settings import step_flags
 
 __all__ = ["PROCESS", "Task", "build_tasks", "run_dag", "run_multiqc", "task_fingerprint", "write_pipeline_info",
            "write_validations"]
@@ -73,7 +73,7 @@ class Task:
 
 
 def ext_args(step: str, params: dict[str, Any], flags: dict) -> list[str]:
-    """The flags conf/modules.config passes to this step, with this run's parameter values."""
+    """The step's settings as flags, with this run's parameter values (as conf/flags.config passes them)."""
     out: list[str] = []
     for flag, param in flags.get(PROCESS[step], []):
         value = params.get(param)
@@ -82,14 +82,14 @@ def ext_args(step: str, params: dict[str, Any], flags: dict) -> list[str]:
     return out
 
 
-def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path, root: Path,
+def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path,
                 checks: dict[str, SampleCheck] | None = None) -> list[Task]:
     """Every task of the run, in an order that respects dependencies: each sample's validation (done in the
     preflight: `checks`), then, for the valid samples' rows, one bulk preparation and pretraining per drug, the
     screen's (once, where a row's drug is `all`), one clustering per sample, then transfer, explanation (unless
     skipped) and evaluation (where the row has a label_key) per (sample, drug), and the screen of each
     screened sample. Without `checks`, every sample is valid."""
-    flags = step_flags(root)
+    flags = step_flags()
     checks = checks or {row.sample: SampleCheck(row.sample) for row in rows}
     tasks = [Task(f"validate:{sample}", "validate", outdir / "validation" / sample, [], [],
                   status="done" if check.valid else "failed") for sample, check in checks.items()]
@@ -109,7 +109,7 @@ def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path, root: 
         tasks.append(Task(f"bulk_pretrain:{key}", "bulk_pretrain", bdir,
                           ["--bulk", str(bdir / "bulk.h5ad"), "--drug", key, *ext_args("bulk_pretrain", params, flags)],
                           [bdir / "bulk.h5ad"], deps=[f"bulk_prepare:{key}"]))
-    sdir = outdir / "screen" / "bulk"
+    sdir = outdir / "screen" / "_bulk"  # no sample id starts with "_"
     if any(row.screen for row in rows):
         panel = ["--drugs", str(params["drugs"])] if params.get("drugs") else []
         prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", *responses, *cosmic, *panel]

@@ -38,6 +38,7 @@ def step_parser(prog: str, description: str, *configs: type, device: bool = Fals
                             help="auto (CUDA when present), cpu, cuda or cuda:N")
     for config in configs:
         add_config_flags(parser, config)
+    parser.configs = configs  # the step's settings are their fields (pipeline/settings.py)
     return parser
 
 
