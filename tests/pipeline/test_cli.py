@@ -75,6 +75,14 @@ def test_problems_are_reported_together(tmp_path, capsys):
     assert "3 problems found" in err
 
 
+def test_parameter_outside_its_range_is_named(tmp_path, capsys):
+    h5ad = cells(tmp_path)
+    code = cli.main(run_args(tmp_path, sheet(tmp_path, f"sample,input,drug\ns1,{h5ad},Simulatin\n"),
+                             ["--sensitive_fraction", "1.5"]))
+    assert code == 2 and "--sensitive_fraction: 1.5 is outside its range [0.01, 0.99]" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_unknown_parameter_suggests_the_right_one(tmp_path, capsys):
     h5ad = cells(tmp_path)
     code = cli.main(run_args(tmp_path, sheet(tmp_path, f"sample,input,drug\ns1,{h5ad},Simulatin\n"), ["--max_pct_mt", "5"]))

@@ -99,7 +99,8 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
 
 
 def coerce(name: str, value: Any, spec: dict) -> Any:
-    """`value` as the schema type of parameter `name` (integer, number, boolean), checked against its enum.
+    """`value` as the schema type of parameter `name` (integer, number, boolean), checked against its enum and
+    range (as nf-schema checks them under Nextflow).
 
     Raises:
         InputError: the value is not of the type, or not one of the allowed values.
@@ -107,16 +108,24 @@ def coerce(name: str, value: Any, spec: dict) -> Any:
     kind = spec.get("type")
     try:
         if kind == "integer":
-            return int(value)
-        if kind == "number":
-            return float(value)
-        if kind == "boolean":
-            return value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
+            value = int(value)
+        elif kind == "number":
+            value = float(value)
+        elif kind == "boolean":
+            value = value if isinstance(value, bool) else str(value).lower() in ("true", "1", "yes")
     except (TypeError, ValueError):
         raise InputError(f"Parameter --{name}: '{value}' is not a valid {kind}.") from None
     if "enum" in spec and value is not None and value not in spec["enum"]:
         raise InputError(f"Parameter --{name}: '{value}' is not one of {', '.join(map(str, spec['enum']))}.")
+    if kind in ("integer", "number") and value is not None and not in_range(value, spec):
+        raise InputError(f"Parameter --{name}: {value} is outside its range "
+                         f"[{spec.get('minimum', '-inf')}, {spec.get('maximum', 'inf')}].")
     return value
+
+
+def in_range(value: float, spec: dict) -> bool:
+    """Whether a number lies within the schema's minimum and maximum (either may be absent)."""
+    return spec.get("minimum", value) <= value <= spec.get("maximum", value)
 
 
 def resolve_params(root: Path, profiles: list[str], *, params_file: str | None,
