@@ -306,7 +306,8 @@ def test_a_screen_builds_its_bulk_model_once_and_one_screen_per_sample(tmp_path)
     assert prepare.outdir == pretrain.outdir == bulk and screen.outdir == tmp_path / "screen" / "s1"
     assert prepare.deps == [] and pretrain.deps == ["screen_prepare"]
     assert screen.deps == ["cluster:s1", "screen_pretrain"] and tasks["screen:s2"].deps == ["cluster:s2", "screen_pretrain"]
-    assert prepare.args[:6] == ["--bulk_expression", "e.csv", "--bulk_response", "r1.csv", "r2.csv", "--seed"]
+    assert prepare.args[:5] == ["--bulk_expression", "e.csv", "--bulk_response", "r1.csv", "r2.csv"]
+    assert args_of(prepare)["seed"] == "0"
     assert "drug" not in args_of(prepare) and "drugs" not in args_of(prepare) and "cosmic_map" not in args_of(prepare)
     assert args_of(pretrain)["bulk"] == str(bulk / "screen_bulk.h5ad") and args_of(pretrain)["lr"] == "0.001"
     flags = args_of(screen)
