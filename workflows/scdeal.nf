@@ -2,6 +2,8 @@
 ========================================================================================
     scdeal workflow
 ========================================================================================
+    validate                         once per sample, before anything else: only the rows of
+                                     samples that pass reach the steps below
     bulk_prepare → bulk_pretrain     once per drug
     cluster                          once per sample (single-drug and screen rows alike)
     transfer → explain, evaluate     once per (sample, drug); evaluate only with a label_key
@@ -10,6 +12,7 @@
     MultiQC                          once
 */
 
+include { SCDEAL_VALIDATE        } from '../modules/local/scdeal/validate'
 include { SCDEAL_BULK_PREPARE    } from '../modules/local/scdeal/bulk_prepare'
 include { SCDEAL_BULK_PRETRAIN   } from '../modules/local/scdeal/bulk_pretrain'
 include { SCDEAL_CLUSTER         } from '../modules/local/scdeal/cluster'
@@ -39,9 +42,29 @@ workflow SCDEAL {
     ch_mqc = channel.empty()
 
     //
+    // Each sample read whole and checked (cells, genes, species, genes shared with the bulk table, every
+    // row's label column) before any training. A sample with bad data fails here (exit status 65, ignored):
+    // its rows go no further, and no bulk model is trained for a drug that no valid sample uses.
+    //
+    ch_validate_in = ch_samplesheet
+        .map { meta, input -> [ meta.id, meta, input ] }
+        .groupTuple()
+        .map { _id, metas, inputs ->
+            def label_keys = metas.collect { meta -> meta.label_key }.findAll { key -> key }.unique().join(',')
+            [ metaFor('SCDEAL_VALIDATE', metas[0] + [ label_keys: label_keys ]), inputs[0] ]
+        }
+
+    SCDEAL_VALIDATE ( ch_validate_in, bulk_expression )
+
+    ch_valid_rows = ch_samplesheet
+        .map { meta, input -> [ meta.id, meta, input ] }
+        .combine(SCDEAL_VALIDATE.out.json.map { meta, _json -> [ meta.id ] }, by: 0)
+        .map { _id, meta, input -> [ meta, input ] }
+
+    //
     // Rows whose drug is `all` screen the sample against every drug; the others are (sample, drug) pairs
     //
-    ch_rows = ch_samplesheet
+    ch_rows = ch_valid_rows
         .branch { meta, _input ->
             screen: isScreen(meta)
             single: true
@@ -61,10 +84,11 @@ workflow SCDEAL {
     ch_mqc = ch_mqc.mix(SCDEAL_BULK_PRETRAIN.out.mqc.flatten())
 
     //
-    // The screen's one multi-drug bulk data set and model (screen/bulk/), only when some row screens
+    // The screen's one multi-drug bulk data set and model (screen/_bulk/: no sample id starts with '_'),
+    // only when some row screens
     //
     ch_screen_bulk = ch_rows.screen
-        .map { _meta, _input -> metaFor('SCDEAL_SCREEN_PREPARE', [ id: 'bulk' ]) }
+        .map { _meta, _input -> metaFor('SCDEAL_SCREEN_PREPARE', [ id: '_bulk' ]) }
         .unique()
 
     SCDEAL_SCREEN_PREPARE ( ch_screen_bulk, bulk_expression, bulk_response, cosmic_map, drugs )
@@ -76,7 +100,7 @@ workflow SCDEAL {
     //
     // One clustering per sample, whatever its rows
     //
-    ch_samples = ch_samplesheet
+    ch_samples = ch_valid_rows
         .map { meta, input -> [ metaFor('SCDEAL_CLUSTER', meta), input ] }
         .unique()
 
@@ -138,29 +162,33 @@ workflow SCDEAL {
     ch_mqc = ch_mqc.mix(SCDEAL_SCREEN.out.mqc.flatten())
 
     //
-    // Which (sample, drug) pairs and screens got predictions, explanations and evaluations: failed tasks
-    // are ignored (conf/base.config), so this table is where a run's failures are listed
+    // Which (sample, drug) pairs and screens got predictions, explanations and evaluations: a task that
+    // fails on its own bad data is ignored (conf/base.config), so this table is where those are listed
     //
     ch_samplesheet
         .map { meta, _input -> [ meta.id, meta.drug_key, meta.label_key ? true : false, isScreen(meta) ] }
         .toList()
         .map { rows -> [ rows ] }
+        .combine(sampleIds(SCDEAL_VALIDATE.out.json))
         .combine(pairKeys(SCDEAL_TRANSFER.out.predictions))
         .combine(pairKeys(SCDEAL_EXPLAIN.out.signature))
         .combine(pairKeys(SCDEAL_EVALUATE.out.metrics))
         .combine(sampleIds(SCDEAL_SCREEN.out.ranking))
-        .map { rows, predicted, explained, evaluated, screened -> statusTable(rows, predicted, explained, evaluated, screened, params.skip_explain) }
+        .map { rows, validated, predicted, explained, evaluated, screened -> statusTable(rows, validated, predicted, explained, evaluated, screened, params.skip_explain) }
         .collectFile(name: 'scdeal_status.tsv', storeDir: "${params.outdir}/pipeline_info")
 
     //
     // Software versions (every process's versions.yml, through the `versions` topic), parameters
     // and methods → MultiQC
     //
-    ch_versions_yml = channel.topic('versions')
+    ch_versions = channel.topic('versions')
         .map { versions -> softwareVersionsYaml(versions) }
         .unique()
         .mix(channel.of(workflowVersionsYaml()))
-        .collectFile(storeDir: "${params.outdir}/pipeline_info", name: 'scdeal_software_mqc_versions.yml', sort: true, newLine: true)
+
+    // for the report: MultiQC, which reads it, adds its own version in its task
+    ch_versions_yml = ch_versions
+        .collectFile(name: 'scdeal_software_mqc_versions.yml', sort: true, newLine: true)
 
     def summary_params = paramsSummaryMap(workflow, parameters_schema: "nextflow_schema.json")
     ch_workflow_summary = channel.value(paramsSummaryMultiqc(summary_params))
@@ -178,6 +206,11 @@ workflow SCDEAL {
         []
     )
 
+    // pipeline_info: every process's versions, MultiQC's too (known once it has run)
+    ch_versions
+        .mix(MULTIQC.out.versions.map { versions -> softwareVersionsYaml(versions) })
+        .collectFile(storeDir: "${params.outdir}/pipeline_info", name: 'scdeal_software_mqc_versions.yml', sort: true, newLine: true)
+
     emit:
     multiqc_report = MULTIQC.out.report.toList()
 }
@@ -194,6 +227,7 @@ workflow SCDEAL {
 //
 def metaFor(String process, Map meta) {
     def fields = [
+        SCDEAL_VALIDATE       : [ 'id', 'species', 'label_keys' ],
         SCDEAL_BULK_PREPARE   : [ 'id' ],
         SCDEAL_BULK_PRETRAIN  : [ 'id' ],
         SCDEAL_CLUSTER        : [ 'id', 'species' ],
@@ -222,7 +256,7 @@ def pairKeys(ch_output) {
 }
 
 //
-// The samples a per-sample process (the screen) produced an output for, as one list (empty when none)
+// The samples a per-sample process (validation, the screen) produced an output for, as one list (empty when none)
 //
 def sampleIds(ch_output) {
     return ch_output
@@ -232,12 +266,17 @@ def sampleIds(ch_output) {
 }
 
 //
-// One row per samplesheet row: done, failed (this step or one before it failed) or skipped. A screen
-// row (drug `all`) has predictions only: its explanation and evaluation are skipped.
+// One row per samplesheet row: done, failed (this step, one before it or the sample's validation failed)
+// or skipped. A screen row (drug `all`) has predictions only: its explanation and evaluation are skipped.
+// The local runner writes the same table (scdeal.pipeline.runner.status_table).
 //
-def statusTable(List rows, List predicted, List explained, List evaluated, List screened, boolean skip_explain) {
+def statusTable(List rows, List validated, List predicted, List explained, List evaluated, List screened, boolean skip_explain) {
     def lines = [ "sample\tdrug\tpredictions\texplanation\tevaluation" ]
     rows.each { id, drug_key, labelled, screen ->
+        if (!(id in validated)) {
+            lines << [ id, drug_key, 'failed', 'failed', 'failed' ].join('\t')
+            return
+        }
         def key = [ id, drug_key ]
         def predictions = screen ? (id in screened ? 'done' : 'failed') : (key in predicted ? 'done' : 'failed')
         def explanation = screen || skip_explain ? 'skipped' : (key in explained ? 'done' : 'failed')

@@ -74,14 +74,18 @@ workflow PIPELINE_COMPLETION {
     multiqc_report  //  string: path to MultiQC report
 
     main:
+    // A task failed on its sample's own bad data (exit status 65) or ran out of memory or time twice is
+    // ignored (conf/base.config): every other pair finished and the report was written, then
+    // workflow.failOnIgnore (nextflow.config) ends the run non-zero. Here the log says which pairs.
     workflow.onComplete {
         def status = workflow.success ? 'completed' : 'completed with errors'
         log.info "-${workflow.manifest.name}- pipeline ${status}: results in ${outdir}"
         def incomplete = incompletePairs(file("${outdir}/pipeline_info/scdeal_status.tsv"))
         if (workflow.stats.ignoredCount > 0 || incomplete) {
-            log.warn "${workflow.stats.ignoredCount} task(s) failed and were ignored; every other (sample, drug) pair finished. " +
-                "Not complete (sample, drug, step):\n  " + (incomplete ?: [ 'see the execution trace' ]).join('\n  ') +
-                "\nStatus of every pair: ${outdir}/pipeline_info/scdeal_status.tsv; task errors: ${outdir}/pipeline_info/execution_trace_*.txt"
+            log.error "${workflow.stats.ignoredCount} task(s) failed on their own data and were ignored; every other (sample, drug) pair finished " +
+                "and the run ends with a non-zero exit status. Not complete (sample, drug, step):\n  " + (incomplete ?: [ 'see the execution trace' ]).join('\n  ') +
+                "\nStatus of every pair: ${outdir}/pipeline_info/scdeal_status.tsv; a failed sample's problems: its validation task's error; " +
+                "task errors: ${outdir}/pipeline_info/execution_trace_${params.trace_report_suffix}.txt"
         }
     }
 
@@ -149,14 +153,15 @@ def samplesheetProblems(List rows) {
 }
 
 //
-// params_<timestamp>.json in pipeline_info: every parameter of the run
+// params_<trace_report_suffix>.json in pipeline_info, beside the execution reports: every parameter of
+// the run. Written to a file in the launch folder, then copied, so an object-store outdir works too.
 //
 def dumpParametersToJson(outdir) {
-    def timestamp = new java.util.Date().format('yyyy-MM-dd_HH-mm-ss')
-    def json      = groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params))
-    def target    = file("${outdir}/pipeline_info/params_${timestamp}.json")
-    target.parent.mkdirs()
-    target.text = json
+    def filename = "params_${params.trace_report_suffix}.json"
+    def temp     = new File(workflow.launchDir.toString(), ".${filename}")
+    temp.text    = groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params))
+    nextflow.extension.FilesEx.copyTo(temp.toPath(), "${outdir}/pipeline_info/${filename}")
+    temp.delete()
 }
 
 //
