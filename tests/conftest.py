@@ -16,6 +16,7 @@ import torch
 
 from scdeal.data import readers
 from scdeal.data.bulk import prepare_bulk
+from scdeal.data.bulkdata import BulkData
 from scdeal.data.simulate import SimParams, simulate
 from scdeal.data.singlecell import ClusterConfig, preprocess_and_cluster
 from scdeal.model.training import BulkConfig, pretrain_bulk
@@ -66,15 +67,15 @@ def shifted_paths(tmp_path_factory) -> dict[str, Path]:
 def _prepared(paths):
     response = readers.read_response(paths["bulk_response"])
     expression = readers.read_bulk_expression(paths["bulk_expression"])
-    bulk = prepare_bulk(expression, response, "simulatin")
-    model = pretrain_bulk(bulk, BulkConfig(ae_epochs=30, predictor_epochs=30), CPU, drug="SIMULATIN")
+    bulk = BulkData.from_anndata(prepare_bulk(expression, response, "simulatin"))
+    model = pretrain_bulk(bulk, BulkConfig(ae_epochs=30, predictor_epochs=30), CPU)
     cells = preprocess_and_cluster(ad.read_h5ad(paths["sample1"]), ClusterConfig(n_top_genes=300))
     return bulk, model, cells
 
 
 @pytest.fixture(scope="session")
 def trained(sim_paths):
-    """(bulk AnnData, bulk model, clustered cells) of the default simulation."""
+    """(bulk lines, bulk model, clustered cells) of the default simulation."""
     return _prepared(sim_paths)
 
 

@@ -7,15 +7,16 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from conftest import CPU
 from scdeal.data import readers
 from scdeal.data.bulk import prepare_bulk
+from scdeal.data.bulkdata import BulkData
 from scdeal.data.simulate import SimParams, simulate
 from scdeal.data.singlecell import ClusterConfig, preprocess_and_cluster
 from scdeal.data.species import guess_species, mouse_to_human
 from scdeal.errors import InputError
-from scdeal.model.training import BulkConfig, pretrain_bulk
-from scdeal.model.transfer import TransferConfig, transfer_and_predict
+from scdeal.model.training import BulkConfig
+from scdeal.model.transfer import TransferConfig
+from scdeal.tl import predict
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +34,11 @@ def test_mouse_cells_are_predicted_through_orthologs(mouse_paths):
     response = readers.read_response(mouse_paths["bulk_response"])
     bulk = prepare_bulk(readers.read_bulk_expression(mouse_paths["bulk_expression"]), response, "Simulatin")
     assert guess_species(bulk.var_names) == "human"
-    model = pretrain_bulk(bulk, BulkConfig(ae_epochs=30, predictor_epochs=30), CPU, drug="S")
     clustered = preprocess_and_cluster(mapped, ClusterConfig(n_top_genes=300))
-    result = transfer_and_predict(model, bulk, clustered, cfg=TransferConfig(epochs=15, n_ensemble=1), device=CPU)
+    predict(clustered, BulkData.from_anndata(bulk), bulk_config=BulkConfig(ae_epochs=30, predictor_epochs=30),
+            config=TransferConfig(epochs=15, n_ensemble=1), device="cpu")
     y = (clustered.obs["response"] == "sensitive").to_numpy()
-    assert roc_auc_score(y, result.prob) >= 0.85
+    assert roc_auc_score(y, clustered.obs["prob_sensitive"]) >= 0.85
 
 
 def test_low_ortholog_mapping_rate_is_an_error_with_advice():

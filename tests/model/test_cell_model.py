@@ -8,13 +8,13 @@ import torch
 from conftest import CPU
 from scdeal.errors import InputError
 from scdeal.model.cell_model import CellModel
-from scdeal.model.transfer import TransferConfig, transfer_and_predict
+from scdeal.model.transfer import TransferConfig, transfer
 
 
 @pytest.fixture(scope="module")
 def transferred(trained):
     bulk, model, cells = trained
-    return transfer_and_predict(model, bulk, cells, cfg=TransferConfig(epochs=3, n_ensemble=2), device=CPU), cells
+    return transfer(model, bulk, cells, cfg=TransferConfig(epochs=3, n_ensemble=2), device=CPU).drug(0), cells
 
 
 def reported_by_network(cell_model: CellModel, cells) -> np.ndarray:
@@ -56,10 +56,10 @@ def test_cells_without_the_model_genes_are_a_clear_error(transferred):
 
 def test_a_member_reset_to_its_source_model_keeps_the_source_weights(trained, monkeypatch):
     """A reset member reports its source model's probabilities: its saved weights are that model's."""
-    from scdeal.model import transfer
+    from scdeal.model import transfer as transfer_module
     bulk, model, cells = trained
-    monkeypatch.setattr(transfer, "oriented_like", lambda *_: False)
-    result = transfer_and_predict(model, bulk, cells, cfg=TransferConfig(epochs=3, n_ensemble=1), device=CPU)
+    monkeypatch.setattr(transfer_module, "oriented_like", lambda *_: False)
+    result = transfer(model, bulk, cells, cfg=TransferConfig(epochs=3, n_ensemble=1), device=CPU).drug(0)
     assert result.n_reset == 1
     np.testing.assert_array_equal(result.prob, result.direct_prob)
     np.testing.assert_allclose(reported_by_network(result.cell_model, cells), result.prob, atol=1e-5)

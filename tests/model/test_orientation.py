@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 from conftest import CPU, TRAP
 from scdeal.data import readers
 from scdeal.data.bulk import BulkPrepareConfig, prepare_bulk
+from scdeal.data.bulkdata import BulkData
 from scdeal.data.simulate import TRAP_DRUGS, simulate_orientation_trap
 from scdeal.data.singlecell import ClusterConfig, preprocess_and_cluster
 from scdeal.model.orientation import (
@@ -21,7 +22,7 @@ from scdeal.model.orientation import (
     prior_matched_weights,
 )
 from scdeal.model.training import BulkConfig, pretrain_bulk
-from scdeal.model.transfer import TransferConfig, transfer_and_predict
+from scdeal.model.transfer import TransferConfig, transfer
 
 SEEDS = range(10)
 
@@ -39,10 +40,10 @@ def trap(tmp_path_factory):
         truth = (cells.obs[f"response_{drug.lower()}"] == "sensitive").to_numpy().astype(int)
         probs = []
         for seed in SEEDS:
-            bulk = prepare_bulk(expression, response, drug, config=BulkPrepareConfig(seed=seed))
-            model = pretrain_bulk(bulk, BulkConfig(ae_epochs=20, predictor_epochs=30, seed=seed), CPU, drug=drug)
-            result = transfer_and_predict(model, bulk, cells, cfg=TransferConfig(epochs=15, seed=seed), device=CPU)
-            probs.append(result.prob)
+            bulk = BulkData.from_anndata(prepare_bulk(expression, response, drug, config=BulkPrepareConfig(seed=seed)))
+            model = pretrain_bulk(bulk, BulkConfig(ae_epochs=20, predictor_epochs=30, seed=seed), CPU)
+            result = transfer(model, bulk, cells, cfg=TransferConfig(epochs=15, seed=seed), device=CPU)
+            probs.append(result.prob[:, 0])
         runs[drug] = (truth, np.vstack(probs))
     return runs
 

@@ -1,5 +1,5 @@
-"""The screen's multi-task model and transfer: every drug's call follows its own bulk evidence on the same
-cells (the orientation trap), per-drug metrics and calibration, and the saved model."""
+"""A panel of drugs through the one bulk model and transfer: every drug's call follows its own bulk evidence
+on the same cells (the orientation trap), per-drug metrics and calibration, and the saved model."""
 from __future__ import annotations
 
 import anndata as ad
@@ -11,15 +11,16 @@ from sklearn.metrics import roc_auc_score
 from conftest import CPU, TRAP
 from scdeal.data import readers
 from scdeal.data.bulk import BulkPrepareConfig
+from scdeal.data.bulkdata import BulkData
 from scdeal.data.screen import prepare_screen
 from scdeal.data.simulate import TRAP_DRUGS, simulate_orientation_trap
 from scdeal.data.singlecell import ClusterConfig, preprocess_and_cluster
 from scdeal.errors import InputError
+from scdeal.model.metrics import column_aurocs
 from scdeal.model.networks import masked_bce
-from scdeal.model.screen import column_aurocs, load_screen_model, pretrain_screen, save_screen_model, screen_transfer
-from scdeal.model.training import BulkConfig, class_weight
-from scdeal.model.transfer import TransferConfig
-from scdeal.tl.screen import ScreenConfig, drug_trust
+from scdeal.model.training import BulkConfig, class_weight, load_checkpoint, pretrain_bulk, save_checkpoint
+from scdeal.model.transfer import TransferConfig, transfer
+from scdeal.tl.screen import SCREEN_HEADS, ScreenConfig, drug_trust
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,11 @@ def screened(tmp_path_factory):
     """The trap's two drugs screened at once: (cells, screen bulk, model, result)."""
     paths = simulate_orientation_trap(tmp_path_factory.mktemp("trap"), TRAP)
     response = readers.read_responses([paths["bulk_response"], paths["bulk_ic50"]])
-    bulk = prepare_screen(readers.read_bulk_expression(paths["bulk_expression"]), response, config=BulkPrepareConfig())
+    bulk = BulkData.from_anndata(prepare_screen(readers.read_bulk_expression(paths["bulk_expression"]), response,
+                                                config=BulkPrepareConfig()))
     cells = preprocess_and_cluster(ad.read_h5ad(paths["sample1"]), ClusterConfig(n_top_genes=300))
-    model = pretrain_screen(bulk, BulkConfig(ae_epochs=20, predictor_epochs=30), CPU)
-    result = screen_transfer(model, bulk, cells, cfg=TransferConfig(epochs=15, n_ensemble=2), device=CPU)
+    model = pretrain_bulk(bulk, BulkConfig(ae_epochs=20, predictor_epochs=30, predictor_hidden_dims=SCREEN_HEADS), CPU)
+    result = transfer(model, bulk, cells, cfg=TransferConfig(epochs=15, n_ensemble=2), device=CPU)
     return cells, bulk, model, result
 
 
@@ -54,7 +56,7 @@ def test_each_trap_drugs_call_follows_its_own_bulk_signature(screened):
 def test_per_drug_bulk_metrics_and_calibrated_probabilities(screened):
     _, _, model, result = screened
     assert [m["drug"] for m in model.metrics] == result.drugs
-    assert all(m["test_auroc"] > 0.8 and m["n_sensitive"] > 10 for m in model.metrics)
+    assert all(m["test"]["auroc"] > 0.8 and m["n_sensitive"] > 10 for m in model.metrics)
     assert (result.bulk_val_auroc > 0.8).all()
     assert result.member_probs.shape[0] == 2 and (result.prob_sd > 0).any()
     assert ((result.prob >= 0) & (result.prob <= 1)).all()
@@ -62,8 +64,8 @@ def test_per_drug_bulk_metrics_and_calibrated_probabilities(screened):
 
 def test_saved_model_predicts_the_same(screened, tmp_path):
     _, _, model, _ = screened
-    save_screen_model(model, tmp_path / "screen_model.pt", {"step": "test"})
-    loaded = load_screen_model(tmp_path / "screen_model.pt")
+    save_checkpoint(model, tmp_path / "screen_model.pt", {"step": "test"})
+    loaded = load_checkpoint(tmp_path / "screen_model.pt")
     assert loaded.drugs == model.drugs and loaded.genes == model.genes
     # one linear read-out per drug on the bottleneck, whatever the single-drug heads' hidden layers are
     assert BulkConfig().predictor_hidden_dims and loaded.config.predictor_hidden_dims == ()
@@ -72,20 +74,31 @@ def test_saved_model_predicts_the_same(screened, tmp_path):
     model.encoder.eval(), model.predictor.eval(), loaded.encoder.eval(), loaded.predictor.eval()
     with torch.no_grad():
         torch.testing.assert_close(loaded.predictor(loaded.encoder(x)), model.predictor(model.encoder(x)))
-    with pytest.raises(InputError, match="not a scdeal screen model"):
-        load_screen_model(_bulk_checkpoint(tmp_path))
+    with pytest.raises(InputError, match="not a scdeal bulk model"):
+        load_checkpoint(_older_checkpoint(tmp_path))
 
 
-def _bulk_checkpoint(tmp_path):
+def _older_checkpoint(tmp_path):
     path = tmp_path / "other.pt"
-    torch.save({"format": "scdeal-bulk-model/3"}, path)
+    torch.save({"format": "scdeal-screen-model/1"}, path)
     return path
 
 
 def test_settings_that_need_one_drugs_classes_are_refused(screened):
     cells, bulk, model, _ = screened
-    with pytest.raises(InputError, match="anchor_level cells"):
-        screen_transfer(model, bulk, cells, cfg=TransferConfig(anchor_level="clusters"), device=CPU)
+    with pytest.raises(InputError, match="mmd_class_mix estimated"):
+        transfer(model, bulk, cells, cfg=TransferConfig(mmd_class_mix="estimated"), device=CPU)
+
+
+def test_one_drug_of_a_panel_has_the_single_drug_view(screened):
+    cells, _, _, result = screened
+    view = result.drug(1)
+    np.testing.assert_array_equal(view.prob, result.prob[:, 1])
+    assert view.member_probs.shape == (2, cells.n_obs) and view.drug == result.drugs[1]
+    features = view.cell_model.features(cells)
+    with torch.no_grad():
+        reported = view.cell_model.network()(features.batch(np.arange(features.n), CPU)).numpy()
+    np.testing.assert_allclose(reported, view.prob, atol=1e-5)
 
 
 def test_column_aurocs_skip_unmeasured_lines():

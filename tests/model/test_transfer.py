@@ -8,20 +8,14 @@ from sklearn.metrics import roc_auc_score
 
 from conftest import CPU, truth
 from scdeal.errors import InputError
-from scdeal.model.transfer import (
-    TransferConfig,
-    call_labels,
-    log_odds,
-    otsu_threshold,
-    platt_scaling,
-    transfer_and_predict,
-)
+from scdeal.model.transfer import TransferConfig, platt_scaling, transfer
+from scdeal.tl.predictions import call_labels, log_odds, otsu_threshold
 
 
 def run(trained, **overrides):
     bulk, model, cells = trained
     cfg = TransferConfig(**{"epochs": 15, "n_ensemble": 1, **overrides})
-    return transfer_and_predict(model, bulk, cells, cfg=cfg, device=CPU)
+    return transfer(model, bulk, cells, cfg=cfg, device=CPU).drug(0)
 
 
 def test_transfer_predicts_cells_accurately(trained):
@@ -79,14 +73,14 @@ def test_predictions_need_no_labels(trained):
     bulk, model, cells = trained
     unlabelled = cells.copy()
     del unlabelled.obs["response"]
-    result = transfer_and_predict(model, bulk, unlabelled, cfg=TransferConfig(epochs=2, n_ensemble=1), device=CPU)
+    result = transfer(model, bulk, unlabelled, cfg=TransferConfig(epochs=2, n_ensemble=1), device=CPU).drug(0)
     assert result.prob.shape == (cells.n_obs,)
 
 
 def test_too_few_shared_genes_is_a_clear_error(trained):
     bulk, model, cells = trained
     with pytest.raises(InputError, match="shares only 50 genes"):
-        transfer_and_predict(model, bulk, cells[:, :50].copy(), cfg=TransferConfig(epochs=1, n_ensemble=1), device=CPU)
+        transfer(model, bulk, cells[:, :50].copy(), cfg=TransferConfig(epochs=1, n_ensemble=1), device=CPU)
 
 
 def test_platt_scaling_recovers_the_true_calibration():
@@ -102,7 +96,7 @@ def test_calibrated_probabilities_follow_the_bulk_prevalence(trained):
     bulk, _, _ = trained
     raw, calibrated = run(trained, calibration="none"), run(trained, calibration="platt")
     assert roc_auc_score(truth(trained[2]), calibrated.prob) > 0.85
-    prevalence = bulk.obs["label"].mean()
+    prevalence = bulk.labels.mean()
     assert abs(calibrated.prob.mean() - prevalence) < abs(raw.prob.mean() - prevalence) + 0.02
 
 

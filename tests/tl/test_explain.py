@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from conftest import CPU
-from scdeal.model.transfer import TransferConfig, transfer_and_predict
+from scdeal.model.transfer import TransferConfig, transfer
 from scdeal.tl.explain import integrated_gradients, overlap_with_de, signature_genes
 
 
 def explained(trained):
     bulk, model, cells = trained
-    result = transfer_and_predict(model, bulk, cells, cfg=TransferConfig(epochs=10, n_ensemble=1), device=CPU)
+    result = transfer(model, bulk, cells, cfg=TransferConfig(epochs=10, n_ensemble=1), device=CPU).drug(0)
     cell_model = result.cell_model
     return cell_model.network(), cell_model.features(cells), cell_model.genes
 

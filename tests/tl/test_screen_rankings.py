@@ -1,11 +1,12 @@
 """Drug rankings of a screen: per cluster and for the sample, with intervals, and unsupported drugs not ranked."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from scdeal.model.screen import ScreenResult
 from scdeal.tl.screen import ScreenConfig, cluster_ranking, drug_trust, sample_ranking, wilson_interval
 
 DRUGS = ["Alpha", "Beta", "Gamma"]
@@ -65,12 +66,13 @@ def test_each_cluster_ranks_the_drug_that_hits_it_first():
     assert beta_in_1["n_cells"] == 40 and beta_in_1["sensitive_fraction"] == pytest.approx(1.0)
 
 
-def screen_result(members: np.ndarray, signature: np.ndarray) -> ScreenResult:
-    """A screen of DRUGS whose members agree, no member reset and strong bulk evidence for every drug."""
+def screen_result(members: np.ndarray, signature: np.ndarray) -> SimpleNamespace:
+    """What `drug_trust` reads of a screen's transfer result: DRUGS whose members agree, no member reset and
+    strong bulk evidence for every drug."""
     n_members, _, n_drugs = members.shape
-    return ScreenResult(drugs=DRUGS, prob=members.mean(0), prob_sd=members.std(0), member_probs=members,
-                        direct_prob=members.mean(0), source_val_auroc=np.full((n_members, n_drugs), 0.9),
-                        reset=np.zeros((n_members, n_drugs), bool), signature=signature, genes=["G1"], bulk_rate=RATE)
+    return SimpleNamespace(drugs=DRUGS, member_probs=members, direct_prob=members.mean(0),
+                           bulk_val_auroc=np.full(n_drugs, 0.9), reset=np.zeros((n_members, n_drugs), bool),
+                           signature=signature)
 
 
 def test_a_drug_whose_call_ranks_the_cells_against_its_bulk_signature_is_disputed():

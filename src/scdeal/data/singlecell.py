@@ -13,6 +13,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from .._utils import setting
 from ..errors import InputError
 from .features import DataScale, data_scale
+from .keys import CLUSTER, CLUSTER_INFO
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +25,15 @@ __all__ = ["ClusterConfig", "embed_and_cluster", "preprocess_and_cluster", "qual
 class ClusterConfig:
     """QC, variable genes, embedding and Leiden clustering of one sample (the cluster step's flags)."""
 
-    min_genes: int = setting(200, "QC: drop cells with fewer detected genes")
-    min_cells: int = setting(3, "QC: drop genes detected in fewer cells")
-    # Cancer cell lines carry more mitochondrial reads than tissue; 5 % (the reference's default)
-    # removed half of the PC9 cells, unevenly between labels.
-    max_pct_mito: float = setting(30.0, "QC: drop cells above this % of mitochondrial counts")
-    n_top_genes: int = setting(2000, "highly variable genes for PCA")
-    n_pcs: int = setting(30, "principal components")
-    n_neighbors: int = setting(15, "neighbours in the kNN graph")
-    resolution: float = setting(0.5, "Leiden resolution")
+    min_genes: int = setting(200, "QC: drop cells with fewer detected genes", minimum=0)
+    min_cells: int = setting(3, "QC: drop genes detected in fewer cells", minimum=0)
+    max_pct_mito: float = setting(30.0, "QC: drop cells above this % of mitochondrial counts", minimum=0, maximum=100,
+                                  details="Cancer cell lines carry more mitochondrial reads than tissue; 5 % (the "
+                                          "reference's default) removed half of the PC9 cells, unevenly between labels.")
+    n_top_genes: int = setting(2000, "highly variable genes for PCA", minimum=10)
+    n_pcs: int = setting(30, "principal components", minimum=2)
+    n_neighbors: int = setting(15, "neighbours in the kNN graph", minimum=2)
+    resolution: float = setting(0.5, "Leiden resolution", minimum=0)
     seed: int = setting(0, "random seed of PCA, neighbours, Leiden and UMAP")
 
 
@@ -89,8 +90,8 @@ def preprocess_and_cluster(adata: ad.AnnData, p: ClusterConfig | None = None) ->
         raise InputError(f"Only {adata.n_obs} cells remain: at least 10 are needed to cluster and predict.")
     select_variable_genes(adata, p.n_top_genes, scale)
     embed_and_cluster(adata, p)
-    adata.uns["scdeal_cluster"] = {"params": asdict(p), "input_scale": scale, "qc": qc,
-                                   "n_clusters": int(adata.obs["cluster"].nunique())}
+    adata.uns[CLUSTER_INFO] = {"params": asdict(p), "input_scale": scale, "qc": qc,
+                                   "n_clusters": int(adata.obs[CLUSTER].nunique())}
     return adata
 
 
@@ -155,7 +156,7 @@ def embed_and_cluster(adata: ad.AnnData, p: ClusterConfig) -> None:
     k = min(p.n_neighbors, adata.n_obs - 1)
     sc.pp.neighbors(adata, n_neighbors=k, use_rep="X_pca", random_state=p.seed,
                     transformer=knn_transformer(adata.n_obs, k, p.seed))
-    sc.tl.leiden(adata, resolution=p.resolution, key_added="cluster", flavor="igraph", n_iterations=2,
+    sc.tl.leiden(adata, resolution=p.resolution, key_added=CLUSTER, flavor="igraph", n_iterations=2,
                  directed=False, random_state=p.seed)
     sc.tl.umap(adata, random_state=p.seed, init_pos=umap_init(adata.obsm["X_pca"]))
 

@@ -30,7 +30,7 @@ CELL_MODEL_FORMAT = "scdeal-cell-model/1"
 
 @dataclass
 class MemberWeights:
-    """One ensemble member: its cell encoder and classifier weights and its Platt calibration."""
+    """One ensemble member of one drug: its cell encoder and classifier weights and its Platt calibration."""
 
     encoder: dict[str, torch.Tensor]
     predictor: dict[str, torch.Tensor]
@@ -51,13 +51,14 @@ class EnsembleProbability(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One probability per row of `x`."""
-        logits = torch.stack([pred(enc(x)).float() for enc, pred in zip(self.encoders, self.predictors, strict=True)])
+        logits = torch.stack([pred(enc(x)).float()[:, 0] for enc, pred in zip(self.encoders, self.predictors,
+                                                                                strict=True)])
         return torch.sigmoid(self.slope[:, None] * logits + self.intercept[:, None]).mean(0)
 
 
 @dataclass
 class CellModel:
-    """A transferred ensemble, self-described: genes, the sample's gene statistics, architecture, members."""
+    """One drug's transferred ensemble, self-described: genes, the sample's gene statistics, architecture, members."""
 
     genes: list[str]
     gene_mean: np.ndarray            # the sample's gene statistics (model features of its cells)

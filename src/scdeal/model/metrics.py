@@ -1,12 +1,14 @@
-"""Classification metrics shared by bulk training, the transfer, the baselines and the evaluation."""
+"""Metrics shared by bulk training, the transfer, the baselines and the evaluation: per drug column where
+labels are lines × drugs (NaN unmeasured)."""
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import numpy as np
+from scipy.stats import rankdata, spearmanr
 from sklearn import metrics as skm
 
-__all__ = ["binary_metrics", "ranking_metric"]
+__all__ = ["binary_metrics", "column_aurocs", "column_spearman", "ranking_metric"]
 
 
 def ranking_metric(metric: Callable, y_true, score) -> float:
@@ -33,3 +35,28 @@ def binary_metrics(y_true, prob, *, threshold: float = 0.5, predicted=None) -> d
         "auroc": ranking_metric(skm.roc_auc_score, y_true, prob),
         "ap": ranking_metric(skm.average_precision_score, y_true, prob),
     }
+
+
+def column_aurocs(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """AUROC of each column of `scores` against the same column of `y` (1/0, NaN skipped), by the rank-sum
+    statistic; NaN where a column lacks one class."""
+    out = np.full(y.shape[1], np.nan)
+    for d in range(y.shape[1]):
+        valid = ~np.isnan(y[:, d])
+        labels = y[valid, d]
+        n_pos = int(labels.sum())
+        n_neg = len(labels) - n_pos
+        if n_pos and n_neg:
+            ranks = rankdata(scores[valid, d])
+            out[d] = (ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return out
+
+
+def column_spearman(target: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """Spearman correlation of each column over its measured rows (NaN where fewer than three, or constant)."""
+    out = np.full(target.shape[1], np.nan)
+    for d in range(target.shape[1]):
+        valid = ~np.isnan(target[:, d])
+        if valid.sum() >= 3 and np.ptp(target[valid, d]) > 0 and np.ptp(predicted[valid, d]) > 0:
+            out[d] = spearmanr(target[valid, d], predicted[valid, d]).statistic
+    return out

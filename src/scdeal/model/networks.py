@@ -11,8 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 __all__ = ["ENCODER_KINDS", "Decoder", "Encoder", "EncoderKind", "Head", "autoencoder_loss", "cluster_loss",
-           "encoder_on_genes", "masked_bce", "masked_mse", "mlp", "mmd", "response_terms", "screen_terms",
-           "weighted_response_loss"]
+           "encoder_on_genes", "masked_bce", "masked_mse", "mlp", "mmd", "response_terms", "weighted_response_loss"]
 
 EncoderKind = Literal["ae", "dae", "vae"]
 ENCODER_KINDS: tuple[str, ...] = get_args(EncoderKind)
@@ -64,8 +63,7 @@ class Decoder(nn.Module):
 
 
 class Head(nn.Module):
-    """Bottleneck → hidden layers (none: a linear read-out) → one number per profile (or one per drug, for a
-    screen's `n_out` drugs).
+    """Bottleneck → hidden layers (none: a linear read-out) → one number per profile and drug.
 
     The bulk model has two: the classifier (the logit of sensitivity; sigmoid gives the probability,
     trained with BCE) and the regressor of the continuous response (trained with MSE).
@@ -78,9 +76,8 @@ class Head(nn.Module):
         self.out = nn.Linear(sizes[-1], n_out)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """One output per row of `z` (rows × drugs for several outputs)."""
-        out = self.out(self.body(z))
-        return out.squeeze(-1) if out.shape[-1] == 1 else out
+        """Rows × drugs outputs."""
+        return self.out(self.body(z))
 
 
 def autoencoder_loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, *, kind: EncoderKind, noise: float,
@@ -161,16 +158,6 @@ def masked_bce(logits: torch.Tensor, label: torch.Tensor, pos_weight: torch.Tens
     return torch.where(valid, loss, torch.zeros_like(loss)).sum() / valid.sum().clamp(min=1)
 
 
-def screen_terms(classifier: Head, regressor: Head, z: torch.Tensor, *, label: torch.Tensor, response: torch.Tensor,
-                 pos_weight: torch.Tensor, w_response: float) -> dict[str, torch.Tensor]:
-    """`response_terms` of a screen: lines × drugs labels and responses, NaN where a line lacks a drug,
-    and one BCE weight per drug."""
-    terms = {"bce": masked_bce(classifier(z), label, pos_weight)}
-    if w_response > 0:
-        terms["response_mse"] = masked_mse(regressor(z), response)
-    return terms
-
-
 def response_terms(classifier: Head, regressor: Head, z: torch.Tensor, *, label: torch.Tensor,
                    response: torch.Tensor, pos_weight: torch.Tensor, w_response: float) -> dict[str, torch.Tensor]:
     """The response loss terms on bulk embeddings `z`, shared by pretraining and the transfer's bulk term.
@@ -179,15 +166,15 @@ def response_terms(classifier: Head, regressor: Head, z: torch.Tensor, *, label:
         classifier: The sensitivity head.
         regressor: The continuous-response head.
         z: Bulk embeddings.
-        label: 1 sensitive, 0 resistant (float).
-        response: The z-scored continuous response, NaN where a line has none.
-        pos_weight: BCE weight of the sensitive class.
+        label: Lines × drugs: 1 sensitive, 0 resistant, NaN where a line was not measured for a drug.
+        response: Lines × drugs z-scored continuous responses, NaN where none.
+        pos_weight: BCE weight of the sensitive class, one per drug.
         w_response: Weight of the regression; 0 leaves it out.
 
     Returns:
-        `bce` (weighted BCE of the label) and, when `w_response` > 0, `response_mse`.
+        `bce` (weighted BCE over the measured pairs) and, when `w_response` > 0, `response_mse`.
     """
-    terms = {"bce": F.binary_cross_entropy_with_logits(classifier(z).float(), label, pos_weight=pos_weight)}
+    terms = {"bce": masked_bce(classifier(z), label, pos_weight)}
     if w_response > 0:
         terms["response_mse"] = masked_mse(regressor(z), response)
     return terms

@@ -3,15 +3,15 @@
 Marginal alignment (MMD) and the cluster loss score the same whichever cluster is called sensitive;
 only bulk evidence fixes the direction. Three pieces hold it there, none of which reads a cell label:
 
-- `anchor_loss`: each member's cell model stays rank-correlated with its own frozen source model
-  (the bulk model refitted on the sample's genes, applied to the cells). Reordering cells within
-  the source model's ranking is cheap; flipping it costs the most.
+- `anchor_loss` (or `cluster_anchor_loss` per cluster): each member's cell scores stay correlated, drug by
+  drug, with its anchor: by default the signature of its bootstrap of bulk lines scored on each cell
+  (`signature.py`), else its direct model (the bulk model refitted on the sample's genes). Reordering
+  cells within the anchor's ranking is cheap; flipping it costs the most.
 - `estimate_target_prior` + `prior_matched_weights`: the fraction of sensitive cells is estimated
-  from the source model's calibrated probabilities (EM of Saerens et al., Neural Comput 2002), and
-  bulk lines are drawn for the MMD in that class mix, so alignment under label shift (≈10 % sensitive
-  lines, 30–50 % sensitive cells) does not push sensitive cells onto resistant lines.
-- `oriented_like`: after training, a member whose cell ranking anticorrelates with its source
-  model's is replaced by that source model (the guard of last resort, counted in the diagnostic).
+  from the direct model's calibrated probabilities (EM of Saerens et al., Neural Comput 2002), and
+  bulk lines can be drawn for the MMD in that class mix (`--mmd_class_mix estimated`, off by default).
+- `oriented_like`: after training, a member whose cell ranking for a drug anticorrelates with its anchor
+  keeps its direct model for that drug (the guard of last resort, counted in the diagnostic).
 """
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ PRIOR_BOUNDS = (0.02, 0.98)
 
 
 def anchor_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-    """1 − Pearson correlation of two logit vectors over a batch (0: same order, 2: reversed); for
-    cells × drugs logits, the mean over drugs of each drug's."""
+    """1 − Pearson correlation of student and teacher scores over a batch (0: same order, 2: reversed), per
+    drug column, then the mean over drugs."""
     s = student.float() - student.float().mean(0)
     t = teacher.float() - teacher.float().mean(0)
     return 1.0 - ((s * t).sum(0) / (s.norm(dim=0) * t.norm(dim=0) + 1e-8)).mean()
@@ -36,17 +36,21 @@ def anchor_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
 def cluster_anchor_loss(student: torch.Tensor, teacher: torch.Tensor, clusters: torch.Tensor, *,
                         n_clusters: int) -> torch.Tensor:
     """1 − correlation, over the clusters present in the batch (weighted by their cells), of the
-    cluster-mean logits of student and teacher: it fixes which clusters are the sensitive ones and
-    leaves the order of cells within a cluster free. Fixed shapes (no host synchronisation)."""
-    counts = torch.zeros(n_clusters, device=student.device).index_add_(0, clusters, torch.ones_like(student.float()))
-    weight = counts / counts.sum()
-    present = counts.clamp(min=1)
-    s = torch.zeros(n_clusters, device=student.device).index_add_(0, clusters, student.float()) / present
-    t = torch.zeros(n_clusters, device=student.device).index_add_(0, clusters, teacher.float()) / present
-    s = s - (weight * s).sum()
-    t = t - (weight * t).sum()
-    cov = (weight * s * t).sum()
-    return 1.0 - cov / (torch.sqrt((weight * s * s).sum() * (weight * t * t).sum()) + 1e-8)
+    cluster-mean scores of student and teacher (per drug column, then the mean over drugs): it fixes which
+    clusters are the sensitive ones and leaves the order of cells within a cluster free. Fixed shapes (no
+    host synchronisation)."""
+    student, teacher = student.float().reshape(len(student), -1), teacher.float().reshape(len(teacher), -1)
+    counts = torch.zeros(n_clusters, device=student.device).index_add_(0, clusters, torch.ones_like(student[:, 0]))
+    weight = (counts / counts.sum())[:, None]
+    present = counts.clamp(min=1)[:, None]
+
+    def centred_means(scores: torch.Tensor) -> torch.Tensor:
+        means = torch.zeros(n_clusters, scores.shape[1], device=scores.device).index_add_(0, clusters, scores) / present
+        return means - (weight * means).sum(0)
+
+    s, t = centred_means(student), centred_means(teacher)
+    cov = (weight * s * t).sum(0)
+    return (1.0 - cov / (torch.sqrt((weight * s * s).sum(0) * (weight * t * t).sum(0)) + 1e-8)).mean()
 
 
 def estimate_target_prior(prob: np.ndarray, source_prior: float, *, max_iter: int = 200, tol: float = 1e-6) -> float:

@@ -83,7 +83,7 @@ def run_name(sample: str, drug: str) -> str:
 
 def bulk_report_files(out: Path, drug: str, *, bulk, model) -> None:
     """The bulk models table row and the bulk training curves of one drug."""
-    test, val = model.metrics["test"], model.metrics["val"]
+    test, val = model.metrics[0]["test"], model.metrics[0]["val"]
     info = bulk.uns["scdeal_bulk"]
     row = pd.DataFrame([{"Drug": drug, "Lines": info["n_matched"], "Sensitive": info["n_sensitive"],
                          "Resistant": info["n_resistant"], "Response": info["response_kind"],
@@ -141,7 +141,8 @@ def transfer_report_files(out: Path, sample: str, drug: str, *, cells, history: 
         f"scdeal_transfer_curve_{name}", f"Transfer training: {name}",
         "Each loss term per epoch (first ensemble member): bulk response loss (and the continuous-response "
         "regression where there is one), MMD between bulk and cell embeddings, cluster regularisation, and the "
-        "anchor (1 − correlation with the member's source model: 0 keeps its direction, 2 would reverse it)."),
+        "anchor (1 − correlation with the member's anchor, by default the signature of its bulk lines scored on "
+        "the cells: 0 keeps its direction, 2 would reverse it)."),
         series, xlab="epoch", ylab="loss")
     umap_figure(cells, out / f"{name}_umap.png", name)
     comparison_table(out, name, summary["comparison"])
@@ -185,7 +186,7 @@ def trust_table(out: Path, name: str, trust: dict) -> None:
         "scdeal_trust", "Trust diagnostic",
         "Does the call follow the bulk evidence? Members (each on its own bootstrap of bulk lines) "
         "should rank cells the same way; the transfer should agree in direction with the bulk model "
-        "applied directly (its source) and with the linear baseline; the source model should rank held-out "
+        "applied directly (the direct model) and with the linear baseline; the direct model should rank held-out "
         "bulk lines well on the genes this sample has. Verdicts: consistent, unstable, disputed, "
         "weak_bulk_evidence. No cell label is used."), row, extra=headers)
 

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from .._utils import batch_slices, gene_positions
+from ..data.bulkdata import BulkData
 from ..data.features import BLOCK, CellFeatures, model_features, row_standardise
 from ..model.metrics import ranking_metric
 
@@ -47,10 +48,10 @@ def make_classifier(kind: BaselineKind, seed: int):
     raise ValueError(f"unknown baseline '{kind}': choose one of {', '.join(BASELINES)}")
 
 
-def baseline_predictions(kind: BaselineKind, bulk: ad.AnnData, cells: ad.AnnData, *, genes: list[str],
-                         seed: int = 0, features: FeatureSpace = "profile") -> BaselineResult | None:
-    """Fit on the bulk training + validation lines, score the test lines, predict every cell block by
-    block (the sparse matrix is never densified whole).
+def baseline_predictions(kind: BaselineKind, bulk: BulkData, cells: ad.AnnData, *, genes: list[str],
+                         seed: int = 0, features: FeatureSpace = "profile", drug: int = 0) -> BaselineResult | None:
+    """Fit on the bulk training + validation lines measured for the drug in column `drug`, score its test
+    lines, predict every cell block by block (the sparse matrix is never densified whole).
 
     features: `profile` (the pipeline's baseline): each profile z-scored across `genes`; `model`: the
     deep model's features, i.e. also each gene standardised within its own domain (bulk fitting
@@ -58,26 +59,26 @@ def baseline_predictions(kind: BaselineKind, bulk: ad.AnnData, cells: ad.AnnData
     """
     if kind == "none":
         return None
-    split = bulk.obs["split"].to_numpy()
-    y = bulk.obs["label"].to_numpy().astype(int)
-    fit = split != "test"
-    x_fit, x_test, cell_blocks = feature_space(features, bulk[:, genes].X, fit, cells=cells, genes=genes)
-    clf = make_classifier(kind, seed).fit(x_fit, y[fit])
-    test_auroc = ranking_metric(roc_auc_score, y[~fit], clf.predict_proba(x_test)[:, 1])
+    y = bulk.labels[:, drug]
+    fit, test = ~np.isnan(y) & (bulk.split != "test"), ~np.isnan(y) & (bulk.split == "test")
+    x_fit, x_test, cell_blocks = feature_space(features, bulk.expression(genes), fit, test=test, cells=cells, genes=genes)
+    clf = make_classifier(kind, seed).fit(x_fit, y[fit].astype(int))
+    test_auroc = ranking_metric(roc_auc_score, y[test].astype(int), clf.predict_proba(x_test)[:, 1])
     prob = np.concatenate([clf.predict_proba(block)[:, 1] for block in cell_blocks])
     return BaselineResult(kind=kind, prob=prob.astype(np.float32), bulk_test_auroc=test_auroc)
 
 
-def feature_space(kind: FeatureSpace, bulk_x, fit: np.ndarray, *, cells: ad.AnnData, genes: list[str]):
-    """Bulk fitting rows, bulk test rows and a generator of cell blocks in one feature space."""
+def feature_space(kind: FeatureSpace, bulk_x, fit: np.ndarray, *, test: np.ndarray, cells: ad.AnnData,
+                  genes: list[str]):
+    """Bulk fitting rows, bulk test rows (masks `fit`, `test`) and a generator of cell blocks in one feature space."""
     cols = gene_positions(cells.var_names, genes)
     if kind == "model":
         x_fit, stats = model_features(bulk_x[fit])
         cell_features = CellFeatures(cells.X, cols)
-        return x_fit, model_features(bulk_x[~fit], stats)[0], (cell_features.numpy(idx) for idx in cell_features.blocks())
+        return x_fit, model_features(bulk_x[test], stats)[0], (cell_features.numpy(idx) for idx in cell_features.blocks())
     if kind != "profile":
         raise ValueError(f"unknown feature space '{kind}': choose one of {', '.join(FEATURE_SPACES)}")
     x = row_standardise(bulk_x)
     matrix = sp.csr_matrix(cells.X) if sp.issparse(cells.X) else np.asarray(cells.X)
     blocks = (row_standardise(matrix[rows][:, cols]) for rows in batch_slices(cells.n_obs, BLOCK))
-    return x[fit], x[~fit], blocks
+    return x[fit], x[test], blocks

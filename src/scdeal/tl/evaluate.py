@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 from sklearn import metrics as skm
 
+from ..data import keys
 from ..errors import InputError
 from ..model.metrics import binary_metrics
 
@@ -30,17 +31,17 @@ def evaluate_cells(obs: pd.DataFrame, label_key: str) -> dict[str, float]:
     if label_key not in obs:
         raise InputError(f"Label column '{label_key}' is not in the sample's obs (columns: {list(obs.columns)[:10]}).")
     y = truth_from_labels(obs[label_key], label_key)
-    result = binary_metrics(y, obs["prob_sensitive"], predicted=(obs["predicted_label"] == "sensitive"))
-    if "prob_sensitive_baseline" in obs:
-        baseline = binary_metrics(y, obs["prob_sensitive_baseline"])
+    result = binary_metrics(y, obs[keys.PROB], predicted=(obs[keys.CALL] == "sensitive"))
+    if keys.PROB_BASELINE in obs:
+        baseline = binary_metrics(y, obs[keys.PROB_BASELINE])
         result |= {"baseline_auroc": baseline["auroc"], "baseline_ap": baseline["ap"]}
-    result["ami"] = float(skm.adjusted_mutual_info_score(y, obs["cluster"].astype(str)))
-    result["ari"] = float(skm.adjusted_rand_score(y, obs["cluster"].astype(str)))
+    result["ami"] = float(skm.adjusted_mutual_info_score(y, obs[keys.CLUSTER].astype(str)))
+    result["ari"] = float(skm.adjusted_rand_score(y, obs[keys.CLUSTER].astype(str)))
     return result
 
 
 def confusion(obs: pd.DataFrame, label_key: str) -> pd.DataFrame:
     """Counts of true label (rows: sensitive, resistant) × call (sensitive, resistant, uncertain)."""
     truth = obs[label_key].astype(str).str.lower()
-    return pd.crosstab(truth.rename("true"), obs["predicted_label"].rename("predicted")).reindex(
+    return pd.crosstab(truth.rename("true"), obs[keys.CALL].rename("predicted")).reindex(
         index=list(LABELS), columns=list(CALLS), fill_value=0)

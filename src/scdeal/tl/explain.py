@@ -20,6 +20,7 @@ from scipy.stats import hypergeom
 from torch import nn
 
 from .._utils import batch_slices, gene_positions, setting
+from ..data import keys
 from ..data.features import CellFeatures
 from ..model.device import autocast
 
@@ -32,11 +33,11 @@ __all__ = ["ExplainConfig", "attributions_of_genes", "cluster_signatures", "diff
 class ExplainConfig:
     """Integrated-gradient attribution and signatures (the explain step's flags)."""
 
-    ig_steps: int = setting(32, "integrated-gradient steps (Riemann trapezoid)")
-    ig_batch_size: int = setting(256, "cells per attribution batch (bounds memory)")
-    top_genes: int = setting(50, "signature genes reported per direction")
+    ig_steps: int = setting(32, "integrated-gradient steps (Riemann trapezoid)", minimum=2)
+    ig_batch_size: int = setting(256, "cells per attribution batch (bounds memory)", minimum=1)
+    top_genes: int = setting(50, "signature genes reported per direction", minimum=1)
     ig_max_cells: int = setting(
-        20000, "cells attributed at most (a random subset, the same fraction of every cluster, beyond it)")
+        20000, "cells attributed at most (a random subset, the same fraction of every cluster, beyond it)", minimum=10)
     seed: int = setting(0, "random seed of the subset of cells")
 
 
@@ -90,7 +91,7 @@ def cluster_signatures(attr: np.ndarray, genes: list[str], clusters: pd.Series, 
         order = np.argsort(mean)
         for direction, picks in (("sensitive", order[::-1][:top]), ("resistant", order[:top])):
             for rank, g in enumerate(picks, 1):
-                rows.append({"cluster": cluster, "direction": direction, "rank": rank, "gene": genes[g],
+                rows.append({keys.CLUSTER: cluster, "direction": direction, "rank": rank, "gene": genes[g],
                              "mean_attribution": float(mean[g]), "n_cells": len(idx)})
     return pd.DataFrame(rows)
 
@@ -114,7 +115,7 @@ def attributions_of_genes(attr: np.ndarray, delta: np.ndarray, genes: list[str],
         cell's convergence delta).
     """
     columns = gene_positions(genes, wanted)
-    table = ad.AnnData(attr[:, columns], obs=obs[["cluster", "prob_sensitive", "predicted_label"]].copy(),
+    table = ad.AnnData(attr[:, columns], obs=obs[[keys.CLUSTER, keys.PROB, keys.CALL]].copy(),
                        var=pd.DataFrame(index=wanted))
     table.obs["ig_delta"] = delta
     return table
@@ -126,7 +127,7 @@ def subsample_by_cluster(adata: ad.AnnData, max_cells: int, seed: int) -> ad.Ann
         return adata
     rng = np.random.default_rng(seed)
     keep = []
-    for idx in adata.obs.groupby("cluster", observed=True).indices.values():
+    for idx in adata.obs.groupby(keys.CLUSTER, observed=True).indices.values():
         keep.extend(rng.choice(idx, max(1, round(len(idx) * max_cells / adata.n_obs)), replace=False))
     return adata[np.sort(keep)].copy()
 
@@ -134,9 +135,9 @@ def subsample_by_cluster(adata: ad.AnnData, max_cells: int, seed: int) -> ad.Ann
 def differential_genes(adata: ad.AnnData, genes: list[str]) -> list[str]:
     """Model genes ranked by Wilcoxon DE between predicted-sensitive and predicted-resistant cells."""
     sub = adata[:, [g for g in genes if g in adata.var_names]].copy()
-    if sub.obs["predicted_label"].nunique() < 2:
+    if sub.obs[keys.CALL].nunique() < 2:
         return []
-    sc.tl.rank_genes_groups(sub, "predicted_label", groups=["sensitive"], reference="resistant", method="wilcoxon")
+    sc.tl.rank_genes_groups(sub, keys.CALL, groups=["sensitive"], reference="resistant", method="wilcoxon")
     ranked = pd.DataFrame(sub.uns["rank_genes_groups"]["names"])["sensitive"]
     scores = pd.DataFrame(sub.uns["rank_genes_groups"]["scores"])["sensitive"].abs()
     return ranked.iloc[np.argsort(-scores.to_numpy())].tolist()

@@ -1,42 +1,95 @@
-"""Per-cell calls from a transfer's result, and the numbers reported beside them (no cell label is read)."""
+"""Per-cell calls from a transfer's result (threshold rules, sensitive / resistant / uncertain) and the numbers
+reported beside them. No cell label is read."""
 from __future__ import annotations
 
 import anndata as ad
 import numpy as np
 import pandas as pd
 
+from ..data import keys
+from ..errors import InputError
 from ..model.orientation import rank_correlation
-from ..model.transfer import TransferResult, call_labels
+from ..model.transfer import THRESHOLD_RULES, DrugResult, ThresholdRule, sigmoid
 from .baseline import BaselineResult
 from .evaluate import CALLS
 
-__all__ = ["PREDICTION_COLUMNS", "annotate", "compare_with_baseline", "predictions_table",
-           "sensitive_fraction_interval"]
+__all__ = ["PREDICTION_COLUMNS", "annotate", "call_labels", "compare_with_baseline", "log_odds", "otsu_threshold",
+           "predictions_table", "sensitive_fraction_interval", "threshold_for"]
 
-PREDICTION_COLUMNS = ("prob_sensitive", "predicted_label", "cluster", "prob_sensitive_sd", "prob_sensitive_direct",
-                      "prob_sensitive_baseline", "trust")
-TEXT_COLUMNS = ("predicted_label", "cluster", "trust")
+PREDICTION_COLUMNS = (keys.PROB, keys.CALL, keys.CLUSTER, keys.PROB_SD, keys.PROB_DIRECT, keys.PROB_BASELINE, keys.TRUST)
+TEXT_COLUMNS = (keys.CALL, keys.CLUSTER, keys.TRUST)
+PROB_FLOOR = 1e-7  # float32 probabilities resolve log-odds to about ±16
 
 
-def annotate(cells: ad.AnnData, result: TransferResult, *, threshold: float, verdict: str,
+def threshold_for(rule: ThresholdRule, result: DrugResult, fixed: float) -> float:
+    """Label threshold (a probability), from the probabilities and bulk evidence only (never cell labels):
+    otsu: the split of the cells' log-odds into two groups (the default: a sample's sensitive and
+    resistant cells separate wherever the ranking does, whatever prior the calibration carries);
+    fixed: a probability; bulk_prevalence: the top fraction equal to the fraction of sensitive bulk
+    validation lines."""
+    if rule == "otsu":
+        return otsu_threshold(result.prob)
+    if rule == "fixed":
+        return fixed
+    if rule == "bulk_prevalence":
+        return float(np.quantile(result.prob, 1 - result.source_prior))
+    raise InputError(f"Unknown threshold rule '{rule}': choose one of {', '.join(THRESHOLD_RULES)}.")
+
+
+def log_odds(prob: np.ndarray | float) -> np.ndarray:
+    """log(p / (1 − p)), with p kept PROB_FLOOR away from 0 and 1."""
+    p = np.clip(np.asarray(prob, np.float64), PROB_FLOOR, 1 - PROB_FLOOR)
+    return np.log(p) - np.log1p(-p)
+
+
+def call_labels(member_probs: np.ndarray, threshold: float) -> np.ndarray:
+    """sensitive / resistant by the threshold on the members' mean probability; uncertain where the members'
+    spread reaches across it. The spread is measured in log-odds: calibrated probabilities crowd near 0 and
+    1, where a probability spread would call every cell close to a low threshold uncertain."""
+    prob = member_probs.mean(0)
+    labels = np.where(prob >= threshold, "sensitive", "resistant").astype(object)
+    distance = np.abs(log_odds(prob) - log_odds(threshold))
+    labels[distance < log_odds(member_probs).std(0)] = "uncertain"
+    return labels
+
+
+def otsu_threshold(prob: np.ndarray, bins: int = 256) -> float:
+    """The probability that splits the cells into the two groups of most between-group variance of their
+    log-odds. Calibrated to a bulk prior of ~10–20 % sensitive lines, a whole sensitive population can lie
+    below 0.05 in probability, yet apart from the resistant cells in log-odds."""
+    return float(sigmoid(np.float64(otsu_split(log_odds(prob), bins))))
+
+
+def otsu_split(values: np.ndarray, bins: int) -> float:
+    """The value that maximises the between-group variance of the two groups it makes."""
+    hist, edges = np.histogram(values, bins=bins, range=(float(np.min(values)), float(np.max(values)) + 1e-9))
+    centres = (edges[:-1] + edges[1:]) / 2
+    weight = np.cumsum(hist) / max(hist.sum(), 1)
+    mean_low = np.cumsum(hist * centres) / np.maximum(np.cumsum(hist), 1)
+    total_mean = (hist * centres).sum() / max(hist.sum(), 1)
+    mean_high = (total_mean - weight * mean_low) / np.maximum(1 - weight, 1e-12)
+    between = weight * (1 - weight) * (mean_low - mean_high) ** 2
+    return float(edges[int(np.argmax(between[:-1])) + 1])
+
+
+def annotate(cells: ad.AnnData, result: DrugResult, *, threshold: float, verdict: str,
              baseline: BaselineResult | None = None) -> None:
     """Write the predictions into `cells`, in place.
 
     Sets the following fields:
         `obs['prob_sensitive']` (ensemble mean), `obs['prob_sensitive_sd']` (ensemble spread),
-        `obs['prob_sensitive_direct']` (the source models, without transfer), `obs['predicted_label']`
+        `obs['prob_sensitive_direct']` (the direct models, without transfer), `obs['predicted_label']`
         (sensitive / resistant / uncertain), `obs['trust']` (the run's verdict),
         `obs['prob_sensitive_baseline']` (with a baseline) and `obsm['X_scdeal']` (first member's embedding).
     """
-    cells.obs["prob_sensitive"] = result.prob.astype(np.float32)
-    cells.obs["prob_sensitive_sd"] = result.prob_sd.astype(np.float32)
-    cells.obs["prob_sensitive_direct"] = result.direct_prob.astype(np.float32)
-    cells.obs["predicted_label"] = pd.Categorical(call_labels(result.member_probs, threshold),
-                                                  categories=list(CALLS))
-    cells.obs["trust"] = pd.Categorical([verdict] * cells.n_obs)
-    cells.obsm["X_scdeal"] = result.embedding.astype(np.float32)
+    cells.obs[keys.PROB] = result.prob.astype(np.float32)
+    cells.obs[keys.PROB_SD] = result.prob_sd.astype(np.float32)
+    cells.obs[keys.PROB_DIRECT] = result.direct_prob.astype(np.float32)
+    cells.obs[keys.CALL] = pd.Categorical(call_labels(result.member_probs, threshold), categories=list(CALLS))
+    cells.obs[keys.TRUST] = pd.Categorical([verdict] * cells.n_obs)
+    cells.obsm[keys.EMBEDDING] = result.embedding.astype(np.float32)
     if baseline is not None:
-        cells.obs["prob_sensitive_baseline"] = baseline.prob
+        cells.obs[keys.PROB_BASELINE] = baseline.prob
 
 
 def predictions_table(cells: ad.AnnData) -> pd.DataFrame:

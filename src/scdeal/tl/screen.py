@@ -17,15 +17,20 @@ import numpy as np
 import pandas as pd
 
 from .._utils import setting
-from ..model.screen import ScreenResult
-from ..model.transfer import call_labels, otsu_threshold
+from ..data import keys
+from ..model.transfer import TransferResult
+from .predictions import call_labels, otsu_threshold
 from .trust import MIN_BULK_AUROC, trust_diagnostic
 
-__all__ = ["ScreenConfig", "annotate_screen", "cluster_ranking", "drug_calls", "drug_trust", "probability_table",
-           "sample_ranking", "wilson_interval"]
+__all__ = ["SCREEN_HEADS", "ScreenConfig", "annotate_screen", "cluster_ranking", "drug_calls", "drug_trust",
+           "probability_table", "sample_ranking", "wilson_interval"]
 
 TRUST_COLUMNS = ("bulk_val_auroc_genes_used", "members_sign_agreement", "members_lowest_spearman",
-                 "members_reset_to_source", "spearman_transfer_vs_direct", "spearman_transfer_vs_baseline", "verdict")
+                 "members_reset_to_source", "spearman_transfer_vs_direct", "spearman_transfer_vs_signature", "verdict")
+# A screen's bulk model reads each drug off the shared bottleneck directly (`--predictor_hidden_dims` is for
+# single drugs): a hidden head layer shared by every drug is a second bottleneck, and it pulls the drugs
+# toward their common axis (general sensitivity) and away from their own.
+SCREEN_HEADS: tuple[int, ...] = ()
 
 Z95 = 1.959964
 
@@ -36,43 +41,44 @@ class ScreenConfig:
 
     min_bulk_auroc: float = setting(
         MIN_BULK_AUROC, "drugs whose heads rank held-out bulk lines below this AUROC (on the sample's genes) are reported, "
-              "not ranked")
-    top_drugs: int = setting(20, "ranked drugs shown in the report's clusters × drugs heatmap")
+              "not ranked", minimum=0, maximum=1)
+    top_drugs: int = setting(20, "ranked drugs shown in the report's clusters × drugs heatmap", minimum=1)
 
 
-def drug_trust(result: ScreenResult, config: ScreenConfig) -> pd.DataFrame:
+def drug_trust(result: TransferResult, config: ScreenConfig) -> pd.DataFrame:
     """The trust diagnostic of each drug (members' agreement, transfer vs the direct model and vs the drug's
     bulk signature, bulk evidence on the genes used, verdict), one row per drug; `bulk_val_auroc` is the
     evidence ranking is gated on. The signature (sensitive minus resistant mean profile of all training lines,
     scored on each cell) is the screen's linear reference: a drug whose transferred call ranks the cells
     against it is `disputed`."""
     rows = []
+    member_probs, direct_prob, bulk_val_auroc, reset = (result.member_probs, result.direct_prob,
+                                                        result.bulk_val_auroc, result.reset)
     for d, drug in enumerate(result.drugs):
-        trust = trust_diagnostic(result.member_probs[:, :, d], result.direct_prob[:, d], result.signature[:, d],
-                                 bulk_val_auroc=float(result.bulk_val_auroc[d]), n_reset=int(result.reset[:, d].sum()),
-                                 min_bulk_auroc=config.min_bulk_auroc)
+        trust = trust_diagnostic(member_probs[:, :, d], direct_prob[:, d], result.signature[:, d],
+                                 bulk_val_auroc=float(bulk_val_auroc[d]), n_reset=int(reset[:, d].sum()),
+                                 reference_name="signature", min_bulk_auroc=config.min_bulk_auroc)
         rows.append({"drug": drug, **{k: trust[k] for k in TRUST_COLUMNS}})
-    return pd.DataFrame(rows).rename(columns={"bulk_val_auroc_genes_used": "bulk_val_auroc",
-                                              "spearman_transfer_vs_baseline": "spearman_transfer_vs_signature"})
+    return pd.DataFrame(rows).rename(columns={"bulk_val_auroc_genes_used": "bulk_val_auroc"})
 
 
-def annotate_screen(cells, result: ScreenResult) -> None:
+def annotate_screen(cells, result: TransferResult) -> None:
     """Write the screen's probabilities into `cells`, in place.
 
     Sets the following fields:
         `obsm['prob_sensitive_screen']` and `obsm['prob_sensitive_screen_sd']` (cells × drugs data frames:
         ensemble mean and spread, one column per drug) and `obsm['prob_sensitive_screen_direct']` (the
-        source models, without transfer).
+        direct models, without transfer).
     """
-    for key, values in (("prob_sensitive_screen", result.prob), ("prob_sensitive_screen_sd", result.prob_sd),
-                        ("prob_sensitive_screen_direct", result.direct_prob)):
+    for key, values in ((keys.SCREEN_PROB, result.prob), (keys.SCREEN_PROB_SD, result.prob_sd),
+                        (keys.SCREEN_PROB_DIRECT, result.direct_prob)):
         cells.obsm[key] = pd.DataFrame(values.astype(np.float32), index=cells.obs_names, columns=result.drugs)
 
 
-def probability_table(cells, result: ScreenResult) -> pd.DataFrame:
+def probability_table(cells, result: TransferResult) -> pd.DataFrame:
     """One row per cell: its id, cluster, and the probability of sensitivity to each drug."""
     frame = pd.DataFrame(result.prob.astype(np.float32), columns=result.drugs)
-    frame.insert(0, "cluster", cells.obs["cluster"].astype(str).to_numpy())
+    frame.insert(0, keys.CLUSTER, cells.obs[keys.CLUSTER].astype(str).to_numpy())
     frame.insert(0, "cell_id", cells.obs_names)
     return frame
 
@@ -141,6 +147,6 @@ def cluster_ranking(member_probs: np.ndarray, drugs: list[str], *, bulk_rate: np
     for cluster in sorted(set(codes), key=lambda c: (len(c), c)):
         rows = codes == cluster
         frame = ranked(group_summary(prob[rows], prob_sd[rows], calls[rows], drugs=drugs, bulk_rate=bulk_rate), rankable)
-        frames.append(frame.assign(cluster=cluster))
+        frames.append(frame.assign(**{keys.CLUSTER: cluster}))
     out = pd.concat(frames, ignore_index=True)
-    return out[["cluster", *[c for c in out.columns if c != "cluster"]]]
+    return out[[keys.CLUSTER, *[c for c in out.columns if c != keys.CLUSTER]]]

@@ -2,10 +2,13 @@
 models that could make it agree? Nothing here reads a cell label.
 
 Verdicts, most serious first:
-- weak_bulk_evidence: the source model ranks held-out bulk lines barely above chance on the genes used;
+- weak_bulk_evidence: the direct models (the bulk model refitted on the sample's genes) rank held-out bulk
+  lines barely above chance on the genes used;
 - unstable: ensemble members (trained on bootstrap samples of the bulk lines) rank the cells in
-  opposite directions, or members had to be reset to their source model;
-- disputed: the deep transfer and the linear baseline rank the cells in opposite directions;
+  opposite directions, or half of them kept their direct model because the transfer reversed their
+  ranking against its anchor (the signature of their bulk lines, by default);
+- disputed: the deep transfer and a linear reference rank the cells in opposite directions (a single-drug
+  run's logistic baseline; a screen's bulk signature of the drug);
 - consistent: none of the above.
 """
 from __future__ import annotations
@@ -42,30 +45,33 @@ def member_agreement(member_scores: np.ndarray) -> tuple[float, float]:
     return float(np.mean([r > 0 for r in rhos])), float(min(rhos))
 
 
-def trust_diagnostic(member_probs: np.ndarray, direct_prob: np.ndarray, baseline_prob: np.ndarray | None, *,
-                     bulk_val_auroc: float, n_reset: int, min_bulk_auroc: float = MIN_BULK_AUROC) -> dict:
-    """Sign agreement, rank correlations between the transferred, direct and baseline scores, the bulk
-    validation AUROC on the genes used, and the verdict with one sentence of advice."""
+def trust_diagnostic(member_probs: np.ndarray, direct_prob: np.ndarray, reference: np.ndarray | None, *,
+                     bulk_val_auroc: float, n_reset: int, reference_name: str = "baseline",
+                     min_bulk_auroc: float = MIN_BULK_AUROC) -> dict:
+    """Sign agreement, rank correlations between the transferred and direct scores and the linear
+    `reference` (named `reference_name` in the keys), the bulk validation AUROC on the genes used, and the
+    verdict with one sentence of advice."""
     prob = member_probs.mean(0)
     agreement, lowest = member_agreement(member_probs)
     out = {"members_sign_agreement": agreement, "members_lowest_spearman": lowest,
            "members_reset_to_source": int(n_reset), "n_members": len(member_probs),
            "bulk_val_auroc_genes_used": float(bulk_val_auroc),
            "spearman_transfer_vs_direct": rank_correlation(prob, direct_prob)}
-    if baseline_prob is not None:
-        out["spearman_transfer_vs_baseline"] = rank_correlation(prob, baseline_prob)
-        out["spearman_direct_vs_baseline"] = rank_correlation(direct_prob, baseline_prob)
-    out["verdict"] = verdict(out, min_bulk_auroc=min_bulk_auroc)
+    if reference is not None:
+        out[f"spearman_transfer_vs_{reference_name}"] = rank_correlation(prob, reference)
+        out[f"spearman_direct_vs_{reference_name}"] = rank_correlation(direct_prob, reference)
+    out["verdict"] = verdict(out, out.get(f"spearman_transfer_vs_{reference_name}", 0.0), min_bulk_auroc=min_bulk_auroc)
     out["advice"] = ADVICE[out["verdict"]]
     return out
 
 
-def verdict(d: dict, *, min_bulk_auroc: float = MIN_BULK_AUROC) -> str:
-    """The most serious verdict the diagnostic `d` supports (see the module's docstring)."""
+def verdict(d: dict, transfer_vs_reference: float, *, min_bulk_auroc: float = MIN_BULK_AUROC) -> str:
+    """The most serious verdict the diagnostic `d` and the transfer's rank correlation with the linear
+    reference support (see the module's docstring)."""
     if not d["bulk_val_auroc_genes_used"] >= min_bulk_auroc:
         return "weak_bulk_evidence"
     if d["members_sign_agreement"] < 1.0 or 2 * d["members_reset_to_source"] >= d["n_members"]:
         return "unstable"
-    if d.get("spearman_transfer_vs_baseline", 0.0) < DISAGREEMENT:
+    if transfer_vs_reference < DISAGREEMENT:
         return "disputed"
     return "consistent"

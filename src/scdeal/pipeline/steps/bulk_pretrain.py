@@ -8,9 +8,10 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
+from ...data.bulkdata import BulkData
 from ...data.writers import write_json, write_tsv
-from ...model.device import select_device
-from ...model.training import BulkConfig, pretrain_bulk, save_checkpoint
+from ...model.training import BulkConfig, save_checkpoint
+from ...tl.api import pretrain
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import bulk_report_files
@@ -32,13 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
 def body(args: argparse.Namespace) -> None:
     """Pretrain, then write bulk_model.pt, the training history, the metrics and the report files."""
     bulk = ad.read_h5ad(args.bulk)
-    model = pretrain_bulk(bulk, config_from_args(BulkConfig, args), select_device(args.device), drug=args.drug)
+    model = pretrain(BulkData.from_anndata(bulk), config_from_args(BulkConfig, args), device=args.device)
     out = Path(args.outdir)
     meta = provenance(NAME, vars(args), {"bulk": args.bulk})
     save_checkpoint(model, out / "bulk_model.pt", meta)
     write_tsv(out / "bulk_history.tsv", pd.DataFrame(model.history))
-    write_json(out / "bulk_metrics.json", {"drug": args.drug, "metrics": model.metrics,
-                                           "train_prevalence": model.train_prevalence,
+    metrics = model.metrics[0]
+    write_json(out / "bulk_metrics.json", {"drug": args.drug, "metrics": {s: metrics[s] for s in ("val", "test")},
+                                           "train_prevalence": metrics["train_prevalence"],
                                            "n_genes": len(model.genes), "provenance": meta})
     bulk_report_files(out, args.drug, bulk=bulk, model=model)
 

@@ -6,21 +6,11 @@ import sys
 from pathlib import Path
 
 import anndata as ad
-import numpy as np
 
 from ...data.writers import write_h5ad, write_json, write_tsv
 from ...model.cell_model import CellModel
-from ...model.device import select_device
-from ...tl.explain import (
-    ExplainConfig,
-    attributions_of_genes,
-    cluster_signatures,
-    differential_genes,
-    integrated_gradients,
-    overlap_with_de,
-    signature_genes,
-    subsample_by_cluster,
-)
+from ...tl.api import explain
+from ...tl.explain import ExplainConfig
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import explain_report_files
@@ -44,27 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
 def body(args: argparse.Namespace) -> None:
     """Attribute the reported probability to genes; write signatures, attributions, summary and report files."""
     cfg = config_from_args(ExplainConfig, args)
-    adata = subsample_by_cluster(ad.read_h5ad(args.adata), cfg.ig_max_cells, cfg.seed)
-    cell_model = CellModel.load(args.cell_model)
-    genes = cell_model.genes
-    attr, delta, effect = integrated_gradients(cell_model.network(), cell_model.features(adata),
-                                               select_device(args.device), n_steps=cfg.ig_steps,
-                                               batch_size=cfg.ig_batch_size)
-    signature = signature_genes(attr, effect, genes, top=cfg.top_genes)
-    per_cluster = cluster_signatures(attr, genes, adata.obs["cluster"].astype(str))
-    overlap = overlap_with_de(signature, differential_genes(adata, genes), universe=len(genes), top=cfg.top_genes)
+    explanation = explain(ad.read_h5ad(args.adata), CellModel.load(args.cell_model), config=cfg, device=args.device)
     out = Path(args.outdir)
-    write_tsv(out / "signature_genes.tsv", signature)
-    write_tsv(out / "cluster_signatures.tsv", per_cluster)
-    attributions = attributions_of_genes(attr, delta, genes, wanted=signature["gene"].tolist(), obs=adata.obs)
-    write_h5ad(out / "attributions_top_genes.h5ad", attributions)
+    write_tsv(out / "signature_genes.tsv", explanation.signature)
+    write_tsv(out / "cluster_signatures.tsv", explanation.cluster_signatures)
+    write_h5ad(out / "attributions_top_genes.h5ad", explanation.attributions)
     summary = {"sample": args.sample, "drug": args.drug, "attributed": "prob_sensitive (calibrated ensemble mean)",
-               "baseline": "sample mean (zero in model space)",
-               "n_steps": cfg.ig_steps, "mean_abs_delta": float(np.abs(delta).mean()),
-               "max_abs_delta": float(np.abs(delta).max()), "de_overlap": overlap,
+               "baseline": "sample mean (zero in model space)", "n_steps": cfg.ig_steps,
+               "mean_abs_delta": explanation.mean_abs_delta, "max_abs_delta": explanation.max_abs_delta,
+               "de_overlap": explanation.de_overlap,
                "provenance": provenance(NAME, vars(args), {"adata": args.adata, "cell_model": args.cell_model})}
     write_json(out / "explain_summary.json", summary)
-    explain_report_files(out, args.sample, args.drug, signature=signature, attributions=attributions, summary=summary)
+    explain_report_files(out, args.sample, args.drug, signature=explanation.signature,
+                         attributions=explanation.attributions, summary=summary)
 
 
 def main(argv: list[str] | None = None) -> int:

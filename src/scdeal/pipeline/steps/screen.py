@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import anndata as ad
 import pandas as pd
 
+from ...data import keys
+from ...data.bulkdata import BulkData
 from ...data.writers import write_h5ad, write_json, write_tsv
-from ...model.device import select_device
-from ...model.screen import load_screen_model, screen_transfer
+from ...model.training import load_checkpoint
 from ...model.transfer import TransferConfig
-from ...tl.screen import (
-    ScreenConfig,
-    annotate_screen,
-    cluster_ranking,
-    drug_trust,
-    probability_table,
-    sample_ranking,
-)
+from ...tl.api import screen
+from ...tl.screen import ScreenConfig, probability_table
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import screen_report_files
@@ -44,34 +38,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def body(args: argparse.Namespace) -> None:
     """Transfer once, predict every drug, rank the drugs; write the matrix, rankings, summary and report files."""
-    cfg, screen_cfg = config_from_args(TransferConfig, args), config_from_args(ScreenConfig, args)
-    model = load_screen_model(args.model)
-    cells, bulk = ad.read_h5ad(args.cells), ad.read_h5ad(args.bulk)
-    result = screen_transfer(model, bulk, cells, cfg=cfg, device=select_device(args.device),
-                             what=f"sample '{args.sample}'")
-    trust = drug_trust(result, screen_cfg)
-    ranking = sample_ranking(result.member_probs, result.drugs, bulk_rate=result.bulk_rate, trust=trust,
-                             config=screen_cfg)
-    by_cluster = cluster_ranking(result.member_probs, result.drugs, bulk_rate=result.bulk_rate,
-                                 clusters=cells.obs["cluster"], rankable=ranking.set_index("drug")["ranked"])
-    annotate_screen(cells, result)
+    screen_cfg = config_from_args(ScreenConfig, args)
+    cells = ad.read_h5ad(args.cells)
+    outcome = screen(cells, BulkData.from_anndata(ad.read_h5ad(args.bulk)), model=load_checkpoint(args.model),
+                     config=config_from_args(TransferConfig, args), screen_config=screen_cfg, device=args.device,
+                     what=f"sample '{args.sample}'")
+    result, ranking = outcome.result, outcome.ranking
     meta = provenance(NAME, vars(args), {"cells": args.cells, "bulk": args.bulk, "model": args.model})
-    cells.uns["scdeal_screen"] = {"drugs": result.drugs, "n_genes_used": len(result.genes),
-                                  "transfer_config": asdict(cfg), "screen_config": asdict(screen_cfg),
-                                  "created": meta["created"]}
+    cells.uns[keys.SCREEN]["created"] = meta["created"]
     summary = {"sample": args.sample, "n_cells": int(cells.n_obs), "n_drugs": len(result.drugs),
                "n_ranked": int(ranking["ranked"].sum()), "n_genes_used": len(result.genes),
-               "n_clusters": int(cells.obs["cluster"].nunique()),
+               "n_clusters": int(cells.obs[keys.CLUSTER].nunique()),
                "top_drugs": ranking.loc[ranking["ranked"], "drug"].head(screen_cfg.top_drugs).tolist(),
                "provenance": meta}
     out = Path(args.outdir)
     write_tsv(out / "screen_probabilities.tsv", probability_table(cells, result))
     write_tsv(out / "screen_ranking.tsv", ranking)
-    write_tsv(out / "screen_cluster_ranking.tsv", by_cluster)
+    write_tsv(out / "screen_cluster_ranking.tsv", outcome.cluster_ranking)
     write_tsv(out / "screen_history.tsv", pd.DataFrame(result.history))
     write_json(out / "screen_summary.json", summary)
     write_h5ad(out / f"{args.sample}_screen.h5ad", cells)
-    screen_report_files(out, args.sample, cluster_ranking=by_cluster, sample_ranking=ranking,
+    screen_report_files(out, args.sample, cluster_ranking=outcome.cluster_ranking, sample_ranking=ranking,
                         top_drugs=screen_cfg.top_drugs)
 
 

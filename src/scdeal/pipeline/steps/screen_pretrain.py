@@ -1,19 +1,21 @@
-"""Step: pretrain the multi-task bulk model of a screen (one encoder, one response output per drug)."""
+"""Step: pretrain the bulk model of a screen (one encoder, one linear response output per drug)."""
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 
-from ...data.screen import SCREEN_KEY
+from ...data import keys
+from ...data.bulkdata import BulkData
 from ...data.writers import write_json, write_tsv
-from ...model.device import select_device
-from ...model.screen import pretrain_screen, save_screen_model
-from ...model.training import BulkConfig
+from ...model.training import BulkConfig, save_checkpoint
+from ...tl.api import pretrain
+from ...tl.screen import SCREEN_HEADS
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import screen_bulk_report_files
@@ -34,12 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
 def body(args: argparse.Namespace) -> None:
     """Pretrain, then write screen_model.pt, the training history, per-drug metrics and the report file."""
     bulk = ad.read_h5ad(args.bulk)
-    model = pretrain_screen(bulk, config_from_args(BulkConfig, args), select_device(args.device))
+    model = pretrain(BulkData.from_anndata(bulk), replace(config_from_args(BulkConfig, args),
+                                                          predictor_hidden_dims=SCREEN_HEADS), device=args.device)
     out = Path(args.outdir)
     meta = provenance(NAME, vars(args), {"bulk": args.bulk})
-    save_screen_model(model, out / "screen_model.pt", meta)
+    save_checkpoint(model, out / "screen_model.pt", meta)
     write_tsv(out / "screen_history.tsv", pd.DataFrame(model.history))
-    metrics = pd.DataFrame(model.metrics).assign(response_kind=bulk.uns[SCREEN_KEY]["response_kind"])
+    metrics = pd.DataFrame([{**{k: m[k] for k in ("drug", "n_lines", "n_sensitive")},
+                             "val_auroc": m["val"].get("auroc", np.nan), "test_auroc": m["test"].get("auroc", np.nan),
+                             "test_spearman": m["test_spearman"]} for m in model.metrics])
+    metrics = metrics.assign(response_kind=bulk.uns[keys.SCREEN]["response_kind"])
     write_tsv(out / "screen_bulk_metrics.tsv", metrics)
     write_json(out / "screen_bulk_metrics.json", {"n_drugs": len(model.drugs), "n_genes": len(model.genes),
                                                   "bulk_config": asdict(model.config), "provenance": meta})

@@ -1,0 +1,30 @@
+"""The AnnData keys scdeal reads and writes, named once (docs/api.md lists what each holds)."""
+from __future__ import annotations
+
+__all__ = ["BULK", "CALL", "CLUSTER", "CLUSTER_INFO", "EMBEDDING", "EXPLAIN", "LABEL", "PROB", "PROB_BASELINE", "PROB_DIRECT",
+           "PROB_SD", "RESPONSE", "SCREEN", "SCREEN_PROB", "SCREEN_PROB_DIRECT", "SCREEN_PROB_SD", "SPLIT",
+           "TRANSFER", "TRUST"]
+
+# cells: obs
+CLUSTER = "cluster"                      # Leiden cluster of each cell (input of the transfer)
+PROB = "prob_sensitive"                  # calibrated probability of sensitivity, ensemble mean
+PROB_SD = "prob_sensitive_sd"            # spread over the ensemble members
+PROB_DIRECT = "prob_sensitive_direct"    # the direct model: the bulk model refitted on the sample's genes, no transfer
+PROB_BASELINE = "prob_sensitive_baseline"  # the linear (or tree) baseline, no transfer
+CALL = "predicted_label"                 # sensitive / resistant / uncertain
+TRUST = "trust"                          # the run's trust verdict
+# cells: obsm
+EMBEDDING = "X_scdeal"                   # first member's cell embedding
+SCREEN_PROB = "prob_sensitive_screen"    # cells × drugs data frames of a screen
+SCREEN_PROB_SD = "prob_sensitive_screen_sd"
+SCREEN_PROB_DIRECT = "prob_sensitive_screen_direct"
+# uns
+TRANSFER = "scdeal_transfer"             # cells: the single-drug run's settings, threshold and trust diagnostic
+SCREEN = "scdeal_screen"                 # cells: the screen's drugs and settings; bulk lines: the screen's drugs
+BULK = "scdeal_bulk"                     # bulk lines of one drug: drug, response kind and counts
+CLUSTER_INFO = "scdeal_cluster"          # cells: QC and clustering
+EXPLAIN = "scdeal_explain"               # cells: the signature genes of the explanation
+# bulk lines: obs (one drug) or obsm (lines × drugs)
+LABEL = "label"                          # 1 sensitive, 0 resistant (NaN unmeasured)
+RESPONSE = "response_z"                  # pooled z-scored continuous response (NaN where none)
+SPLIT = "split"                          # train / val / test
