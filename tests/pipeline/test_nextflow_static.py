@@ -26,10 +26,10 @@ from scdeal.pipeline.config import (
     config_params,
     schema_defaults,
     schema_parameters,
-    step_flags,
 )
 from scdeal.pipeline.provenance import versions_yaml
 from scdeal.pipeline.samplesheet import SCREEN_DRUG_KEY
+from scdeal.pipeline.settings import step_flags
 from scdeal.pipeline.steps.common import step_parser
 from scdeal.tl.screen import ScreenConfig
 
@@ -66,6 +66,20 @@ def config_text() -> str:
 
 def manifest_version() -> str:
     return re.search(r"version\s*=\s*'([^']+)'", (ROOT / "nextflow.config").read_text().split("manifest {")[1]).group(1)
+
+
+def package_version() -> str:
+    return re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
+
+
+def test_manifest_version_is_the_package_version_with_dev_on_main():
+    """main carries the next release with a `dev` suffix (images and runs of main are never taken for a
+    release); a release sets both to the same version (.github/workflows/branch.yml checks pull requests)."""
+    import scdeal
+    assert scdeal.__version__ == package_version()
+    assert manifest_version() in (f"{package_version()}dev", package_version())
+    branch = (ROOT / ".github" / "workflows" / "branch.yml").read_text()
+    assert '"${package}dev"' in branch and "release-${package}" in branch
 
 
 def test_parser_detects_broken_code(tmp_path):
@@ -154,7 +168,7 @@ def test_module_calls_existing_bin_script_with_accepted_flags(path):
     assert len(called) == 1, f"{path}: expected one bin/ call, found {called}"
     assert (ROOT / "bin" / called[0]).exists()
     parser = bin_parser(called[0])
-    used = set(re.findall(r"--(\w+)", script)) | {flag for flag, _ in step_flags(ROOT).get(process_name(path), [])}
+    used = set(re.findall(r"--(\w+)", script)) | {flag for flag, _ in step_flags().get(process_name(path), [])}
     if "cosmic" in script:
         used.add("cosmic_map")
     assert used <= accepted_flags(parser), f"{path}: flags not accepted: {used - accepted_flags(parser)}"
@@ -173,12 +187,13 @@ def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path):
     params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r.csv", "drugs": "panel.txt"}
     rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response"),
             Row("s1", tmp_path / "s1.h5ad", "all", "human", None)]
-    tasks = build_tasks(rows, params, outdir=tmp_path, root=ROOT)
+    tasks = build_tasks(rows, params, outdir=tmp_path)
     assert {PROCESS[task.step] for task in tasks} == {process_name(p) for p in SCDEAL_MODULES}, "every module is run"
-    for task in tasks:
+    # the local runner validates in its preflight, in process (check_sample, as scdeal_validate.py does)
+    for task in (t for t in tasks if t.step != "validate"):
         module = ROOT / "modules" / "local" / "scdeal" / task.step / "main.nf"
         module_flags = set(re.findall(r"--(\w+)", step_call(module))) - {"outdir", "threads"}
-        module_flags |= {flag for flag, _ in step_flags(ROOT)[PROCESS[task.step]]}
+        module_flags |= {flag for flag, _ in step_flags()[PROCESS[task.step]]}
         runner_flags = {a[2:] for a in task.args if a.startswith("--")}
         assert runner_flags <= module_flags | {"cosmic_map"}, task.name
         assert module_flags - {"cosmic"} <= runner_flags | {"cosmic_map"}, task.name
@@ -192,8 +207,9 @@ def test_local_runner_arguments_parse_with_the_steps_parsers(tmp_path):
                                       "cosmic_map": "c.csv", "drugs": "panel.txt"}
     rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response"),
             Row("s1", tmp_path / "s1.h5ad", "all", "human", None)]
-    for task in build_tasks(rows, params, outdir=tmp_path, root=ROOT):
-        bin_parser(f"scdeal_{task.step}.py").parse_args([*task.args, "--outdir", "o"])
+    for task in build_tasks(rows, params, outdir=tmp_path):
+        if task.step != "validate":  # run in the preflight, not as a step
+            bin_parser(f"scdeal_{task.step}.py").parse_args([*task.args, "--outdir", "o"])
 
 
 # ------------------------------------------------------------------ containers
@@ -223,7 +239,8 @@ def container_definitions() -> list[tuple[str, str]]:
 def image_names(expression: str) -> set[str]:
     """The names a container expression yields: each branch of a ternary on task.ext.use_gpu, the
     pipeline version filled in."""
-    text = expression.strip().strip("{} ").strip('"\'').replace("${workflow.manifest.version}", manifest_version())
+    text = expression.strip().strip("{} ").strip('"\'')
+    text = text.replace("${params.container_tag ?: workflow.manifest.version}", manifest_version())
     ternary = re.search(r"\$\{\s*task\.ext\.use_gpu\s*\?\s*'([^']*)'\s*:\s*'([^']*)'\s*\}", text)
     if ternary:
         return {text.replace(ternary.group(0), branch) for branch in ternary.groups()}
@@ -254,27 +271,61 @@ def test_modules_take_the_one_image_set_in_the_config():
 def test_documented_and_built_images_are_the_pipeline_images():
     dockerfile = (ROOT / "Dockerfile").read_text()
     built = set(re.findall(r"docker build .*-t (\S+) \.", dockerfile))
-    assert built == pipeline_images()
+    assert {name.rsplit(":", 1)[0] for name in built} == {name.rsplit(":", 1)[0] for name in pipeline_images()}
     for name in pipeline_images():
         assert name.rsplit(":", 1)[0] in USAGE, f"docs/usage.md does not name {name}"
 
 
 
 def test_ci_builds_both_images_and_runs_nf_test_with_docker():
+    """Both images, tagged with the pipeline version and the commit; pushed from main and on release; the
+    version read from `nextflow config`, which fails the job when the config does not parse."""
     workflows = ROOT / ".github" / "workflows"
-    build = yaml.safe_load((workflows / "build-images.yml").read_text())["jobs"]["build"]
+    text = (workflows / "build-images.yml").read_text()
+    build = yaml.safe_load(text)["jobs"]["build"]
     step = next(s for s in build["steps"] if s.get("uses", "").startswith("docker/build-push-action"))
-    registry = step["with"]["tags"].split("${{")[0]
-    built = {f"{registry}{entry['image']}:{manifest_version()}": entry["torch_variant"]
+    assert step["with"]["tags"] == "${{ steps.tags.outputs.tags }}"
+    tags = next(s for s in build["steps"] if s.get("id") == "tags")["run"]
+    assert 'image="ghcr.io/scdeal/${{ matrix.image }}"' in tags
+    assert 'tags=${image}:${version},${image}:sha-${GITHUB_SHA::7}' in tags
+    built = {f"ghcr.io/scdeal/{entry['image']}:{manifest_version()}": entry["torch_variant"]
              for entry in build["strategy"]["matrix"]["include"]}
     assert set(built) == pipeline_images()
     assert {name for name, variant in built.items() if variant != "cpu"} == {n for n in pipeline_images() if "-cuda" in n}
     assert "TORCH_VARIANT=${{ matrix.torch_variant }}" in step["with"]["build-args"]
+    push = build["env"]["PUSH"]
+    assert "github.event_name == 'release'" in push and "(github.event_name == 'push' && github.ref == 'refs/heads/main')" in push
     nf_test = (workflows / "nf-test.yml").read_text()
+    for workflow in (tags, nf_test):
+        assert "nextflow config -flat ." in workflow and 'if [ -z "$version" ]' in workflow and "set -euo pipefail" in workflow
     assert "nf-test test --profile=+docker" in nf_test  # nf-test.config's profile "test", plus docker
     assert re.search(r'profile\s+"test"', (ROOT / "nf-test.config").read_text())
     cpu = next(name for name in pipeline_images() if "-cuda" not in name)
     assert f'docker build -t "{cpu.replace(manifest_version(), "${version}")}" .' in nf_test
+
+
+def test_container_tag_selects_another_build_and_is_documented():
+    """--container_tag replaces the version in both images' tag (a commit's sha-<commit>, a local build)."""
+    expression = next(e for _, e in container_definitions())
+    assert "${params.container_tag ?: workflow.manifest.version}" in expression
+    section = USAGE[USAGE.index("### Containers"):USAGE.index("### What happens when a task fails")]
+    assert "docker build -t ghcr.io/scdeal/scdeal:local ." in section and "--container_tag local" in section
+    assert "--container_tag sha-" in section
+    pattern = schema_parameters(ROOT)["container_tag"]["pattern"]
+    for tag in ("local", "sha-1a2b3c4", "0.1.0dev"):
+        assert re.match(pattern, tag), tag
+    assert not re.match(pattern, "a b") and not re.match(pattern, "-x")
+
+
+def test_images_import_every_step_and_carry_their_source():
+    """The build imports every module of scdeal.pipeline.steps.STEPS (a new step cannot be missed) and labels
+    the image with its repository, as OCI registries expect."""
+    from scdeal.pipeline.steps import STEPS
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "from scdeal.pipeline.steps import STEPS" in dockerfile and "for step in STEPS" in dockerfile
+    assert {f"scdeal_{step}.py" for step in STEPS} <= {p.name for p in (ROOT / "bin").glob("scdeal_*.py")}
+    assert 'org.opencontainers.image.source="https://github.com/scdeal/scdeal"' in dockerfile
+    assert "org.opencontainers.image.licenses" in dockerfile and "org.opencontainers.image.description" in dockerfile
 
 
 def test_images_pin_their_base_and_set_writable_caches():
@@ -295,12 +346,13 @@ def test_images_pin_their_base_and_set_writable_caches():
 
 def test_environment_is_pinned_and_satisfies_pyproject():
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert env["channels"] == ["conda-forge", "bioconda"]
     conda = [d for d in env["dependencies"] if isinstance(d, str)]
     assert all(re.search(r"=\d", d) for d in conda), f"unpinned conda packages: {conda}"
     pip = [d for d in next(d["pip"] for d in env["dependencies"] if isinstance(d, dict)) if not d.startswith("-")]
     pins = {Requirement(d).name.lower().replace("_", "-"): Requirement(d) for d in pip}
+    own = pins.pop("scdeal")
     assert all(str(r.specifier).startswith("==") for r in pins.values()), "every pip package pinned with =="
-    assert "scdeal" not in pins and "." not in pip, "the code is not installed into the cached environment"
     pyproject = re.search(r"dependencies = \[(.*?)\]", (ROOT / "pyproject.toml").read_text(), re.S).group(1)
     for line in re.findall(r'"([^"]+)"', pyproject):
         need = Requirement(line)
@@ -308,6 +360,8 @@ def test_environment_is_pinned_and_satisfies_pyproject():
         assert pin, f"{need.name} is not pinned in environment.yml"
         version = str(pin.specifier).removeprefix("==")
         assert need.specifier.contains(version, prereleases=True), f"{need.name}=={version} breaks pyproject's {need}"
+    # the pipeline's own package, at this version's release tag: a cached environment holds that release
+    assert own.url == f"git+https://github.com/scdeal/scdeal.git@{package_version()}"
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.parent.name)
@@ -322,11 +376,27 @@ def test_module_has_meta_yml_and_the_pinned_environment(path):
     assert documented == inputs, f"{path.parent.name}/meta.yml inputs {documented} vs {inputs}"
 
 
-def test_conda_profiles_run_the_checkout_code():
+def test_conda_profiles_install_the_pinned_package_with_channels():
+    """-profile conda/mamba create environment.yml, scdeal included (no code from the checkout through
+    PYTHONPATH, which a cloud worker does not have); channels set; the GPU steps get the CUDA twin."""
     config = (ROOT / "nextflow.config").read_text()
+    assert "PYTHONPATH" not in config_text()
     for profile in ("conda", "mamba"):
         body = re.search(rf"^\s*{profile}\s*\{{(.*?)^\s*\}}", config, re.M | re.S).group(1)
-        assert 'env.PYTHONPATH          = "${projectDir}/src"' in body, profile
+        assert "conda.enabled           = true" in body and "conda.channels          = ['conda-forge', 'bioconda']" in body
+    cpu = (ROOT / "environment.yml").read_text()
+    cuda = (ROOT / "assets" / "environment_cuda.yml").read_text()
+    def body(text: str) -> list[str]:
+        return [line for line in text[text.index("\nname:"):].splitlines() if not line.strip().startswith("#")]
+
+    differ = [(a, b) for a, b in zip(body(cpu), body(cuda), strict=True) if a != b]
+    assert differ == [("name: scdeal", "name: scdeal-cuda"),
+                      ("      - --extra-index-url https://download.pytorch.org/whl/cpu",
+                       "      - --extra-index-url https://download.pytorch.org/whl/cu128")]
+    gpu = re.search(r"^\s*gpu\s*\{(.*?)^    \}", config, re.M | re.S).group(1)
+    assert 'conda            = "${projectDir}/assets/environment_cuda.yml"' in gpu
+    # the images install the build's own source, not the release tag
+    assert '-e "/^ *- scdeal @ /d"' in (ROOT / "Dockerfile").read_text()
 
 
 # ------------------------------------------------------------------ failures stay isolated
@@ -335,21 +405,68 @@ def error_strategies() -> list[tuple[str, str]]:
     return [(p.name, m) for p in CONFIGS for m in re.findall(r"errorStrategy\s*=\s*(.+)$", p.read_text(), re.M)]
 
 
-def test_failures_are_ignored_after_retries_not_finished():
-    """'finish' or 'terminate' in a process's strategy stops every (sample, drug) pair not yet submitted;
-    a 'retry' past maxRetries terminates the run too, so each retry is bounded by task.maxRetries."""
-    strategies = error_strategies()
-    assert strategies
-    for where, strategy in strategies:
-        outcomes = set(re.findall(r"'(\w+)'", strategy))
-        assert outcomes <= {"retry", "ignore"}, f"{where}: {strategy}"
-        if "retry" in outcomes:
+def groovy_ternary(expression: str) -> str:
+    """A Groovy errorStrategy closure body (ternaries, `in` a list or range, comparisons) as Python."""
+    text = expression.strip()
+    while text.startswith("(") and matching(text, 0) == len(text) - 1:
+        text = text[1:-1].strip()
+    depth, question = 0, None
+    for i, char in enumerate(text):
+        depth += char in "(["
+        depth -= char in ")]"
+        if depth == 0 and char == "?" and question is None and text[i + 1] != ":":
+            question = i
+        elif depth == 0 and char == ":" and question is not None:
+            inner = 0
+            for j in range(question + 1, i):  # a nested ternary in the true branch has its own ':'
+                inner += text[j] == "?"
+                inner -= text[j] == ":"
+            if inner == 0:
+                condition, yes, no = text[:question], text[question + 1:i], text[i + 1:]
+                return f"(({groovy_ternary(yes)}) if ({groovy_condition(condition)}) else ({groovy_ternary(no)}))"
+    return groovy_condition(text)
+
+
+def groovy_condition(text: str) -> str:
+    text = re.sub(r"\((\d+)\.\.(\d+)\)", lambda m: f"list(range({m.group(1)}, {int(m.group(2)) + 1}))", text)
+    text = re.sub(r"(\+\s*)(\d+)", r"\1[\2]", text)
+    return text.replace("task.", "task_").replace("&&", " and ").replace("||", " or ")
+
+
+def error_action(exit_status: int, attempt: int, max_retries: int = 1) -> str:
+    strategy = re.search(r"^    errorStrategy\s*=\s*\{(.+)\}\s*$", (ROOT / "conf" / "base.config").read_text(), re.M).group(1)
+    return eval(groovy_ternary(strategy), {"task_exitStatus": exit_status, "task_attempt": attempt,
+                                           "task_maxRetries": max_retries})
+
+
+def test_failures_are_handled_by_cause():
+    """Memory or time (130-145, 104, 175): retried, then the pair's own failure; 65, a sample's bad data:
+    ignored (its pairs stop, the others finish); anything else (a code error, an image that will not
+    start: 1, 125, 126, 127...): the run stops ('finish'). An ignored task still ends the run non-zero."""
+    for status in (*range(130, 146), 104, 175):
+        assert error_action(status, attempt=1) == "retry", status
+        assert error_action(status, attempt=2) == "ignore", status
+    assert error_action(65, attempt=1) == "ignore"
+    for status in (1, 2, 64, 66, 125, 126, 127, 255):
+        assert error_action(status, attempt=1) == "finish", status
+    base = (ROOT / "conf" / "base.config").read_text()
+    assert re.search(r"^    maxRetries\s*=\s*1$", base, re.M)
+    from scdeal.errors import EXIT_DATA_ERROR
+    assert EXIT_DATA_ERROR == 65
+    assert re.search(r"^workflow\.failOnIgnore = true$", (ROOT / "nextflow.config").read_text(), re.M)
+    assert "on_failure" not in config_text(), "no per-process exception: MultiQC fails the run as any code error does"
+    for where, strategy in error_strategies():
+        if "retry" in strategy:
             assert "task.attempt <= task.maxRetries" in strategy, f"{where}: unbounded retry: {strategy}"
-    generic = re.search(r"^    errorStrategy\s*=\s*(.+)$", (ROOT / "conf" / "base.config").read_text(), re.M).group(1)
-    assert "'ignore'" in generic
-    # one exception: MultiQC, the last step, fails the run (ext.on_failure) rather than leave it without a report
-    overrides = re.findall(r"withName:\s*'(\w+)'\s*\{[^}]*?ext\.on_failure\s*=\s*'(\w+)'", config_text(), re.S)
-    assert overrides == [("MULTIQC", "finish")]
+
+
+def test_failure_checker_reads_the_pre_issue_strategy():
+    """The evaluator above on the strategy this pipeline shipped before: every failure was ignored."""
+    old = "task.exitStatus in ((130..145) + 104 + 175) && task.attempt <= task.maxRetries ? 'retry' : 'ignore'"
+    def verdict(status: int) -> str:
+        return eval(groovy_ternary(old), {"task_exitStatus": status, "task_attempt": 1, "task_maxRetries": 1})
+
+    assert verdict(137) == "retry" and verdict(1) == "ignore" and verdict(127) == "ignore"
 
 
 def test_docs_say_what_the_config_does_on_failure():
@@ -357,9 +474,9 @@ def test_docs_say_what_the_config_does_on_failure():
     section = USAGE[USAGE.index("### What happens when a task fails"):]
     section = section[:section.index("\n### ", 4)]
     assert f"`maxRetries = {retries}`" in section
-    for promise in ("'ignore'", "scdeal_status.tsv", "exit status 0", "MultiQC"):
+    for promise in ("| 65 |", "'ignore'", "'finish'", "130–145, 104, 175", "scdeal_status.tsv", "MultiQC",
+                    "workflow.failOnIgnore = true", "non-zero exit status", "validation", "The local runner"):
         assert promise in section, promise
-    assert "finish" not in (ROOT / "conf" / "base.config").read_text().split("process {")[0]
     completion = UTILS.read_text()
     assert "scdeal_status.tsv" in completion and "ignoredCount" in completion
     assert "scdeal_status.tsv" in WORKFLOW.read_text()
@@ -435,7 +552,7 @@ def gpu_processes() -> set[str]:
 
 def test_gpu_steps_are_exactly_those_given_a_device():
     """A --device cuda without the process_gpu label runs on a node (and image) without a GPU: on the CPU."""
-    with_device = {name for name, flags in step_flags(ROOT).items() if "device" in {flag for flag, _ in flags}}
+    with_device = {name for name, flags in step_flags().items() if "device" in {flag for flag, _ in flags}}
     with_device |= {process_name(p) for p in MODULES if "--device" in block(p, "script")}
     assert with_device == gpu_processes() == {"SCDEAL_BULK_PRETRAIN", "SCDEAL_TRANSFER", "SCDEAL_EXPLAIN",
                                                "SCDEAL_SCREEN_PRETRAIN", "SCDEAL_SCREEN"}
@@ -448,11 +565,38 @@ def test_gpu_profile_gives_those_steps_a_gpu_and_the_cuda_image():
     assert "ext.use_gpu = { workflow.profile.tokenize(',').contains('gpu') }" in gpu_block
     assert any("-cuda" in name for name in pipeline_images())
     config = (ROOT / "nextflow.config").read_text()
-    gpu = re.search(r"^\s*gpu\s*\{(.*?)^\s*\}", config, re.M | re.S).group(1)
-    assert "params.device           = 'cuda'" in gpu and "--gpus all" in gpu and "--nv" in gpu
+    gpu = re.search(r"^    gpu\s*\{(.*?)^    \}", config, re.M | re.S).group(1)
+    assert "params.device           = 'cuda'" in gpu
     for label in ("process_single", "process_low", "process_medium", "process_high"):
         assert f"withLabel:{label}" in base
     assert "130..145" in base and "104" in base
+
+
+def test_only_gpu_tasks_get_the_gpu_in_their_container():
+    """--gpus all / --nv only on the process_gpu label, never in the engines' run options (every task)."""
+    for path in CONFIGS:
+        text = path.read_text()
+        assert not re.search(r"runOptions\s*=.*(--gpus|--nv)", text), f"{path.name}: the GPU for every task"
+        for match in re.finditer(r"containerOptions\s*=\s*(.+)$", text, re.M):
+            opening = text.rfind("withLabel:", 0, match.start())
+            assert text[opening:].startswith("withLabel:process_gpu"), f"{path.name}: containerOptions outside process_gpu"
+    config = (ROOT / "nextflow.config").read_text()
+    gpu = re.search(r"^    gpu\s*\{(.*?)^    \}", config, re.M | re.S).group(1)
+    assert "withLabel:process_gpu {" in gpu
+    assert "containerOptions = { workflow.containerEngine in ['singularity', 'apptainer'] ? '--nv' : '--gpus all' }" in gpu
+    assert {process_name(p) for p in MODULES if "process_gpu" in p.read_text()} == gpu_processes()
+
+
+def test_slurm_gpu_example_requests_the_gpu():
+    """Slurm ignores `accelerator`: the shipped example asks for the GPU of each GPU task under -profile gpu."""
+    from test_strict_syntax import config_violations
+    text = (ROOT / "conf" / "slurm_gpu.config").read_text()
+    assert config_violations(text) == []
+    body = text[text.index("withLabel:process_gpu"):]
+    assert "executor = 'slurm'" in text
+    assert "clusterOptions = { workflow.profile.tokenize(',').contains('gpu') ? '--gres=gpu:1' : '' }" in body
+    executors = USAGE[USAGE.index("### Executors"):USAGE.index("### Custom resources")]
+    assert "conf/slurm_gpu.config" in executors and "--gres=gpu:1" in executors
 
 
 # ------------------------------------------------------------------ resume: the meta map
@@ -577,6 +721,18 @@ def test_versions_are_collected_through_the_topic_with_the_workflow_versions():
     assert "_mqc_versions.yml" in block(ROOT / "modules" / "local" / "multiqc" / "main.nf", "script")
 
 
+def test_pipeline_info_versions_include_multiqc():
+    """MultiQC runs after the versions it shows are collected: its own version joins the pipeline_info copy
+    once it has run (the report's copy gets it inside the MultiQC task)."""
+    workflow = WORKFLOW.read_text()
+    stored = workflow[workflow.index("// pipeline_info: every process's versions"):]
+    stored = stored[:stored.index("emit:")]
+    assert 'storeDir: "${params.outdir}/pipeline_info", name: \'scdeal_software_mqc_versions.yml\'' in stored
+    assert re.search(r"ch_versions\s+\.mix\(MULTIQC\.out\.versions", stored)
+    report = workflow[workflow.index("ch_versions_yml = "):workflow.index("ch_versions_yml = ") + 200]
+    assert "storeDir" not in report
+
+
 # ------------------------------------------------------------------ nf-core layout, report config, tests
 
 def test_nf_core_files():
@@ -587,7 +743,31 @@ def test_nf_core_files():
     assert re.fullmatch(r"[\w.-]+/[\w.-]+", name), f"manifest.name '{name}' is not owner/name"
     assert modules_json["name"] == name
     utils = UTILS.read_text()
-    assert "paramsSummaryLog(workflow)" in utils and "params_${timestamp}.json" in utils
+    assert "paramsSummaryLog(workflow)" in utils
+    dump = re.search(r"def dumpParametersToJson\(outdir\) \{(.*?)\n\}", utils, re.S).group(1)
+    assert 'params_${params.trace_report_suffix}.json' in dump and '"${outdir}/pipeline_info/${filename}"' in dump
+    for path in (".prettierrc.yml", ".prettierignore", ".gitattributes", ".github/workflows/linting.yml",
+                 ".github/workflows/branch.yml", ".github/ISSUE_TEMPLATE/bug_report.yml",
+                 ".github/ISSUE_TEMPLATE/feature_request.yml", ".github/ISSUE_TEMPLATE/config.yml",
+                 ".github/PULL_REQUEST_TEMPLATE.md"):
+        assert (ROOT / path).is_file(), path
+    for path in (ROOT / ".github").rglob("*.yml"):
+        assert isinstance(yaml.safe_load(path.read_text()), dict), path
+
+
+def test_ci_lints_with_the_real_tools():
+    """What cannot run here runs on the first push: Nextflow's strict linter on every script and config,
+    nf-core's pipeline lint (--release on a release), prettier and ruff."""
+    lint = yaml.safe_load((ROOT / ".github" / "workflows" / "linting.yml").read_text())["jobs"]
+    runs = {name: "\n".join(step.get("run", "") for step in job["steps"]) for name, job in lint.items()}
+    assert "nextflow lint" in runs["nextflow-lint"]
+    for target in ("main.nf", "workflows", "subworkflows", "modules", "nextflow.config", "conf"):
+        assert f" {target}" in runs["nextflow-lint"], target
+    assert lint["nextflow-lint"]["strategy"]["matrix"]["NXF_VER"] == ["25.04.0", "latest-everything"]
+    assert "nf-core -l lint_log.txt pipelines lint" in runs["nf-core"] and "lint --release" in runs["nf-core"]
+    assert "prettier@" in runs["prettier"] and "--check" in runs["prettier"]
+    assert "ruff check src tests benchmarks bin" in runs["ruff"]
+    assert yaml.safe_load((ROOT / ".nf-core.yml").read_text())["template"]["version"] == manifest_version()
 
 
 def test_multiqc_search_patterns_are_used():
@@ -608,6 +788,36 @@ def test_nf_test_snapshot_is_committed_and_uses_the_ignore_file():
     for pattern in (ROOT / "tests" / ".nftignore").read_text().split():
         regex = glob_regex(pattern)
         assert any(re.fullmatch(regex, entry.split(":md5")[0]) for entry in listed), f".nftignore: {pattern} matches nothing"
+
+
+def test_nf_test_snapshot_lists_the_expected_outputs():
+    """The snapshot is written by nf-test (the nf-test workflow regenerates it on request); it must hold
+    what a run of -profile test now publishes: every sample validated, the screen's bulk model in
+    screen/_bulk/, MultiQC's version, the pipeline version, and a timestamp no older than its content."""
+    snapshot = json.loads((ROOT / "tests" / "default.nf.test.snap").read_text())
+    nf_test = (ROOT / ".github" / "workflows" / "nf-test.yml").read_text()
+    assert "--update-snapshot" in nf_test and "update_snapshot" in nf_test
+    real, stub = snapshot["-profile test"], snapshot["-profile test -stub"]
+    sheet = Path(config_params((ROOT / "conf" / "test.config").read_text(), ROOT)["input"])
+    samples = sorted({row.split(",")[0] for row in sheet.read_text().splitlines()[1:] if row})
+    assert samples
+    for entry in (real, stub):
+        names = next(item for item in entry["content"] if isinstance(item, list))
+        assert names == sorted(names)
+        assert not any(name == "screen/bulk" or name.startswith("screen/bulk/") for name in names)
+        assert "screen/_bulk/screen_model.pt" in names
+        for sample in samples:
+            assert f"validation/{sample}/{sample}.validation.json" in names, sample
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", entry["timestamp"])
+        assert set(entry["meta"]) == {"nf-test", "nextflow"}
+    tasks = real["content"][0]
+    assert tasks == stub["content"][0]
+    versions = real["content"][1]
+    assert versions["Workflow"] == {"scdeal/scdeal": f"v{manifest_version()}"}
+    assert "multiqc" in versions["MULTIQC"] and "SCDEAL_VALIDATE" in versions
+    assert set(versions) - {"Workflow", "MULTIQC"} == {process_name(p) for p in SCDEAL_MODULES}
+    assert re.search(r'"nf-test": "[\d.]+"', (ROOT / "tests" / "default.nf.test.snap").read_text())
+    assert "validation/**" in (ROOT / "tests" / ".nftignore").read_text().split()
 
 
 def glob_regex(pattern: str) -> str:
@@ -635,8 +845,20 @@ def used_params() -> set[str]:
     return names
 
 
+# the one parameter whose default is computed when the run starts (the nf-core template's form): no schema default
+LAUNCH_TIME_PARAMS = {"trace_report_suffix": "new java.util.Date().format('yyyy-MM-dd_HH-mm-ss')"}
+
+
+def test_launch_time_params_take_the_template_form():
+    config = (ROOT / "nextflow.config").read_text()
+    for name, expression in LAUNCH_TIME_PARAMS.items():
+        assert re.search(rf"^    {name}\s+= {re.escape(expression)}$", config, re.M), name
+        assert "default" not in schema_parameters(ROOT)[name], name
+        assert name not in config_params(config, ROOT), "read as a literal by the local runner"
+
+
 def test_every_param_used_is_declared_and_documented():
-    declared = set(config_params((ROOT / "nextflow.config").read_text(), ROOT))
+    declared = set(config_params((ROOT / "nextflow.config").read_text(), ROOT)) | set(LAUNCH_TIME_PARAMS)
     schema = set(schema_defaults(ROOT))
     for name in used_params():
         assert name in declared, f"params.{name} is used but not declared in nextflow.config"
@@ -647,7 +869,7 @@ def test_every_param_used_is_declared_and_documented():
 
 
 def test_schema_defaults_equal_config_defaults():
-    config = config_params((ROOT / "nextflow.config").read_text(), ROOT)
+    config = config_params((ROOT / "nextflow.config").read_text(), ROOT) | dict.fromkeys(LAUNCH_TIME_PARAMS)
     schema = schema_defaults(ROOT)
     assert set(config) == set(schema)
     for name, default in schema.items():
@@ -662,7 +884,7 @@ def test_schema_params_have_types_and_help():
 def step_parsers() -> dict[str, object]:
     """Process name → the parser of its step, for every scdeal process of conf/modules.config."""
     return {process: bin_parser(f"scdeal_{process.removeprefix('SCDEAL_').lower()}.py")
-            for process in step_flags(ROOT) if process.startswith("SCDEAL_")}
+            for process in step_flags() if process.startswith("SCDEAL_")}
 
 
 def test_step_defaults_equal_schema_defaults():
@@ -671,7 +893,7 @@ def test_step_defaults_equal_schema_defaults():
     schema = schema_defaults(ROOT)
     for process, parser in step_parsers().items():
         actions = {a.dest: a for a in parser._actions}
-        for flag, param in step_flags(ROOT)[process]:
+        for flag, param in step_flags()[process]:
             if flag == "device":
                 continue
             action, value = actions[flag], schema[param]
@@ -692,9 +914,11 @@ def test_every_setting_of_a_step_is_a_pipeline_parameter():
     from dataclasses import fields
 
     configured = process_configs()
-    assert set(configured) == set(step_flags(ROOT)) - {"SCDEAL_EVALUATE", "MULTIQC"}, "a step without its configuration"
+    # evaluation has no settings; validation borrows the transfer's min_gene_overlap
+    unconfigured = {"SCDEAL_EVALUATE", "SCDEAL_VALIDATE", "MULTIQC"}
+    assert set(configured) == set(step_flags()) - unconfigured, "a step without its configuration"
     for process, configs in configured.items():
-        passed = {flag for flag, _ in step_flags(ROOT)[process]}
+        passed = {flag for flag, _ in step_flags()[process]}
         missing = {f.name for config in configs for f in fields(config)} - passed
         assert not missing, f"{process}: settings not passed by conf/modules.config: {sorted(missing)}"
 
@@ -737,7 +961,7 @@ def test_local_runner_writes_where_nextflow_publishes(tmp_path):
             Row("s1", tmp_path / "s1.h5ad", "all", "human", None)]
     folders = publish_folders()
     screen_bulk = re.search(r"metaFor\('SCDEAL_SCREEN_PREPARE', \[ id: '(\w+)' \]\)", WORKFLOW.read_text()).group(1)
-    for task in build_tasks(rows, params, outdir=tmp_path, root=ROOT):
+    for task in build_tasks(rows, params, outdir=tmp_path):
         process = PROCESS[task.step]
         meta = {"id": {"bulk_prepare": "IBET762", "bulk_pretrain": "IBET762", "screen_prepare": screen_bulk,
                        "screen_pretrain": screen_bulk}.get(task.step, "s1"), "drug_key": "IBET762"}
@@ -746,6 +970,31 @@ def test_local_runner_writes_where_nextflow_publishes(tmp_path):
         assert "$" not in folder, prefix
         expected = tmp_path / folders[process] / folder
         assert task.outdir == expected, task.name
+
+
+def test_no_sample_can_take_a_folder_of_the_run():
+    """A per-run or per-drug artefact is never published where some valid sample id would put its own:
+    in each publish folder, the per-sample subfolders are `<sample>/`, and every other name used there
+    (the screen's `_bulk`) is one no sample id can match."""
+    sample = json.loads((ROOT / "assets" / "schema_input.json").read_text())["items"]["properties"]["sample"]["pattern"]
+    from scdeal.pipeline.samplesheet import PATTERNS
+    assert PATTERNS["sample"] == sample
+    workflow = WORKFLOW.read_text()
+    fixed_ids = re.findall(r"metaFor\('(\w+)', \[ id: '([^']+)' \]\)", workflow)
+    assert fixed_ids, "the screen's bulk model has a fixed id"
+    folders = publish_folders()
+    per_sample = {folders[name] for name in meta_fields_by_process() if name not in {p for p, _ in fixed_ids}
+                  and name not in ("SCDEAL_BULK_PREPARE", "SCDEAL_BULK_PRETRAIN")}
+    for process, fixed in fixed_ids:
+        if folders[process] in per_sample:
+            assert not re.match(sample, fixed), f"{process} publishes {folders[process]}/{fixed}/, a valid sample id"
+    # the per-drug folder holds drug keys only, and no process publishes per sample there
+    assert folders["SCDEAL_BULK_PREPARE"] not in per_sample
+    # top-level folders: none is a sample's (samples only appear below a step's folder)
+    tops = set(folders.values()) | {"pipeline_info", "multiqc"}
+    assert all(re.fullmatch(r"[a-z_]+", top) for top in tops)
+    # the old layout, screen/bulk/, would collide with a sample named 'bulk'
+    assert re.match(sample, "bulk")
 
 
 def test_file_parameters_are_checked_file_paths():

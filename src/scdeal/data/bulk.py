@@ -33,11 +33,11 @@ class BulkPrepareConfig:
     binarize_rule: BinarizeRule = setting(
         "quantile", "how a continuous response becomes sensitive/resistant (lower LN_IC50/AUC = sensitive)")
     sensitive_fraction: float = setting(
-        0.2, "quantile rule: the fraction of lines, those with the lowest response, called sensitive")
+        0.2, "quantile rule: the fraction of lines, those with the lowest response, called sensitive", minimum=0.01, maximum=0.99)
     zscore_cutoff: float = setting(-0.5, "zscore rule: lines with a response z-score below it are sensitive")
-    val_fraction: float = setting(0.2, "fraction of lines held out for early stopping and calibration")
-    test_fraction: float = setting(0.2, "fraction of lines held out for the bulk model's test metrics")
-    min_lines_per_class: int = setting(10, "fewest lines of each class accepted")
+    val_fraction: float = setting(0.2, "fraction of lines held out for early stopping and calibration", minimum=0.05, maximum=0.5)
+    test_fraction: float = setting(0.2, "fraction of lines held out for the bulk model's test metrics", minimum=0.05, maximum=0.5)
+    min_lines_per_class: int = setting(10, "fewest lines of each class accepted", minimum=2)
     seed: int = setting(0, "random seed of the stratified split")
 
 

@@ -30,6 +30,7 @@ process SCDEAL_BULK_PREPARE {
         ${cosmic} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
+        ${task.ext.flags} \\
         ${args}
 
     scdeal_versions.py "${task.process}" > versions.yml

@@ -25,6 +25,7 @@ process SCDEAL_BULK_PRETRAIN {
         --drug ${meta.id} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
+        ${task.ext.flags} \\
         ${args}
 
     scdeal_versions.py "${task.process}" > versions.yml

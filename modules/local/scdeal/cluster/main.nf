@@ -26,6 +26,7 @@ process SCDEAL_CLUSTER {
         --species ${meta.species} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
+        ${task.ext.flags} \\
         ${args}
 
     scdeal_versions.py "${task.process}" > versions.yml

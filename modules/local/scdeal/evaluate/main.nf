@@ -27,6 +27,7 @@ process SCDEAL_EVALUATE {
         --drug ${meta.drug_key} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
+        ${task.ext.flags} \\
         ${args}
 
     scdeal_versions.py "${task.process}" > versions.yml

@@ -28,6 +28,7 @@ process SCDEAL_EXPLAIN {
         --drug ${meta.drug_key} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
+        ${task.ext.flags} \\
         ${args}
 
     scdeal_versions.py "${task.process}" > versions.yml

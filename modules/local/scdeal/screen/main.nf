@@ -29,6 +29,7 @@ process SCDEAL_SCREEN {
         --sample ${meta.id} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
+        ${task.ext.flags} \\
         ${args}
 
     scdeal_versions.py "${task.process}" > versions.yml

@@ -32,6 +32,7 @@ process SCDEAL_SCREEN_PREPARE {
         ${panel} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
+        ${task.ext.flags} \\
         ${args}
 
     scdeal_versions.py "${task.process}" > versions.yml

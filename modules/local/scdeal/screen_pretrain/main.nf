@@ -24,6 +24,7 @@ process SCDEAL_SCREEN_PRETRAIN {
         --bulk ${bulk} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
+        ${task.ext.flags} \\
         ${args}
 
     scdeal_versions.py "${task.process}" > versions.yml

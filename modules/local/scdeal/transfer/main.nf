@@ -31,6 +31,7 @@ process SCDEAL_TRANSFER {
         --drug ${meta.drug_key} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\
+        ${task.ext.flags} \\
         ${args}
 
     scdeal_versions.py "${task.process}" > versions.yml
