@@ -31,49 +31,38 @@ import platform
 import sys
 import time
 import warnings
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.kernel_ridge import KernelRidge
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-os.environ.setdefault("TQDM_DISABLE", "1")
-
-from accuracy import (  # noqa: E402 (after the path to src/)
+from common import (
     BINARY,
+    CPU,
     IC50,
     PARTITIONS,
+    ROOT,
     benchmark_parser,
     commit,
     load,
     ready_to_benchmark,
+    run_screen,
     verdict_counts,
 )
+from sklearn.kernel_ridge import KernelRidge
 
-from scdeal.data import readers  # noqa: E402
-from scdeal.data.bulk import BulkPrepareConfig  # noqa: E402
-from scdeal.data.features import model_features  # noqa: E402
-from scdeal.data.readers import normalise_name  # noqa: E402
-from scdeal.data.screen import prepare_screen  # noqa: E402
-from scdeal.model.metrics import binary_metrics  # noqa: E402
-from scdeal.model.screen import (  # noqa: E402
-    ScreenResult,
-    column_spearman,
-    head_outputs,
-    pretrain_screen,
-    screen_transfer,
-)
-from scdeal.model.training import BulkConfig  # noqa: E402
-from scdeal.model.transfer import TransferConfig  # noqa: E402
-from scdeal.tl.screen import ScreenConfig, drug_trust  # noqa: E402
+import scdeal.tl
+from scdeal.data import readers
+from scdeal.data.bulk import BulkPrepareConfig
+from scdeal.data.bulkdata import BulkData
+from scdeal.data.features import model_features
+from scdeal.data.readers import normalise_name
+from scdeal.data.screen import prepare_screen
+from scdeal.model.metrics import binary_metrics, column_spearman
+from scdeal.model.training import BulkConfig, head_outputs
+from scdeal.tl.screen import SCREEN_HEADS
 
-CPU = torch.device("cpu")
 MIN_TEST_LINES = 10      # a drug enters the per-drug table with at least this many measured held-out lines
 MIN_TEST_DRUGS = 10      # a line enters the per-line table with at least this many measured drugs
 RIDGE_ALPHAS = (1e2, 1e3, 1e4, 1e5)   # the linear reference's penalties, chosen on the validation lines
@@ -176,30 +165,7 @@ def bulk_evaluation(bulk, model, *, response: pd.DataFrame, tissues: pd.Series) 
             "lines_scored": int(paired_lines.sum()), "per_line_model": float(np.median(line_rho[paired_lines])),
             "per_line_drug_mean": float(np.median(line_rho_base[paired_lines])),
             "lines_model_better": float(np.mean(line_rho[paired_lines] > line_rho_base[paired_lines])),
-            "median_test_auroc": float(np.nanmedian([m["test_auroc"] for m in model.metrics]))}
-
-
-@dataclass
-class ScreenRun:
-    """One screen transfer of a sample with the default settings, and every drug's trust verdict."""
-
-    result: ScreenResult
-    trust: pd.DataFrame          # drug_trust, one row per drug in the result's order
-    columns: dict[str, int]      # normalised drug name → column of the result and row of `trust`
-    seconds: float               # the transfer alone
-
-    def column(self, drug: str) -> int:
-        """The column of `drug` (any spelling `normalise_name` folds together)."""
-        return self.columns[normalise_name(drug)]
-
-
-def run_screen(model, bulk, cells, *, seed: int, what: str) -> ScreenRun:
-    """Screen `cells` on the CPU with the default transfer settings of `seed`."""
-    started = time.time()
-    result = screen_transfer(model, bulk, cells, cfg=TransferConfig(seed=seed), device=CPU, what=what)
-    seconds = time.time() - started
-    return ScreenRun(result, drug_trust(result, ScreenConfig()),
-                     {normalise_name(d): i for i, d in enumerate(result.drugs)}, seconds)
+            "median_test_auroc": float(np.nanmedian([m["test"].get("auroc", np.nan) for m in model.metrics]))}
 
 
 def cell_evaluation(model, bulk, partitions: dict, *, seed: int) -> list[dict]:
@@ -293,11 +259,12 @@ def main() -> int:
     bulk_rows, cell_rows = [], []
     for seed in range(args.seeds):
         bulk = prepare_screen(expression, response, config=BulkPrepareConfig(seed=seed))
+        lines = BulkData.from_anndata(bulk)
         started = time.time()
-        model = pretrain_screen(bulk, BulkConfig(seed=seed), CPU)
+        model = scdeal.tl.pretrain(lines, BulkConfig(seed=seed, predictor_hidden_dims=SCREEN_HEADS), device="cpu")
         bulk_rows.append({"seed": seed, "pretrain_seconds": time.time() - started,
                           **bulk_evaluation(bulk, model, response=response, tissues=tissues)})
-        cell_rows += cell_evaluation(model, bulk, partitions, seed=seed)
+        cell_rows += cell_evaluation(model, lines, partitions, seed=seed)
         logging.info("seed %d: %s", seed, {r["drug"]: round(r["auroc"], 3) for r in cell_rows[-3:]})
     bulk_frame = pd.DataFrame(bulk_rows)
     cells = pd.DataFrame(cell_rows).merge(single_drug_aurocs(args.single), on=["partition", "drug", "seed"], how="left")

@@ -3,7 +3,7 @@
 drug on the same cells and seed. Label-free: it reads no cell label, so it covers drugs no real set has
 labels for.
 
-Per seed: one screen model (`pretrain_screen`) and one screen transfer per real partition; then, for each
+Per seed: one screen model (`scdeal.tl.pretrain` with linear heads) and one screen transfer per real partition; then, for each
 drug scored on that partition, the single-drug default (bulk model + transfer, as `benchmarks/accuracy.py`
 runs it) and its trust verdict against the logistic baseline. The drugs are each partition's labelled
 drugs plus `--random` drugs drawn once (numpy seed 7) from the screen's drugs, on SCAD only (a
@@ -34,13 +34,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-os.environ.setdefault("TQDM_DISABLE", "1")
-
-from accuracy import (  # noqa: E402 (after the path to src/)
+from common import (
     BINARY,
     IC50,
     PARTITIONS,
@@ -48,22 +42,21 @@ from accuracy import (  # noqa: E402 (after the path to src/)
     commit,
     load,
     ready_to_benchmark,
+    run_screen,
     single_drug_default,
     verdict_counts,
 )
-from screen import run_screen  # noqa: E402
 
-from scdeal.data import readers  # noqa: E402
-from scdeal.data.bulk import BulkPrepareConfig  # noqa: E402
-from scdeal.data.readers import normalise_name  # noqa: E402
-from scdeal.data.screen import prepare_screen  # noqa: E402
-from scdeal.model.orientation import rank_correlation  # noqa: E402
-from scdeal.model.screen import pretrain_screen  # noqa: E402
-from scdeal.model.training import BulkConfig  # noqa: E402
-from scdeal.tl.baseline import baseline_predictions  # noqa: E402
-from scdeal.tl.trust import trust_diagnostic  # noqa: E402
+import scdeal.tl
+from scdeal.data import readers
+from scdeal.data.bulk import BulkPrepareConfig
+from scdeal.data.bulkdata import BulkData
+from scdeal.data.readers import normalise_name
+from scdeal.data.screen import prepare_screen
+from scdeal.model.orientation import rank_correlation
+from scdeal.model.training import BulkConfig
+from scdeal.tl.screen import SCREEN_HEADS
 
-CPU = torch.device("cpu")
 DRAW_SEED = 7
 RANDOM_DRUGS_ON = "SCAD"   # partition name prefix that also gets the random drugs
 
@@ -76,11 +69,8 @@ def random_drugs(drugs: list[str], n: int, *, exclude: set[str]) -> list[str]:
 
 def single_drug_call(drug: str, cells, *, expression, response: pd.DataFrame, seed: int) -> tuple[np.ndarray, str]:
     """The single-drug default's per-cell probability and its trust verdict (against the logistic baseline)."""
-    bulk, _, result, _ = single_drug_default(drug, cells, expression=expression, response=response, seed=seed)
-    logistic = baseline_predictions("logistic", bulk, cells, genes=result.genes, seed=seed, features="profile").prob
-    trust = trust_diagnostic(result.member_probs, result.direct_prob, logistic, bulk_val_auroc=result.bulk_val_auroc,
-                             n_reset=result.n_reset)
-    return result.prob, trust["verdict"]
+    _, _, prediction, _ = single_drug_default(drug, cells, expression=expression, response=response, seed=seed)
+    return prediction.result.prob, prediction.trust["verdict"]
 
 
 def partition_rows(model, bulk, cells, *, drugs: dict[str, pd.DataFrame], expression, seed: int, what: str) -> list[dict]:
@@ -167,8 +157,8 @@ def main() -> int:
     cells = {p.name: load(p, args.data, Path("."))[0] for p in real}
     rows = []
     for seed in range(args.seeds):
-        bulk = prepare_screen(expression, response, config=BulkPrepareConfig(seed=seed))
-        model = pretrain_screen(bulk, BulkConfig(seed=seed), CPU)
+        bulk = BulkData.from_anndata(prepare_screen(expression, response, config=BulkPrepareConfig(seed=seed)))
+        model = scdeal.tl.pretrain(bulk, BulkConfig(seed=seed, predictor_hidden_dims=SCREEN_HEADS), device="cpu")
         for partition in real:
             drugs = scored_drugs(partition, model.drugs, args.random)
             responses = {d: tables[tuple(files)] for d, (files, _) in drugs.items()}
