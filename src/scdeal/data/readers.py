@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from ..errors import InputError
 
 __all__ = ["Orientation", "bulk_axis_names", "check_single_cell", "gene_symbols", "line_key", "name_problems", "normalise_name",
-           "read_bulk_expression", "read_cosmic_map", "read_response", "read_responses", "read_single_cell",
+           "read_bulk_expression", "read_cosmic_map", "read_h5ad_input", "read_response", "read_responses", "read_single_cell",
            "read_table", "read_text_matrix", "require_file", "response_paths", "text_separator"]
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,8 @@ def read_bulk_expression(path: str | Path, line_ids: set[str] | None = None) -> 
     cell lines (`line_ids`, normalised) is the cell-line axis; without them, the longer axis is genes.
     """
     path = require_file(path, "Bulk expression file")
-    frame = _read_bulk_frame(path)
+    frame = read_h5ad_input(path, "Bulk expression file").to_df() if path.name.endswith(".h5ad") else \
+        read_table(path, "Bulk expression file", index_col=0)
     frame = frame.apply(pd.to_numeric, errors="coerce")
     if frame.size == 0:
         raise InputError(f"Bulk expression file '{path}' holds no values.")
@@ -89,14 +90,12 @@ def read_bulk_expression(path: str | Path, line_ids: set[str] | None = None) -> 
         frame = frame.T
     frame.index = frame.index.map(str)
     frame.columns = frame.columns.map(str)
-    bad = ~np.isfinite(frame.to_numpy())
-    if bad.all(axis=0).any():
-        frame = frame.loc[:, ~bad.all(axis=0)]
+    frame = frame.loc[:, np.isfinite(frame.to_numpy()).any(axis=0)]  # drop genes without a value
     if frame.shape[1] == 0:
         raise InputError(f"Bulk expression file '{path}' holds no numeric expression values: expected cell lines × "
                          "genes (or genes × cell lines) with names in the first row and column and numbers inside.")
-    if np.isnan(frame.to_numpy()).any():
-        n = int(np.isnan(frame.to_numpy()).sum())
+    n = int(np.isnan(frame.to_numpy()).sum())
+    if n:
         log.warning("bulk expression: %d missing/non-numeric values set to the gene's median", n)
         frame = frame.fillna(frame.median())
     dup = frame.columns[frame.columns.duplicated()].unique()
@@ -114,25 +113,19 @@ def bulk_axis_names(path: str | Path) -> set[str]:
     read without its values: enough to count the genes a sample shares with it."""
     path = require_file(path, "Bulk expression file")
     if path.name.endswith(".h5ad"):
-        try:
-            adata = ad.read_h5ad(path, backed="r")
-        except (OSError, KeyError, ValueError, TypeError) as err:
-            raise InputError(f"Bulk expression file '{path}' could not be read as an .h5ad file: {err}") from err
+        adata = read_h5ad_input(path, "Bulk expression file", backed="r")
         return set(map(str, adata.obs_names)) | set(map(str, adata.var_names))
     frame = read_table(path, "Bulk expression file", usecols=[0], dtype=str)
     header = read_table(path, "Bulk expression file", nrows=0)
     return set(frame.iloc[:, 0].dropna()) | set(map(str, header.columns[1:]))
 
 
-def _read_bulk_frame(path: Path) -> pd.DataFrame:
-    if not path.name.endswith(".h5ad"):
-        return read_table(path, "Bulk expression file", index_col=0)
+def read_h5ad_input(path: Path, what: str, **kwargs) -> ad.AnnData:
+    """An .h5ad file; an InputError naming `what` when it cannot be read."""
     try:
-        adata = ad.read_h5ad(path)
+        return ad.read_h5ad(path, **kwargs)
     except (OSError, KeyError, ValueError, TypeError) as err:
-        raise InputError(f"Bulk expression file '{path}' could not be read as an .h5ad file: {err}") from err
-    return pd.DataFrame(adata.X.toarray() if sp.issparse(adata.X) else adata.X,
-                        index=adata.obs_names, columns=adata.var_names)
+        raise InputError(f"{what} '{path}' could not be read as an .h5ad file: {err}") from err
 
 
 def _lines_are_columns(frame: pd.DataFrame, line_ids: set[str] | None) -> bool:
@@ -234,10 +227,14 @@ def read_single_cell(path: str | Path, orientation: Orientation = "auto") -> ad.
     name = path.name.lower()
     try:
         if path.is_dir():
-            adata = _read_10x_dir(path)
+            if not any((path / f).exists() for f in ("matrix.mtx", "matrix.mtx.gz")):
+                raise InputError(f"Directory '{path}' is not a 10x matrix directory: it lacks matrix.mtx[.gz] "
+                                 "(with features.tsv[.gz] or genes.tsv and barcodes.tsv[.gz]).")
+            import scanpy as sc
+            adata = sc.read_10x_mtx(path, var_names="gene_symbols", make_unique=False)
         elif name.endswith(".h5ad"):
             adata = ad.read_h5ad(path)
-            adata = _use_symbol_column(adata)
+            adata.var_names = gene_symbols(adata).to_numpy()
         elif name.endswith(".h5"):
             import scanpy as sc
             adata = sc.read_10x_h5(path)
@@ -253,19 +250,8 @@ def read_single_cell(path: str | Path, orientation: Orientation = "auto") -> ad.
         raise InputError(f"Single-cell input '{path}' could not be read: {err}") from err
     adata.obs_names = adata.obs_names.map(str)
     adata.var_names = adata.var_names.map(str)
-    if not sp.issparse(adata.X):
-        adata.X = sp.csr_matrix(np.asarray(adata.X, dtype=np.float32))
-    adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
+    adata.X = sp.csr_matrix(adata.X if sp.issparse(adata.X) else np.asarray(adata.X), dtype=np.float32)
     check_single_cell(adata, path)
-    return adata
-
-
-def _read_10x_dir(path: Path) -> ad.AnnData:
-    import scanpy as sc
-    if not any((path / f).exists() for f in ("matrix.mtx", "matrix.mtx.gz")):
-        raise InputError(f"Directory '{path}' is not a 10x matrix directory: it lacks matrix.mtx[.gz] "
-                         "(with features.tsv[.gz] or genes.tsv and barcodes.tsv[.gz]).")
-    adata = sc.read_10x_mtx(path, var_names="gene_symbols", make_unique=False)
     return adata
 
 
@@ -277,11 +263,6 @@ def gene_symbols(adata: ad.AnnData) -> pd.Index:
         if col in adata.var and _fraction_ensembl(adata.var[col].astype(str)) < 0.5:
             return pd.Index(adata.var[col].astype(str))
     return adata.var_names
-
-
-def _use_symbol_column(adata: ad.AnnData) -> ad.AnnData:
-    adata.var_names = gene_symbols(adata).to_numpy()
-    return adata
 
 
 def _fraction_ensembl(names) -> float:
@@ -323,10 +304,8 @@ def check_numeric(raw: pd.DataFrame, values: pd.DataFrame, path: Path) -> None:
 
 
 def _genes_are_rows(rows: list[str], cols: list[str], *, first_header: str, orientation: Orientation) -> bool:
-    if orientation == "genes_x_cells":
-        return True
-    if orientation == "cells_x_genes":
-        return False
+    if orientation != "auto":
+        return orientation == "genes_x_cells"
     if first_header in GENE_HEADER_NAMES - {"", "id"}:
         return True
     row_barcodes = np.mean([bool(BARCODE.match(r)) for r in rows[:500]])

@@ -147,16 +147,8 @@ def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
         genes, cell_names = ortholog_names(len(genes), p.seed)
     base = rng.normal(6, 1.5, len(genes))
     expression, sensitive, ln_ic50 = simulate_bulk(p, rng, base, genes=genes)
-    paths = {"bulk_expression": outdir / "bulk_expression.csv.gz", "bulk_response": outdir / "bulk_response.csv",
-             "bulk_ic50": outdir / "bulk_ic50_long.csv", "samplesheet": outdir / "samplesheet.csv"}
-    with atomic_path(paths["bulk_expression"]) as tmp:
-        expression.to_csv(tmp, float_format="%.4f", compression="gzip")
-    labels = pd.DataFrame({DRUG: np.where(sensitive, "sensitive", "resistant")}, index=expression.index)
-    with atomic_path(paths["bulk_response"]) as tmp:
-        labels.to_csv(tmp, index_label="cell_line")
-    long = pd.DataFrame({"CELL_LINE_NAME": expression.index, "DRUG_NAME": DRUG, "LN_IC50": ln_ic50.round(4)})
-    with atomic_path(paths["bulk_ic50"]) as tmp:
-        long.to_csv(tmp, index=False)
+    paths = write_bulk_tables(outdir, expression, sensitive={DRUG: sensitive}, ln_ic50={DRUG: ln_ic50})
+    paths["samplesheet"] = outdir / "samplesheet.csv"
     paths["bulk_screen_ic50"] = outdir / "bulk_screen_ic50_long.csv"
     with atomic_path(paths["bulk_screen_ic50"]) as tmp:
         screen_responses(expression, seed=p.seed).to_csv(tmp, index=False)
@@ -169,6 +161,21 @@ def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
         paths[f"sample{k + 1}"] = path
         rows.append(f"sample{k + 1},{path.name},{DRUG},{p.species},response")
     write_text(paths["samplesheet"], "\n".join(rows) + "\n")
+    return paths
+
+
+def write_bulk_tables(outdir: Path, expression: pd.DataFrame, *, sensitive: dict[str, np.ndarray],
+                      ln_ic50: dict[str, np.ndarray]) -> dict[str, Path]:
+    """The bulk expression, the binary calls (one column per drug) and the LN_IC50 long table; their paths."""
+    paths = {"bulk_expression": outdir / "bulk_expression.csv.gz", "bulk_response": outdir / "bulk_response.csv",
+             "bulk_ic50": outdir / "bulk_ic50_long.csv"}
+    labels = pd.DataFrame({d: np.where(s, "sensitive", "resistant") for d, s in sensitive.items()}, index=expression.index)
+    long = pd.concat([pd.DataFrame({"CELL_LINE_NAME": expression.index, "DRUG_NAME": d, "LN_IC50": v.round(4)})
+                      for d, v in ln_ic50.items()])
+    for key, frame, options in (("bulk_expression", expression, {"float_format": "%.4f", "compression": "gzip"}),
+                                ("bulk_response", labels, {"index_label": "cell_line"}), ("bulk_ic50", long, {"index": False})):
+        with atomic_path(paths[key]) as tmp:
+            frame.to_csv(tmp, **options)
     return paths
 
 
@@ -225,18 +232,9 @@ def simulate_orientation_trap(outdir: str | Path, p: SimParams | None = None) ->
     state = rng.choice(3, p.n_lines, p=[p.sensitive_fraction, p.sensitive_fraction, 1 - 2 * p.sensitive_fraction])
     expression = trap_bulk_expression(p, rng, base, genes=genes, state=state)
     sensitive = {TRAP_DRUGS[0]: state == 0, TRAP_DRUGS[1]: state == 1}
-    paths = {"bulk_expression": outdir / "bulk_expression.csv.gz", "bulk_response": outdir / "bulk_response.csv",
-             "bulk_ic50": outdir / "bulk_ic50_long.csv", "sample1": outdir / "trap.h5ad"}
-    with atomic_path(paths["bulk_expression"]) as tmp:
-        expression.to_csv(tmp, float_format="%.4f", compression="gzip")
-    labels = pd.DataFrame({d: np.where(s, "sensitive", "resistant") for d, s in sensitive.items()}, index=expression.index)
-    with atomic_path(paths["bulk_response"]) as tmp:
-        labels.to_csv(tmp, index_label="cell_line")
-    long = pd.concat([pd.DataFrame({"CELL_LINE_NAME": expression.index, "DRUG_NAME": d,
-                                    "LN_IC50": (3.0 - 2.0 * s + rng.normal(0, 0.8, p.n_lines)).round(4)})
-                      for d, s in sensitive.items()])
-    with atomic_path(paths["bulk_ic50"]) as tmp:
-        long.to_csv(tmp, index=False)
+    paths = write_bulk_tables(outdir, expression, sensitive=sensitive,
+                              ln_ic50={d: 3.0 - 2.0 * s + rng.normal(0, 0.8, p.n_lines) for d, s in sensitive.items()})
+    paths["sample1"] = outdir / "trap.h5ad"
     write_h5ad(paths["sample1"], trap_sample(p, rng, base, genes=genes))
     return paths
 

@@ -19,7 +19,7 @@ from ...data.readers import (
 from ...data.writers import write_h5ad, write_json
 from ..flags import config_from_args
 from ..provenance import provenance
-from .common import run_step, step_parser
+from .common import step_main, step_parser
 
 __all__ = ["NAME", "add_bulk_table_flags", "body", "build_parser", "main", "read_bulk_tables"]
 
@@ -67,10 +67,7 @@ def body(args: argparse.Namespace) -> None:
     write_json(out / "bulk_summary.json", {**bulk.uns["scdeal_bulk"], "split_counts": counts, "provenance": meta})
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the step with `argv` (default: the command line); the exit status."""
-    return run_step(NAME, build_parser(), body, argv=argv)
-
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -13,7 +13,7 @@ from typing import Literal, get_args
 from ...errors import EXIT_DATA_ERROR, InputError
 from ..flags import add_config_flags, device_flag
 
-__all__ = ["EXIT_DATA_ERROR", "configure", "limit_threads", "run_step", "step_parser"]
+__all__ = ["EXIT_DATA_ERROR", "configure", "limit_threads", "run_step", "step_main", "step_parser"]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -75,3 +75,9 @@ def run_step(name: str, parser: argparse.ArgumentParser, body: Callable[[argpars
         print(f"ERROR [{name}]: {err}", file=sys.stderr)
         return EXIT_DATA_ERROR
     return 0
+
+
+def step_main(name: str, build_parser: Callable[[], argparse.ArgumentParser],
+              body: Callable[[argparse.Namespace], None]) -> Callable[..., int]:
+    """A step's `main(argv=None)`: `run_step` with the parser `build_parser()` makes (None: the command line)."""
+    return lambda argv=None: run_step(name, build_parser(), body, argv=argv)

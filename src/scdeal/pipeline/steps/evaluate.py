@@ -12,7 +12,7 @@ from ...data.writers import write_json, write_tsv
 from ...tl.evaluate import confusion, evaluate_cells
 from ..provenance import provenance
 from ..report import evaluation_report_files
-from .common import run_step, step_parser
+from .common import step_main, step_parser
 
 __all__ = ["NAME", "body", "build_parser", "main"]
 
@@ -42,10 +42,7 @@ def body(args: argparse.Namespace) -> None:
     evaluation_report_files(out, args.sample, args.drug, metrics=metrics, table=table)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the step with `argv` (default: the command line); the exit status."""
-    return run_step(NAME, build_parser(), body, argv=argv)
-
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
 
 if __name__ == "__main__":
     sys.exit(main())

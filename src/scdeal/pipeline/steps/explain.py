@@ -14,7 +14,7 @@ from ...tl.explain import ExplainConfig
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import explain_report_files
-from .common import run_step, step_parser
+from .common import step_main, step_parser
 
 __all__ = ["NAME", "body", "build_parser", "main"]
 
@@ -49,10 +49,7 @@ def body(args: argparse.Namespace) -> None:
                          attributions=explanation.attributions, summary=summary)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the step with `argv` (default: the command line); the exit status."""
-    return run_step(NAME, build_parser(), body, argv=argv)
-
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -19,7 +19,7 @@ from ...tl.screen import SCREEN_HEADS
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import screen_bulk_report_files
-from .common import run_step, step_parser
+from .common import step_main, step_parser
 
 __all__ = ["NAME", "body", "build_parser", "main"]
 
@@ -52,10 +52,7 @@ def body(args: argparse.Namespace) -> None:
     screen_bulk_report_files(out, metrics)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the step with `argv` (default: the command line); the exit status."""
-    return run_step(NAME, build_parser(), body, argv=argv)
-
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
 
 if __name__ == "__main__":
     sys.exit(main())

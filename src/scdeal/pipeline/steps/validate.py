@@ -16,7 +16,7 @@ from ...errors import InputErrors
 from ...model.transfer import TransferConfig
 from ..preflight import check_sample
 from ..provenance import provenance
-from .common import run_step, step_parser
+from .common import step_main, step_parser
 
 __all__ = ["NAME", "body", "build_parser", "main"]
 
@@ -49,10 +49,7 @@ def body(args: argparse.Namespace) -> None:
     write_json(Path(args.outdir) / f"{args.sample}.validation.json", {**check.summary, "provenance": meta})
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the step with `argv` (default: the command line); the exit status."""
-    return run_step(NAME, build_parser(), body, argv=argv)
-
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
 
 if __name__ == "__main__":
     sys.exit(main())
