@@ -13,14 +13,8 @@ __all__ = ["batch_slices", "gene_positions", "setting"]
 def setting(default: Any, help_text: str, *, minimum: float | None = None, maximum: float | None = None,
             details: str | None = None) -> Any:
     """A configuration field with its command-line help: the step's flag and the pipeline parameter's
-    definition (nextflow_schema.json) are generated from it.
-
-    Args:
-        default: The field's default value (immutable: numbers, strings, tuples).
-        help_text: What the setting does, shown by `--help`.
-        minimum, maximum: The accepted range, checked by the pipeline before anything runs.
-        details: A longer explanation for the parameter's help page.
-    """
+    definition (nextflow_schema.json) are generated from it. `default` is immutable (numbers, strings, tuples);
+    `minimum` and `maximum` bound it (checked before anything runs); `details` extend the parameter's help page."""
     limits = {k: v for k, v in (("minimum", minimum), ("maximum", maximum), ("details", details)) if v is not None}
     return field(default=default, metadata={"help": help_text, **limits})
 

@@ -8,7 +8,8 @@ import pytest
 
 from conftest import GENES, bulk_frame
 from scdeal.data.bulk import BulkPrepareConfig, prepare_bulk
-from scdeal.data.screen import SCREEN_KEY, prepare_screen, read_drug_list, screen_drugs
+from scdeal.data.keys import SCREEN
+from scdeal.data.screen import prepare_screen, read_drug_list, screen_drugs
 from scdeal.errors import InputError
 
 N = 60
@@ -33,7 +34,7 @@ def responses() -> pd.DataFrame:
 
 def test_every_drug_is_labelled_as_a_single_drug_run_labels_it():
     screen = prepare_screen(expression(), responses(), config=BulkPrepareConfig(min_lines_per_class=5))
-    drugs = screen.uns[SCREEN_KEY]["drugs"]
+    drugs = screen.uns[SCREEN]["drugs"]
     assert drugs == ["DRUGA", "Drugb"]
     for d, drug in enumerate(drugs):
         single = prepare_bulk(expression(), responses(), drug, config=BulkPrepareConfig(min_lines_per_class=5))
@@ -44,7 +45,7 @@ def test_every_drug_is_labelled_as_a_single_drug_run_labels_it():
 
 def test_unmeasured_pairs_are_missing_and_rare_drugs_are_left_out_with_the_reason():
     screen = prepare_screen(expression(), responses(), config=BulkPrepareConfig(min_lines_per_class=5))
-    info = screen.uns[SCREEN_KEY]
+    info = screen.uns[SCREEN]
     assert "Rarinib" in info["dropped"] and "sensitive" in info["dropped"]["Rarinib"]
     assert np.isnan(screen.obsm["label"][:, 1]).sum() == 10          # Drugb is measured on 50 of 60 lines
     assert np.isnan(screen.obsm["response_z"][:, 0]).all()           # DRUGA has binary calls only
@@ -58,7 +59,7 @@ def test_a_drug_list_restricts_the_screen_and_unknown_names_are_errors(tmp_path)
     assert read_drug_list(listing) == ["drug-b"]
     screen = prepare_screen(expression(), responses(), drugs=read_drug_list(listing),
                             config=BulkPrepareConfig(min_lines_per_class=5))
-    assert screen.uns[SCREEN_KEY]["drugs"] == ["Drugb"]
+    assert screen.uns[SCREEN]["drugs"] == ["Drugb"]
     with pytest.raises(InputError, match="Did you mean DRUGA"):
         prepare_screen(expression(), responses(), drugs=["druga1"])
     (tmp_path / "empty.txt").write_text("# nothing\n")

@@ -13,6 +13,7 @@ from sklearn.model_selection import train_test_split
 
 from .._utils import setting
 from ..errors import InputError
+from . import keys
 from .features import data_scale
 from .readers import line_key, normalise_name
 
@@ -92,13 +93,13 @@ def labels_from_rows(rows: pd.DataFrame, config: BulkPrepareConfig) -> tuple[pd.
     continuous = rows[rows["kind"] != "binary"]
     labels = pd.DataFrame(index=pd.Index(sorted(set(rows["key"])), name="key"))
     if len(continuous):
-        labels["response_z"] = pooled_response_z(continuous)
+        labels[keys.RESPONSE] = pooled_response_z(continuous)
     if len(binary):
         calls = binary.groupby("key")["value"].mean().round()  # repeated screens of one line are averaged
-        labels = labels.loc[calls.index].assign(label=calls)
+        labels = labels.loc[calls.index].assign(**{keys.LABEL: calls})
     else:
-        labels["label"] = binarize(labels["response_z"], config.binarize_rule,
-                                   sensitive_fraction=config.sensitive_fraction, zscore_cutoff=config.zscore_cutoff)
+        labels[keys.LABEL] = binarize(labels[keys.RESPONSE], config.binarize_rule,
+                                      sensitive_fraction=config.sensitive_fraction, zscore_cutoff=config.zscore_cutoff)
     kinds = (["binary"] if len(binary) else []) + sorted(set(continuous["kind"]))
     return labels, "+".join(kinds)
 
@@ -114,20 +115,14 @@ def pooled_response_z(continuous: pd.DataFrame) -> pd.Series:
 
 def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, config: BulkPrepareConfig | None = None,
                  cosmic: dict[str, str] | None = None) -> ad.AnnData:
-    """Join expression and labels for one drug; stratified train/val/test split of cell lines.
-
-    Expression on a linear scale (counts, TPM) is log2(x + 1)-transformed.
-
-    Returns:
-        The drug's lines × genes (a new AnnData).
+    """The drug's lines × genes (a new AnnData): expression joined with labels, a stratified train/val/test split
+    of the lines, expression on a linear scale (counts, TPM) log2(x + 1)-transformed. InputError when no line
+    matches, or a class has fewer than `config.min_lines_per_class` lines.
 
     Sets the following fields:
         `obs['label']` (1 sensitive, 0 resistant), `obs['split']` (train / val / test),
         `obs['response_z']` (pooled continuous response, where the tables have one) and
         `uns['scdeal_bulk']` (drug, response kind, rule and counts).
-
-    Raises:
-        InputError: no line matches, or a class has fewer than `config.min_lines_per_class` lines.
     """
     config = config or BulkPrepareConfig()
     labels, kind = drug_labels(response, drug, config, cosmic=cosmic)
@@ -135,30 +130,27 @@ def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, c
     log.info("%s: %d of %d expression lines matched %d lines with a response (%s)", drug, bulk.n_obs,
              expression.n_obs, len(labels), kind)
     bulk.obs = bulk.obs.join(labels)
-    counts = bulk.obs["label"].value_counts()
+    counts = bulk.obs[keys.LABEL].value_counts()
     for cls, name in ((1.0, "sensitive"), (0.0, "resistant")):
         if counts.get(cls, 0) < config.min_lines_per_class:
             raise InputError(f"Drug '{drug}': only {counts.get(cls, 0)} {name} cell lines after matching "
                              f"(at least {config.min_lines_per_class} needed): use another binarisation rule or more lines.")
-    bulk.obs["label"] = bulk.obs["label"].astype(int)
-    bulk.obs["split"] = split_lines(bulk.n_obs, stratify=bulk.obs["label"].to_numpy(),
-                                    val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed)
+    bulk.obs[keys.LABEL] = bulk.obs[keys.LABEL].astype(int)
+    bulk.obs[keys.SPLIT] = split_lines(bulk.n_obs, stratify=bulk.obs[keys.LABEL].to_numpy(),
+                                       val_fraction=config.val_fraction, test_fraction=config.test_fraction, seed=config.seed)
     log_if_linear(bulk)
-    bulk.uns["scdeal_bulk"] = {"drug": drug, "drug_in_table": find_drug(response, drug), "response_kind": kind,
+    bulk.uns[keys.BULK] = {"drug": drug, "drug_in_table": find_drug(response, drug), "response_kind": kind,
                                "binarize_rule": "given" if kind.startswith("binary") else config.binarize_rule,
-                               "n_with_continuous_response": int(bulk.obs["response_z"].notna().sum())
-                               if "response_z" in bulk.obs else 0,
+                               "n_with_continuous_response": int(bulk.obs[keys.RESPONSE].notna().sum())
+                               if keys.RESPONSE in bulk.obs else 0,
                                "n_expression_lines": int(expression.n_obs), "n_matched": int(bulk.n_obs),
                                "n_sensitive": int(counts.get(1.0, 0)), "n_resistant": int(counts.get(0.0, 0))}
     return bulk
 
 
 def matched_lines(expression: ad.AnnData, keys: pd.Index, *, cosmic: dict[str, str] | None, what: str) -> ad.AnnData:
-    """The expression lines whose normalised name is in `keys`, renamed to it (first of duplicates kept).
-
-    Raises:
-        InputError: no line matches.
-    """
+    """The expression lines whose normalised name is in `keys`, renamed to it (first of duplicates kept) (InputError:
+    no line matches)."""
     names = pd.Index([line_key(x, cosmic) for x in expression.obs_names])
     matched = names.isin(keys)
     if matched.sum() == 0:

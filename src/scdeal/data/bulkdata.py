@@ -50,9 +50,8 @@ class BulkData:
         its classes, when `drugs` is a name; else a panel of those drugs (None: every drug of the tables)."""
         response = read_responses(responses)
         expression_lines = read_bulk_expression(expression, set(response["line"]))
-        if isinstance(drugs, str):
-            return cls.from_anndata(prepare_bulk(expression_lines, response, drugs, config=config))
-        return cls.from_anndata(prepare_screen(expression_lines, response, drugs=drugs, config=config))
+        return cls.from_anndata(prepare_bulk(expression_lines, response, drugs, config=config) if isinstance(drugs, str)
+                                else prepare_screen(expression_lines, response, drugs=drugs, config=config))
 
     @property
     def genes(self) -> list[str]:

@@ -33,12 +33,9 @@ DataScale = Literal["counts", "linear", "log", "scaled"]
 
 
 def data_scale(x) -> DataScale:
-    """The scale of an expression matrix, the one check bulk and single-cell inputs share.
-
-    Returns:
-        `scaled` (has negatives), `counts` (non-negative integers), `linear` (non-negative, not
-        integer, largest value ≥ 50: e.g. TPM) or `log` (non-negative, not integer, small values).
-    """
+    """The scale of an expression matrix, the one check bulk and single-cell inputs share: `scaled` (has
+    negatives), `counts` (non-negative integers), `linear` (non-negative, not integer, largest value ≥ 50: e.g.
+    TPM) or `log` (non-negative, not integer, small values)."""
     data = x.data if sp.issparse(x) else np.asarray(x).ravel()
     if data.size == 0:
         return "log"
@@ -51,11 +48,8 @@ def data_scale(x) -> DataScale:
 
 
 def align_genes(names, model_genes, *, min_overlap: int, what: str) -> np.ndarray:
-    """Indices into `names` of the model genes present, in the model's order.
-
-    Raises:
-        InputError: fewer than `min_overlap` model genes are present.
-    """
+    """Indices into `names` of the model genes present, in the model's order (InputError: fewer than `min_overlap`
+    model genes are present)."""
     positions = gene_positions(names, model_genes)
     present = positions[positions >= 0]
     log.info("%s: %d of %d model genes present (%.0f %%)", what, len(present), len(positions),
@@ -69,11 +63,9 @@ def align_genes(names, model_genes, *, min_overlap: int, what: str) -> np.ndarra
 
 def row_standardise(x) -> np.ndarray:
     """Dense float32 rows z-scored across columns (sparse input is densified row block by row block)."""
-    x = x.toarray() if sp.issparse(x) else np.asarray(x, dtype=np.float32)
-    x = x.astype(np.float32, copy=False)
-    mean = x.mean(axis=1, keepdims=True)
+    x = (x.toarray() if sp.issparse(x) else np.asarray(x)).astype(np.float32, copy=False)
     sd = x.std(axis=1, keepdims=True)
-    return (x - mean) / np.where(sd > 0, sd, 1.0)
+    return (x - x.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
 
 
 def floored_sd(sd: np.ndarray) -> np.ndarray:
@@ -134,9 +126,7 @@ class CellFeatures:
     def batch(self, idx, device: torch.device) -> torch.Tensor:
         """Model features of the cells at `idx` as a tensor on `device` (pinned for a GPU)."""
         tensor = torch.from_numpy(self.numpy(idx))
-        if device.type == "cuda":
-            return tensor.pin_memory().to(device, non_blocking=True)
-        return tensor
+        return tensor.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else tensor
 
     def blocks(self, size: int = BLOCK) -> Iterator[slice]:
         """Consecutive blocks of at most `size` cells covering the sample."""

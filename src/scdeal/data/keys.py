@@ -3,7 +3,7 @@ from __future__ import annotations
 
 __all__ = ["BULK", "CALL", "CLUSTER", "CLUSTER_INFO", "EMBEDDING", "EXPLAIN", "LABEL", "PROB", "PROB_BASELINE", "PROB_DIRECT",
            "PROB_SD", "RESPONSE", "SCREEN", "SCREEN_PROB", "SCREEN_PROB_DIRECT", "SCREEN_PROB_SD", "SPLIT",
-           "TRANSFER", "TRUST"]
+           "TRANSFER", "TRUST", "UMAP"]
 
 # cells: obs
 CLUSTER = "cluster"                      # Leiden cluster of each cell (input of the transfer)
@@ -15,6 +15,7 @@ CALL = "predicted_label"                 # sensitive / resistant / uncertain
 TRUST = "trust"                          # the run's trust verdict
 # cells: obsm
 EMBEDDING = "X_scdeal"                   # first member's cell embedding
+UMAP = "X_umap"                          # scanpy's UMAP of the clustering (the report's plots)
 SCREEN_PROB = "prob_sensitive_screen"    # cells × drugs data frames of a screen
 SCREEN_PROB_SD = "prob_sensitive_screen_sd"
 SCREEN_PROB_DIRECT = "prob_sensitive_screen_direct"

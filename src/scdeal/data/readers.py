@@ -36,11 +36,7 @@ def normalise_name(name: object) -> str:
 
 
 def require_file(path: str | Path, what: str) -> Path:
-    """`path` as a Path, once it exists and is not an empty file.
-
-    Raises:
-        InputError: naming `what` and the path.
-    """
+    """`path` as a Path, once it exists and is not an empty file (InputError: naming `what` and the path)."""
     path = Path(path)
     if not path.exists():
         raise InputError(f"{what} '{path}' does not exist: check the path (relative paths are resolved "
@@ -334,13 +330,11 @@ def name_problems(var_names, obs_names, where: str) -> list[str]:
     """Problems with gene and cell names, readable without loading the matrix."""
     var_names, obs_names = pd.Index(var_names), pd.Index(obs_names)
     problems = []
-    if var_names.has_duplicates:
-        dup = var_names[var_names.duplicated()].unique()
-        problems.append(f"{where} has {len(dup)} duplicated gene names (e.g. {list(dup[:3])}): sum or drop "
-                        "duplicates, or index genes by unique symbols.")
-    if obs_names.has_duplicates:
-        dup = obs_names[obs_names.duplicated()].unique()
-        problems.append(f"{where} has {len(dup)} duplicated cell names (e.g. {list(dup[:3])}).")
+    for names, what, advice in ((var_names, "gene", ": sum or drop duplicates, or index genes by unique symbols."),
+                                (obs_names, "cell", ".")):
+        dup = names[names.duplicated()].unique()
+        if len(dup):
+            problems.append(f"{where} has {len(dup)} duplicated {what} names (e.g. {list(dup[:3])}){advice}")
     if _fraction_ensembl(var_names) > 0.5:
         problems.append(f"{where} names genes by Ensembl ids (e.g. {var_names[0]}); the bulk model uses HGNC "
                         "symbols: add a symbol column to var (gene_symbols) or convert ids.")

@@ -15,25 +15,20 @@ import numpy as np
 import pandas as pd
 
 from ..errors import InputError
+from . import keys
 from .bulk import BulkPrepareConfig, find_drug, labels_from_rows, log_if_linear, matched_lines, split_lines
 from .readers import line_key, normalise_name, require_file
 
-__all__ = ["SCREEN_KEY", "prepare_screen", "read_drug_list", "screen_drugs"]
+__all__ = ["prepare_screen", "read_drug_list", "screen_drugs"]
 
 log = logging.getLogger(__name__)
-SCREEN_KEY = "scdeal_screen"
 
 
 def read_drug_list(path: str | Path) -> list[str]:
-    """Drug names from a text file: one per line (the first field of a CSV/TSV line), `#` comments and
-    blank lines ignored.
-
-    Raises:
-        InputError: the file is missing or names no drug.
-    """
+    """Drug names from a text file: one per line (the first field of a CSV/TSV line), `#` comments and blank lines
+    ignored (InputError: the file is missing or names no drug)."""
     text = require_file(path, "Drug list").read_text(errors="replace")
-    names = [re.split(r"[,\t]", line.split("#", 1)[0])[0].strip() for line in text.splitlines()]
-    names = [name for name in names if name]
+    names = [name for line in text.splitlines() if (name := re.split(r"[,\t]", line.split("#", 1)[0])[0].strip())]
     if not names:
         raise InputError(f"Drug list '{path}' names no drug: write one drug name per line.")
     return names
@@ -56,32 +51,27 @@ def drug_columns(rows: pd.DataFrame, drugs: dict[str, str], config: BulkPrepareC
     labels, responses, kinds = {}, {}, {}
     for key, group in rows[rows["drug_key"].isin(drugs)].groupby("drug_key", sort=True):
         frame, kind = labels_from_rows(group, config)
-        labels[key], kinds[key] = frame["label"], kind
-        if "response_z" in frame:
-            responses[key] = frame["response_z"]
-    keys = [k for k in drugs if k in labels]
-    label = pd.DataFrame(labels).reindex(columns=keys)
-    response = pd.DataFrame(responses).reindex(index=label.index, columns=keys)
+        labels[key], kinds[key] = frame[keys.LABEL], kind
+        if keys.RESPONSE in frame:
+            responses[key] = frame[keys.RESPONSE]
+    kept = [k for k in drugs if k in labels]
+    label = pd.DataFrame(labels).reindex(columns=kept)
+    response = pd.DataFrame(responses).reindex(index=label.index, columns=kept)
     return label, response, kinds
 
 
 def prepare_screen(expression: ad.AnnData, response: pd.DataFrame, *, drugs: list[str] | None = None,
                    config: BulkPrepareConfig | None = None, cosmic: dict[str, str] | None = None) -> ad.AnnData:
-    """Join expression with every drug's labels; one random train/validation/test split of the lines.
-
-    Drugs with fewer than `config.min_lines_per_class` lines of a class among the matched lines are left
-    out (listed in `uns`). Expression on a linear scale is log2(x + 1)-transformed.
-
-    Returns:
-        The lines × genes with a response for at least one kept drug (a new AnnData).
+    """The lines × genes with a response for at least one kept drug (a new AnnData): expression joined with every
+    drug's labels, one random train/validation/test split of the lines. Drugs with fewer than
+    `config.min_lines_per_class` lines of a class among the matched lines are left out (listed in `uns`).
+    Expression on a linear scale is log2(x + 1)-transformed. InputError when no line matches, or no drug keeps
+    enough lines of both classes.
 
     Sets the following fields:
         `obsm['label']` (lines × drugs: 1 sensitive, 0 resistant, NaN unmeasured), `obsm['response_z']`
         (pooled continuous response, NaN where none), `obs['split']` and `uns['scdeal_screen']` (drugs,
         their keys, response kinds, line and class counts, and the drugs left out with the reason).
-
-    Raises:
-        InputError: no line matches, or no drug keeps enough lines of both classes.
     """
     config = config or BulkPrepareConfig()
     wanted = screen_drugs(response, drugs)
@@ -100,16 +90,14 @@ def prepare_screen(expression: ad.AnnData, response: pd.DataFrame, *, drugs: lis
     measured = label.notna().any(axis=1).to_numpy()
     bulk, label, resp = bulk[measured].copy(), label[measured], resp[measured]
     log_if_linear(bulk)
-    keys = list(label.columns)
-    bulk.obsm["label"] = label.to_numpy(np.float32)
-    bulk.obsm["response_z"] = resp.to_numpy(np.float32)
-    bulk.obs["split"] = split_lines(bulk.n_obs, stratify=None, val_fraction=config.val_fraction,
-                                    test_fraction=config.test_fraction, seed=config.seed)
-    bulk.uns[SCREEN_KEY] = {"drugs": [wanted[k] for k in keys], "drug_keys": keys,
-                            "response_kind": [kinds[k] for k in keys],
-                            "n_lines": [int(v) for v in label.notna().sum()],
-                            "n_sensitive": [int(v) for v in (label == 1).sum()],
-                            "dropped": dropped, "n_expression_lines": int(expression.n_obs),
-                            "n_matched": int(bulk.n_obs)}
-    log.info("screen: %d drugs on %d lines (%d left out: too few lines of a class)", len(keys), bulk.n_obs, len(dropped))
+    kept = list(label.columns)
+    bulk.obsm[keys.LABEL] = label.to_numpy(np.float32)
+    bulk.obsm[keys.RESPONSE] = resp.to_numpy(np.float32)
+    bulk.obs[keys.SPLIT] = split_lines(bulk.n_obs, stratify=None, val_fraction=config.val_fraction,
+                                       test_fraction=config.test_fraction, seed=config.seed)
+    bulk.uns[keys.SCREEN] = {"drugs": [wanted[k] for k in kept], "drug_keys": kept, "response_kind": [kinds[k] for k in kept],
+                             "n_lines": [int(v) for v in label.notna().sum()],
+                             "n_sensitive": [int(v) for v in (label == 1).sum()], "dropped": dropped,
+                             "n_expression_lines": int(expression.n_obs), "n_matched": int(bulk.n_obs)}
+    log.info("screen: %d drugs on %d lines (%d left out: too few lines of a class)", len(kept), bulk.n_obs, len(dropped))
     return bulk

@@ -75,11 +75,8 @@ def program(rng: np.random.Generator, n_genes: int, n_active: int, *, size: floa
 
 def response_shift(genes: list[str], sensitive: np.ndarray, effect: float, *, n_planted: int = 20) -> np.ndarray:
     """Planted programs: the first `n_planted` genes up in sensitive, the next `n_planted` up in resistant."""
-    position = np.arange(len(genes))
-    is_sens = position < n_planted
-    is_res = (position >= n_planted) & (position < 2 * n_planted)
-    s = sensitive.astype(float)[:, None]
-    return effect * (s * is_sens[None, :] + (1 - s) * is_res[None, :])
+    position, s = np.arange(len(genes))[None, :], sensitive.astype(float)[:, None]
+    return effect * (s * (position < n_planted) + (1 - s) * ((position >= n_planted) & (position < 2 * n_planted)))
 
 
 def simulate_bulk(p: SimParams, rng: np.random.Generator, base: np.ndarray, *,
@@ -207,12 +204,6 @@ def screen_responses(expression: pd.DataFrame, *, seed: int) -> pd.DataFrame:
 TRAP_DRUGS = ("Trapinib", "Mirrorinib")
 
 
-def trap_gene_names(p: SimParams) -> list[str]:
-    """Program A genes, program B genes, mitochondrial genes, then the rest."""
-    programs = [f"PROGA_{i:02d}" for i in range(p.n_planted)] + [f"PROGB_{i:02d}" for i in range(p.n_planted)]
-    return programs + gene_names(p)[2 * p.n_planted:]
-
-
 def simulate_orientation_trap(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
     """Two drugs with opposite evidence, one sample of two equal populations.
 
@@ -227,7 +218,8 @@ def simulate_orientation_trap(outdir: str | Path, p: SimParams | None = None) ->
     p = p or SimParams(sensitive_fraction=0.12, n_cells=300, n_samples=1)
     rng = np.random.default_rng(p.seed)
     outdir = Path(outdir)
-    genes = trap_gene_names(p)
+    # program A genes, program B genes, then the mitochondrial genes and the rest, as gene_names
+    genes = [f"PROG{ab}_{i:02d}" for ab in "AB" for i in range(p.n_planted)] + gene_names(p)[2 * p.n_planted:]
     base = rng.normal(6, 1.5, len(genes))
     state = rng.choice(3, p.n_lines, p=[p.sensitive_fraction, p.sensitive_fraction, 1 - 2 * p.sensitive_fraction])
     expression = trap_bulk_expression(p, rng, base, genes=genes, state=state)

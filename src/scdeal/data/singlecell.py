@@ -38,11 +38,8 @@ class ClusterConfig:
 
 
 def quality_control(adata: ad.AnnData, p: ClusterConfig) -> dict:
-    """Filter cells and genes of counts data in place; report what each filter dropped.
-
-    Sets the following fields:
-        `var['mt']` and scanpy's QC metrics in `obs` and `var` (`n_genes_by_counts`, `pct_counts_mt`, …).
-    """
+    """Filter cells and genes of counts data in place; report what each filter dropped. Sets `var['mt']` and
+    scanpy's QC metrics in `obs` and `var` (`n_genes_by_counts`, `pct_counts_mt`, …)."""
     n_in = adata.n_obs
     adata.var["mt"] = adata.var_names.str.upper().str.startswith("MT-")
     sc.pp.calculate_qc_metrics(adata, qc_vars=["mt"], percent_top=None, log1p=False, inplace=True)
@@ -91,25 +88,20 @@ def preprocess_and_cluster(adata: ad.AnnData, p: ClusterConfig | None = None) ->
     select_variable_genes(adata, p.n_top_genes, scale)
     embed_and_cluster(adata, p)
     adata.uns[CLUSTER_INFO] = {"params": asdict(p), "input_scale": scale, "qc": qc,
-                                   "n_clusters": int(adata.obs[CLUSTER].nunique())}
+                               "n_clusters": int(adata.obs[CLUSTER].nunique())}
     return adata
 
 
 def select_variable_genes(adata: ad.AnnData, n_top: int, scale: DataScale) -> None:
-    """Mark the `n_top` most variable genes (Seurat dispersion; variance for scaled data).
-
-    Sets the following fields:
-        `var['highly_variable']` (and scanpy's dispersion columns for unscaled data).
-    """
+    """Mark the `n_top` most variable genes (Seurat dispersion; variance for scaled data) in
+    `var['highly_variable']` (and scanpy's dispersion columns for unscaled data)."""
     n_top = min(n_top, adata.n_vars)
     if scale == "scaled":
         # Seurat-style dispersion needs non-negative data: rank scaled data by variance instead.
         x = adata.X
         var = np.asarray(x.power(2).mean(0)).ravel() - np.asarray(x.mean(0)).ravel() ** 2 if sp.issparse(x) \
             else np.asarray(x).var(0)
-        top = np.argsort(-var)[:n_top]
-        adata.var["highly_variable"] = False
-        adata.var.iloc[top, adata.var.columns.get_loc("highly_variable")] = True
+        adata.var["highly_variable"] = np.isin(np.arange(adata.n_vars), np.argsort(-var)[:n_top])
     else:
         sc.pp.highly_variable_genes(adata, n_top_genes=n_top, flavor="seurat")
 
@@ -141,12 +133,8 @@ def knn_transformer(n_cells: int, k: int, seed: int):
 
 
 def embed_and_cluster(adata: ad.AnnData, p: ClusterConfig) -> None:
-    """PCA on the variable genes, kNN graph, Leiden clusters and UMAP, in place.
-
-    Sets the following fields:
-        `obsm['X_pca']`, `obsp['distances']`, `obsp['connectivities']`, `obs['cluster']`, `obsm['X_umap']`
-        and scanpy's `uns['neighbors']`, `uns['leiden']`, `uns['umap']`.
-    """
+    """PCA on the variable genes, kNN graph, Leiden clusters and UMAP, in place: `obsm['X_pca']`,
+    `obsp['distances']`, `obsp['connectivities']`, `obs['cluster']`, `obsm['X_umap']` and scanpy's `uns` entries."""
     # PCA centres sparse HVG data implicitly: cells × HVGs is never densified.
     hvg = adata[:, adata.var["highly_variable"].to_numpy()].copy()
     n_pcs = max(2, min(p.n_pcs, hvg.n_obs - 1, hvg.n_vars - 1))

@@ -43,14 +43,8 @@ def one_to_one_orthologs() -> dict[str, str]:
 
 def mouse_to_human(adata: ad.AnnData, orthologs: dict[str, str] | None = None,
                    min_rate: float = MIN_MAPPING_RATE) -> tuple[ad.AnnData, dict]:
-    """Keep genes with a one-to-one human ortholog, renamed to the human symbol; report the rate.
-
-    Returns:
-        A new AnnData of the mapped genes and the mapping report (genes in, genes mapped, rate).
-
-    Sets the following fields:
-        `var_names`: human symbols; `var['mouse_symbol']`: the mouse symbol each came from.
-    """
+    """A new AnnData of the genes with a one-to-one human ortholog (`var_names`: the human symbols,
+    `var['mouse_symbol']`: the mouse symbol each came from) and the mapping report (genes in, mapped, rate)."""
     orthologs = orthologs if orthologs is not None else one_to_one_orthologs()
     mapped = np.array([g in orthologs for g in adata.var_names])
     rate = float(mapped.mean()) if adata.n_vars else 0.0

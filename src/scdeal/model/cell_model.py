@@ -82,22 +82,16 @@ class CellModel:
 
     def network(self) -> EnsembleProbability:
         """The network whose output is the reported `prob_sensitive`, eval-ready on the CPU."""
-        encoders, predictors = [], []
-        for member in self.members:
-            enc = Encoder(len(self.genes), self.hidden_dims, self.latent_dim, dropout=0.0, variational=self.variational)
+        nets = [(Encoder(len(self.genes), self.hidden_dims, self.latent_dim, dropout=0.0, variational=self.variational),
+                 Head(self.latent_dim, self.predictor_hidden_dims, dropout=0.0)) for _ in self.members]
+        for (enc, pred), member in zip(nets, self.members, strict=True):
             enc.load_state_dict(member.encoder)
-            pred = Head(self.latent_dim, self.predictor_hidden_dims, dropout=0.0)
             pred.load_state_dict(member.predictor)
-            encoders.append(enc)
-            predictors.append(pred)
-        return EnsembleProbability(encoders, predictors, [m.calibration for m in self.members]).eval()
+        return EnsembleProbability([e for e, _ in nets], [p for _, p in nets], [m.calibration for m in self.members]).eval()
 
     def features(self, cells: ad.AnnData) -> CellFeatures:
-        """Model features of `cells` with the model's genes and the transferred sample's gene statistics.
-
-        Raises:
-            InputError: `cells` lack some of the model's genes.
-        """
+        """Model features of `cells` with the model's genes and the transferred sample's gene statistics (InputError:
+        `cells` lack some of the model's genes)."""
         positions = gene_positions(cells.var_names, self.genes)
         if (positions < 0).any():
             missing = [g for g, i in zip(self.genes, positions, strict=True) if i < 0]
@@ -111,22 +105,17 @@ class CellModel:
                    "gene_mean": torch.from_numpy(self.gene_mean), "gene_sd": torch.from_numpy(self.gene_sd),
                    "hidden_dims": list(self.hidden_dims), "predictor_hidden_dims": list(self.predictor_hidden_dims),
                    "latent_dim": self.latent_dim, "variational": self.variational,
-                   "members": [{"encoder": m.encoder, "predictor": m.predictor, "calibration": m.calibration}
-                               for m in self.members],
-                   "provenance": provenance}
+                   "members": [vars(m) for m in self.members], "provenance": provenance}  # encoder, predictor, calibration
         with atomic_path(path, suffix=".pt") as tmp:
             torch.save(payload, tmp)
 
     @classmethod
     def load(cls, path: str | Path) -> CellModel:
-        """The cell model saved by `save`.
-
-        Raises:
-            InputError: the file cannot be read, or is not a cell model of this format.
-        """
+        """The cell model saved by `save` (InputError: the file cannot be read, or is not a cell model of this
+        format)."""
         payload = load_tagged(path, CELL_MODEL_FORMAT, "cell model")
         return cls(genes=list(payload["genes"]), gene_mean=payload["gene_mean"].numpy(),
                    gene_sd=payload["gene_sd"].numpy(), hidden_dims=tuple(payload["hidden_dims"]),
                    predictor_hidden_dims=tuple(payload["predictor_hidden_dims"]), latent_dim=payload["latent_dim"],
                    variational=payload["variational"],
-                   members=[MemberWeights(m["encoder"], m["predictor"], m["calibration"]) for m in payload["members"]])
+                   members=[MemberWeights(**m) for m in payload["members"]])

@@ -19,11 +19,8 @@ DEVICE_CHOICES: tuple[str, ...] = get_args(DeviceChoice)
 
 
 def check_device(requested: str) -> str:
-    """`requested` itself when it names a device: auto, cpu, cuda or cuda:N.
-
-    Raises:
-        ValueError: naming the accepted values.
-    """
+    """`requested` itself when it names a device: auto, cpu, cuda or cuda:N (ValueError: naming the accepted
+    values)."""
     if requested not in DEVICE_CHOICES and not re.fullmatch(r"cuda:\d+", requested):
         raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)} or cuda:N, not '{requested}'")
     return requested
@@ -52,6 +49,4 @@ def seed_everything(seed: int) -> None:
 
 def autocast(device: torch.device):
     """bfloat16 mixed precision on GPU; a no-op on CPU (keeps CPU results exact)."""
-    if device.type == "cuda":
-        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16) if device.type == "cuda" else contextlib.nullcontext()

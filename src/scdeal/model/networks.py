@@ -49,19 +49,6 @@ class Encoder(nn.Module):
         return self.body[0]
 
 
-class Decoder(nn.Module):
-    """Bottleneck z → hidden layers (the encoder's, reversed) → genes."""
-
-    def __init__(self, n_genes: int, hidden_dims: tuple[int, ...], latent_dim: int, *, dropout: float):
-        super().__init__()
-        self.body = mlp([latent_dim, *reversed(hidden_dims)], dropout)
-        self.out = nn.Linear(hidden_dims[0], n_genes)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """The reconstruction of the genes from `z`."""
-        return self.out(self.body(z))
-
-
 class Head(nn.Module):
     """Bottleneck → hidden layers (none: a linear read-out) → one number per profile and drug.
 
@@ -76,20 +63,22 @@ class Head(nn.Module):
         self.out = nn.Linear(sizes[-1], n_out)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        """Rows × drugs outputs."""
+        """Rows × outputs (drugs; a decoder's genes)."""
         return self.out(self.body(z))
+
+
+class Decoder(Head):
+    """Bottleneck z → hidden layers (the encoder's, reversed) → genes."""
+
+    def __init__(self, n_genes: int, hidden_dims: tuple[int, ...], latent_dim: int, *, dropout: float):
+        super().__init__(latent_dim, tuple(reversed(hidden_dims)), dropout=dropout, n_out=n_genes)
 
 
 def autoencoder_loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, *, kind: EncoderKind, noise: float,
                      kl_weight: float) -> dict[str, torch.Tensor]:
     """Reconstruction (+ KL for the VAE). The denoising AE corrupts a copy; the target stays clean."""
-    inp = x
-    if kind == "dae":
-        keep = (torch.rand_like(x) > noise).to(x.dtype)
-        inp = x * keep
-    mu, logvar = encoder.distribution(inp)
-    z = mu
-    terms = {}
+    mu, logvar = encoder.distribution(x * (torch.rand_like(x) > noise).to(x.dtype) if kind == "dae" else x)
+    z, terms = mu, {}
     if kind == "vae":
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
         terms["kl"] = kl_weight * (-0.5 * torch.mean(torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)))
@@ -160,20 +149,10 @@ def masked_bce(logits: torch.Tensor, label: torch.Tensor, pos_weight: torch.Tens
 
 def response_terms(classifier: Head, regressor: Head, z: torch.Tensor, *, label: torch.Tensor,
                    response: torch.Tensor, pos_weight: torch.Tensor, w_response: float) -> dict[str, torch.Tensor]:
-    """The response loss terms on bulk embeddings `z`, shared by pretraining and the transfer's bulk term.
-
-    Args:
-        classifier: The sensitivity head.
-        regressor: The continuous-response head.
-        z: Bulk embeddings.
-        label: Lines × drugs: 1 sensitive, 0 resistant, NaN where a line was not measured for a drug.
-        response: Lines × drugs z-scored continuous responses, NaN where none.
-        pos_weight: BCE weight of the sensitive class, one per drug.
-        w_response: Weight of the regression; 0 leaves it out.
-
-    Returns:
-        `bce` (weighted BCE over the measured pairs) and, when `w_response` > 0, `response_mse`.
-    """
+    """The response loss terms on bulk embeddings `z`, shared by pretraining and the transfer's bulk term: `bce`
+    of the classifier (weighted by `pos_weight`, one per drug) over the measured pairs of `label` (lines × drugs:
+    1 sensitive, 0 resistant, NaN unmeasured) and, when `w_response` > 0, `response_mse` of the regressor against
+    `response` (lines × drugs z-scored continuous responses, NaN where none)."""
     terms = {"bce": masked_bce(classifier(z), label, pos_weight)}
     if w_response > 0:
         terms["response_mse"] = masked_mse(regressor(z), response)

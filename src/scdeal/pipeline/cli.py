@@ -37,39 +37,30 @@ def parse_run_args(argv: list[str]) -> tuple[dict, list[str], str | None, dict]:
     Returns:
         The parameter overrides, the profiles, the params file and the runner's own options (max_parallel).
     """
-    overrides, profiles, params_file = {}, [], None
-    options = {"max_parallel": None}
+    overrides, profiles, params_file, options = {}, [], None, {"max_parallel": None}
     i = 0
     while i < len(argv):
-        arg = argv[i]
-        nxt = argv[i + 1] if i + 1 < len(argv) else None
-        if arg == "-profile" and nxt:
-            profiles += [p for p in nxt.split(",") if p]
-            i += 2
-        elif arg == "-params-file" and nxt:
-            params_file = nxt
-            i += 2
-        elif arg == "-resume":  # resuming is the default: up-to-date tasks are always skipped
+        arg, nxt = argv[i], argv[i + 1] if i + 1 < len(argv) else None
+        i += 1
+        if arg in ("-profile", "-params-file") and nxt:
             i += 1
+            if arg == "-profile":
+                profiles += [p for p in nxt.split(",") if p]
+            else:
+                params_file = nxt
         elif arg == "-h":
             overrides["help"] = True
-            i += 1
         elif arg.startswith("--"):
-            key = arg[2:].replace("-", "_")
+            key, value = arg[2:].replace("-", "_"), True
             if "=" in key:
                 key, value = key.split("=", 1)
-                i += 1
-            elif nxt is None or nxt.startswith("-"):
-                value = True
-                i += 1
-            else:
-                value = nxt
-                i += 2
+            elif nxt is not None and not nxt.startswith("-"):
+                value, i = nxt, i + 1
             if key in options:
                 options[key] = int(value)
             else:
                 overrides[key] = value
-        else:
+        elif arg != "-resume":  # resuming is the default: up-to-date tasks are always skipped
             raise InputError(f"Unexpected argument '{arg}': parameters are written --name value.\n{USAGE}")
     return overrides, profiles, params_file, options
 
@@ -155,8 +146,7 @@ def cmd_simulate(argv: list[str]) -> int:
     parser.add_argument("--outdir", required=True, help="directory that receives the simulated files")
     add_config_flags(parser, SimParams)
     args = parser.parse_args(argv)
-    paths = simulate(args.outdir, config_from_args(SimParams, args))
-    for name, path in paths.items():
+    for name, path in simulate(args.outdir, config_from_args(SimParams, args)).items():
         print(f"{name}\t{path}")
     return 0
 
@@ -188,13 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     debug = any(flag in rest for flag in DEBUG_FLAGS)
     rest = [arg for arg in rest if arg not in DEBUG_FLAGS]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
+    commands = {"run": cmd_run, "simulate": cmd_simulate, "sync-config": cmd_sync_config}
     try:
-        if command == "run":
-            return cmd_run(rest)
-        if command == "simulate":
-            return cmd_simulate(rest)
-        if command == "sync-config":
-            return cmd_sync_config(rest)
+        if command in commands:
+            return commands[command](rest)
     except InputError as err:
         if debug:
             traceback.print_exc()

@@ -81,11 +81,8 @@ def groovy_literal(text: str, project: Path) -> Any:
 
 
 def load_params_file(path: str | Path) -> dict[str, Any]:
-    """The parameters of a -params-file (YAML, or JSON by its suffix).
-
-    Raises:
-        InputError: the file is missing, unreadable or not a mapping.
-    """
+    """The parameters of a -params-file (YAML, or JSON by its suffix) (InputError: the file is missing, unreadable or
+    not a mapping)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"Params file '{path}' does not exist.")
@@ -100,11 +97,7 @@ def load_params_file(path: str | Path) -> dict[str, Any]:
 
 def coerce(name: str, value: Any, spec: dict) -> Any:
     """`value` as the schema type of parameter `name` (integer, number, boolean), checked against its enum and
-    range (as nf-schema checks them under Nextflow).
-
-    Raises:
-        InputError: the value is not of the type, or not one of the allowed values.
-    """
+    range as nf-schema checks them under Nextflow (InputError: not of the type, or not an allowed value)."""
     kind = spec.get("type")
     try:
         if kind == "integer":
@@ -117,15 +110,11 @@ def coerce(name: str, value: Any, spec: dict) -> Any:
         raise InputError(f"Parameter --{name}: '{value}' is not a valid {kind}.") from None
     if "enum" in spec and value is not None and value not in spec["enum"]:
         raise InputError(f"Parameter --{name}: '{value}' is not one of {', '.join(map(str, spec['enum']))}.")
-    if kind in ("integer", "number") and value is not None and not in_range(value, spec):
+    if kind in ("integer", "number") and value is not None and \
+            not spec.get("minimum", value) <= value <= spec.get("maximum", value):  # either bound may be absent
         raise InputError(f"Parameter --{name}: {value} is outside its range "
                          f"[{spec.get('minimum', '-inf')}, {spec.get('maximum', 'inf')}].")
     return value
-
-
-def in_range(value: float, spec: dict) -> bool:
-    """Whether a number lies within the schema's minimum and maximum (either may be absent)."""
-    return spec.get("minimum", value) <= value <= spec.get("maximum", value)
 
 
 def resolve_params(root: Path, profiles: list[str], *, params_file: str | None,

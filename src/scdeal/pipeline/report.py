@@ -18,6 +18,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ..data import keys
 from ..data.writers import atomic_path, write_text, write_tsv
 
 __all__ = ["Section", "bulk_report_files", "cluster_report_files", "evaluation_report_files", "explain_report_files",
@@ -31,14 +32,29 @@ class Section(NamedTuple):
     name: str
     description: str
 
+    def payload(self, plot_type: str, **content) -> dict:
+        """The section as MultiQC custom content: id, name, description, plot type, then `content`."""
+        return {"id": self.id, "section_name": self.name, "description": self.description, "plot_type": plot_type,
+                **content}
+
+
+def quoted(text: object) -> str:
+    """`text` as a YAML single-quoted string ('' is a literal ')."""
+    return "'" + str(text).replace("'", "''") + "'"
+
 
 def mqc_header(section: Section, plot_type: str, extra: str = "") -> str:
     """The commented YAML header of a MultiQC custom-content table."""
-    quoted = {key: "'" + str(value).replace("'", "''") + "'"  # YAML single quotes: '' is a literal '
-              for key, value in (("id", section.id), ("section_name", section.name),
-                                 ("description", section.description), ("plot_type", plot_type))}
-    lines = [f"{key}: {value}" for key, value in quoted.items()] + ([extra] if extra else [])
+    lines = [f"{key}: {quoted(value)}" for key, value in section.payload(plot_type).items()] + ([extra] if extra else [])
     return "".join(f"# {line}\n" for block in lines for line in block.splitlines())
+
+
+def headers_block(columns: dict[str, dict]) -> str:
+    """The `headers` block of a MultiQC table: each column's options, strings quoted (MultiQC shows only the
+    columns named here)."""
+    return "headers:\n" + "\n".join(
+        f"  {key}: {{{', '.join(f'{k}: {quoted(v) if isinstance(v, str) else v}' for k, v in options.items())}}}"
+        for key, options in columns.items())
 
 
 def write_mqc_table(path: Path, section: Section, frame: pd.DataFrame, *, plot_type: str = "table",
@@ -49,10 +65,8 @@ def write_mqc_table(path: Path, section: Section, frame: pd.DataFrame, *, plot_t
 
 def write_mqc_linegraph(path: Path, section: Section, series: dict[str, list], *, xlab: str, ylab: str) -> None:
     """A MultiQC line graph: one line per key of `series`, each a list of [x, y] pairs."""
-    payload = {"id": section.id, "section_name": section.name, "description": section.description,
-               "plot_type": "linegraph",
-               "pconfig": {"id": f"{section.id}_plot", "title": section.name, "xlab": xlab, "ylab": ylab},
-               "data": series}
+    payload = section.payload("linegraph", pconfig={"id": f"{section.id}_plot", "title": section.name, "xlab": xlab,
+                                                    "ylab": ylab}, data=series)
     write_text(path, json.dumps(payload, indent=1, default=float))
 
 
@@ -69,8 +83,7 @@ def save_figure(fig, path: Path, section: Section) -> None:
     with atomic_path(path, suffix=".png") as tmp:
         tmp.write_bytes(buffer.getvalue())
     image = base64.b64encode(buffer.getvalue()).decode()
-    payload = {"id": section.id, "section_name": section.name, "description": section.description, "plot_type": "html",
-               "data": f'<img src="data:image/png;base64,{image}" style="max-width:100%">'}
+    payload = section.payload("html", data=f'<img src="data:image/png;base64,{image}" style="max-width:100%">')
     write_text(path.with_name(path.stem + "_mqc.json"), json.dumps(payload))
 
 
@@ -84,7 +97,7 @@ def run_name(sample: str, drug: str) -> str:
 def bulk_report_files(out: Path, drug: str, *, bulk, model) -> None:
     """The bulk models table row and the bulk training curves of one drug."""
     test, val = model.metrics[0]["test"], model.metrics[0]["val"]
-    info = bulk.uns["scdeal_bulk"]
+    info = bulk.uns[keys.BULK]
     row = pd.DataFrame([{"Drug": drug, "Lines": info["n_matched"], "Sensitive": info["n_sensitive"],
                          "Resistant": info["n_resistant"], "Response": info["response_kind"],
                          "Val AUROC": val["auroc"], "Test AUROC": test["auroc"], "Test AP": test["ap"],
@@ -94,10 +107,9 @@ def bulk_report_files(out: Path, drug: str, *, bulk, model) -> None:
         "One bulk model per drug: matched cell lines, class balance and held-out test performance "
         "(lines never seen in training or early stopping)."), row)
     history = pd.DataFrame(model.history)
-    series = {}
-    for stage, column in (("autoencoder", "val_recon"), ("predictor", "val_loss")):
-        part = history[history["stage"] == stage]
-        series[f"{drug} {stage} ({column})"] = epoch_pairs(part["epoch"], part[column])
+    series = {f"{drug} {stage} ({column})": epoch_pairs(history.loc[history["stage"] == stage, "epoch"],
+                                                        history.loc[history["stage"] == stage, column])
+              for stage, column in (("autoencoder", "val_recon"), ("predictor", "val_loss"))}
     write_mqc_linegraph(out / f"bulk_{drug}_curve_mqc.json", Section(
         f"scdeal_bulk_curve_{drug}", f"Bulk training: {drug}",
         "Validation loss per epoch of the autoencoder and the response predictor "
@@ -106,10 +118,10 @@ def bulk_report_files(out: Path, drug: str, *, bulk, model) -> None:
 
 def cluster_report_files(out: Path, sample: str, adata) -> None:
     """The samples table row (QC and clustering) of one sample."""
-    qc = adata.uns["scdeal_cluster"]["qc"]
-    row = pd.DataFrame([{"Sample": sample, "Cells in": qc["cells_in"], "Cells after QC": qc["cells_after_qc"],
-                         "Genes after QC": qc["genes_after_qc"], "Input scale": adata.uns["scdeal_cluster"]["input_scale"],
-                         "Clusters": adata.uns["scdeal_cluster"]["n_clusters"]}])
+    info = adata.uns[keys.CLUSTER_INFO]
+    row = pd.DataFrame([{"Sample": sample, "Cells in": info["qc"]["cells_in"], "Cells after QC": info["qc"]["cells_after_qc"],
+                         "Genes after QC": info["qc"]["genes_after_qc"], "Input scale": info["input_scale"],
+                         "Clusters": info["n_clusters"]}])
     write_mqc_table(out / f"{sample}_cluster_mqc.tsv", Section(
         "scdeal_samples", "Samples: QC and clustering",
         "Cells before and after QC, the detected input scale and the number of Leiden clusters."), row)
@@ -118,25 +130,25 @@ def cluster_report_files(out: Path, sample: str, adata) -> None:
 def transfer_report_files(out: Path, sample: str, drug: str, *, cells, history: pd.DataFrame, summary: dict) -> None:
     """General statistics, transfer curves, UMAP, baseline comparison and trust tables of one (sample, drug)."""
     name = run_name(sample, drug)
-    qc = cells.uns["scdeal_cluster"]["qc"]
+    qc = cells.uns[keys.CLUSTER_INFO]["qc"]
     general = pd.DataFrame([{"Sample": name, "cells_in": qc["cells_in"], "cells_after_qc": qc["cells_after_qc"],
                              "genes_shared": summary["n_genes_used"], "clusters": summary["n_clusters"],
                              "frac_sensitive": summary["sensitive_fraction_labelled"]}])
-    headers = ("headers:\n  cells_in: {title: 'Cells in', format: '{:,.0f}'}\n"
-               "  cells_after_qc: {title: 'Cells QC', format: '{:,.0f}'}\n"
-               "  genes_shared: {title: 'Genes shared', description: 'genes shared with the bulk model', format: '{:,.0f}'}\n"
-               "  clusters: {title: 'Clusters', format: '{:,.0f}'}\n"
-               "  frac_sensitive: {title: 'Sensitive', description: 'fraction of cells predicted sensitive', "
-               "max: 1, min: 0, format: '{:,.2f}'}")
+    count = "{:,.0f}"
+    headers = headers_block({
+        "cells_in": {"title": "Cells in", "format": count}, "cells_after_qc": {"title": "Cells QC", "format": count},
+        "genes_shared": {"title": "Genes shared", "description": "genes shared with the bulk model", "format": count},
+        "clusters": {"title": "Clusters", "format": count},
+        "frac_sensitive": {"title": "Sensitive", "description": "fraction of cells predicted sensitive", "max": 1, "min": 0,
+                           "format": "{:,.2f}"}})
     write_mqc_table(out / f"{name}_general_mqc.tsv", Section("scdeal_general", "scdeal", "Per (sample, drug) summary."),
                     general, plot_type="generalstats", extra=headers)
-    series = {}
     member0 = history[history["member"] == 0] if "member" in history else history
     if "stage" in member0:
         member0 = member0[member0["stage"] == "transfer"]
-    for term in ("bulk", "bulk_response", "mmd", "cluster", "anchor"):
-        if term in member0 and member0[term].abs().sum() > 0:  # bulk_response is 0 without a continuous measure
-            series[f"{name} {term}"] = epoch_pairs(member0["epoch"], member0[term])
+    series = {f"{name} {term}": epoch_pairs(member0["epoch"], member0[term]) for term in
+              ("bulk", "bulk_response", "mmd", "cluster", "anchor")  # bulk_response is 0 without a continuous measure
+              if term in member0 and member0[term].abs().sum() > 0}
     write_mqc_linegraph(out / f"{name}_transfer_curve_mqc.json", Section(
         f"scdeal_transfer_curve_{name}", f"Transfer training: {name}",
         "Each loss term per epoch (first ensemble member): bulk response loss (and the continuous-response "
@@ -165,14 +177,15 @@ def comparison_table(out: Path, name: str, compare: dict) -> None:
         "both on the cells."), row)
 
 
-TRUST_COLUMNS = {  # key in the diagnostic → (column title, number format or None); the long advice text last
-    "verdict": ("Verdict", None),
-    "members_sign_agreement": ("Members agreeing", "{:,.2f}"), "members_reset_to_source": ("Members reset", "{:,.0f}"),
-    "bulk_val_auroc_genes_used": ("Bulk val AUROC (genes used)", "{:,.3f}"),
-    "spearman_transfer_vs_direct": ("Spearman transfer vs direct", "{:,.2f}"),
-    "spearman_transfer_vs_baseline": ("Spearman transfer vs baseline", "{:,.2f}"),
-    "spearman_direct_vs_baseline": ("Spearman direct vs baseline", "{:,.2f}"),
-    "advice": ("What to do", None),
+TRUST_COLUMNS = {  # key in the diagnostic → its column's header options; the long advice text last
+    "verdict": {"title": "Verdict"},
+    "members_sign_agreement": {"title": "Members agreeing", "format": "{:,.2f}"},
+    "members_reset_to_source": {"title": "Members reset", "format": "{:,.0f}"},
+    "bulk_val_auroc_genes_used": {"title": "Bulk val AUROC (genes used)", "format": "{:,.3f}"},
+    "spearman_transfer_vs_direct": {"title": "Spearman transfer vs direct", "format": "{:,.2f}"},
+    "spearman_transfer_vs_baseline": {"title": "Spearman transfer vs baseline", "format": "{:,.2f}"},
+    "spearman_direct_vs_baseline": {"title": "Spearman direct vs baseline", "format": "{:,.2f}"},
+    "advice": {"title": "What to do"},
 }
 
 
@@ -180,32 +193,30 @@ def trust_table(out: Path, name: str, trust: dict) -> None:
     """The trust diagnostic table row: the verdict, the advice and the numbers behind them."""
     present = {k: v for k, v in TRUST_COLUMNS.items() if k in trust}
     row = pd.DataFrame([{"Sample": name, **{k: trust[k] for k in present}}])
-    headers = "headers:\n" + "\n".join(
-        f"  {k}: {{title: '{title}'" + (f", format: '{fmt}'" if fmt else "") + "}" for k, (title, fmt) in present.items())
     write_mqc_table(out / f"{name}_trust_mqc.tsv", Section(
         "scdeal_trust", "Trust diagnostic",
         "Does the call follow the bulk evidence? Members (each on its own bootstrap of bulk lines) "
         "should rank cells the same way; the transfer should agree in direction with the bulk model "
         "applied directly (the direct model) and with the linear baseline; the direct model should rank held-out "
         "bulk lines well on the genes this sample has. Verdicts: consistent, unstable, disputed, "
-        "weak_bulk_evidence. No cell label is used."), row, extra=headers)
+        "weak_bulk_evidence. No cell label is used."), row, extra=headers_block(present))
 
 
 def umap_figure(cells, path: Path, title: str) -> None:
     """UMAP coloured by probability, call and cluster, as PNG and report section (nothing without a UMAP)."""
-    umap = cells.obsm.get("X_umap")
+    umap = cells.obsm.get(keys.UMAP)
     if umap is None:
         return
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    sc_ = axes[0].scatter(umap[:, 0], umap[:, 1], c=cells.obs["prob_sensitive"], cmap="coolwarm", s=6, vmin=0, vmax=1)
+    sc_ = axes[0].scatter(umap[:, 0], umap[:, 1], c=cells.obs[keys.PROB], cmap="coolwarm", s=6, vmin=0, vmax=1)
     fig.colorbar(sc_, ax=axes[0], label="P(sensitive)")
     axes[0].set_title(f"{title}: probability of sensitivity")
     for label, colour in (("resistant", "#2166ac"), ("sensitive", "#b2182b"), ("uncertain", "#bdbdbd")):
-        mask = (cells.obs["predicted_label"] == label).to_numpy()
+        mask = (cells.obs[keys.CALL] == label).to_numpy()
         axes[1].scatter(umap[mask, 0], umap[mask, 1], s=6, c=colour, label=f"{label} ({mask.sum()})")
     axes[1].legend(markerscale=3, fontsize=8)
     axes[1].set_title("predicted label")
-    clusters = cells.obs["cluster"].astype(str)
+    clusters = cells.obs[keys.CLUSTER].astype(str)
     for i, cl in enumerate(sorted(clusters.unique(), key=lambda c: (len(c), c))):
         mask = (clusters == cl).to_numpy()
         axes[2].scatter(umap[mask, 0], umap[mask, 1], s=6, color=plt.cm.tab20(i % 20), label=cl)
@@ -227,15 +238,14 @@ def explain_report_files(out: Path, sample: str, drug: str, *, signature: pd.Dat
         ["Sample", "gene", "direction", "effect", "mean_abs_attribution", "fraction_towards_sensitive",
          "fraction_towards_resistant"]]
     ov = summary["de_overlap"]
-    # MultiQC shows only the columns named under `headers`: every column of the table is listed
-    headers = ("headers:\n  gene: {title: 'Gene', description: 'HGNC symbol'}\n"
-               "  direction: {title: 'Direction', "
-               "description: 'sensitive: higher expression raises the probability of sensitivity'}\n"
-               "  effect: {title: 'Effect', description: 'mean attribution × sign of expression vs the sample mean', "
-               "format: '{:,.4f}'}\n"
-               "  mean_abs_attribution: {title: 'Mean |attribution|', format: '{:,.4f}'}\n"
-               "  fraction_towards_sensitive: {title: 'Cells → sensitive', min: 0, max: 1, format: '{:,.2f}'}\n"
-               "  fraction_towards_resistant: {title: 'Cells → resistant', min: 0, max: 1, format: '{:,.2f}'}")
+    headers = headers_block({
+        "gene": {"title": "Gene", "description": "HGNC symbol"},
+        "direction": {"title": "Direction", "description": "sensitive: higher expression raises the probability of sensitivity"},
+        "effect": {"title": "Effect", "description": "mean attribution × sign of expression vs the sample mean",
+                   "format": "{:,.4f}"},
+        "mean_abs_attribution": {"title": "Mean |attribution|", "format": "{:,.4f}"},
+        **{f"fraction_towards_{d}": {"title": f"Cells → {d}", "min": 0, "max": 1, "format": "{:,.2f}"}
+           for d in ("sensitive", "resistant")}})
     write_mqc_table(out / f"{name}_signature_mqc.tsv", Section(
         f"scdeal_signature_{name}", f"Signature genes: {name}",
         f"Top integrated-gradient genes pushing cells towards sensitive or resistant (baseline: sample mean; "
@@ -246,8 +256,8 @@ def explain_report_files(out: Path, sample: str, drug: str, *, signature: pd.Dat
     if not genes:
         return
     frame = pd.DataFrame(attributions[:, genes].X, columns=genes)
-    frame["cluster"] = attributions.obs["cluster"].astype(str).to_numpy()
-    means = frame.groupby("cluster").mean()
+    frame[keys.CLUSTER] = attributions.obs[keys.CLUSTER].astype(str).to_numpy()
+    means = frame.groupby(keys.CLUSTER).mean()
     fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(genes)), 0.5 * len(means) + 2))
     lim = float(np.abs(means.to_numpy()).max()) or 1.0
     im = ax.imshow(means.to_numpy(), cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
@@ -265,8 +275,8 @@ def evaluation_report_files(out: Path, sample: str, drug: str, *, metrics: dict,
     """The evaluation general statistics and the evaluation table of one (sample, drug)."""
     name = run_name(sample, drug)
     general = pd.DataFrame([{"Sample": name, "auroc": metrics["auroc"], "ap": metrics["ap"], "f1": metrics["f1"]}])
-    headers = ("headers:\n  auroc: {title: 'AUROC', min: 0, max: 1, format: '{:,.3f}'}\n"
-               "  ap: {title: 'AP', min: 0, max: 1, format: '{:,.3f}'}\n  f1: {title: 'F1', min: 0, max: 1, format: '{:,.3f}'}")
+    headers = headers_block({key: {"title": key.upper(), "min": 0, "max": 1, "format": "{:,.3f}"}
+                             for key in ("auroc", "ap", "f1")})
     write_mqc_table(out / f"{name}_evaluation_general_mqc.tsv",
                     Section("scdeal_general_eval", "scdeal evaluation", "Metrics against ground-truth labels."),
                     general, plot_type="generalstats", extra=headers)
@@ -298,28 +308,18 @@ SCREEN_BULK_COLUMNS = {  # metrics column → (title, description, format, (min,
 
 
 def table_headers(columns: dict, *, col1: str) -> str:
-    """The `headers` and `pconfig` blocks of a MultiQC table whose rows keep the file's order (every column
-    named: MultiQC hides the others). `columns`: key → (title, description, format or None, (min, max) or None)."""
-    def quoted(text: str) -> str:
-        return "'" + str(text).replace("'", "''") + "'"
-
-    lines = ["headers:"]
-    for key, (title, description, fmt, scale) in columns.items():
-        items = [f"title: {quoted(title)}", f"description: {quoted(description)}"]
-        items += [f"format: {quoted(fmt)}"] if fmt else []
-        items += [f"min: {scale[0]}", f"max: {scale[1]}"] if scale else []
-        lines.append(f"  {key}: {{{', '.join(items)}}}")
-    return "\n".join([*lines, "pconfig:", "  sort_rows: false", f"  col1_header: {quoted(col1)}"])
+    """The `headers` and `pconfig` blocks of a MultiQC table whose rows keep the file's order.
+    `columns`: key → (title, description, format or None, (min, max) or None)."""
+    options = {key: {"title": title, "description": description, **({"format": fmt} if fmt else {}),
+                     **({"min": scale[0], "max": scale[1]} if scale else {})}
+               for key, (title, description, fmt, scale) in columns.items()}
+    return "\n".join([headers_block(options), "pconfig:", "  sort_rows: false", f"  col1_header: {quoted(col1)}"])
 
 
 def screen_bulk_report_files(out: Path, metrics: pd.DataFrame) -> None:
-    """The screen's bulk validation table: one row per drug of the multi-task bulk model, best test AUROC first.
-
-    Args:
-        out: The step's output folder.
-        metrics: One row per drug: drug, response_kind, n_lines, n_sensitive, val_auroc, test_auroc,
-            test_spearman (NaN without a continuous response).
-    """
+    """The screen's bulk validation table, best test AUROC first: one row of `metrics` per drug of the multi-task
+    bulk model (drug, response_kind, n_lines, n_sensitive, val_auroc, test_auroc, test_spearman: NaN without a
+    continuous response)."""
     table = metrics.sort_values("test_auroc", ascending=False, na_position="last", kind="stable")
     table = table[["drug", *SCREEN_BULK_COLUMNS]].rename(columns={"drug": "Drug"})
     write_mqc_table(out / "screen_bulk_validation_mqc.tsv", Section(
@@ -360,18 +360,9 @@ def percent(value: float) -> str:
 
 def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame, sample_ranking: pd.DataFrame,
                         top_drugs: int) -> None:
-    """The screen of one sample: the drug ranking table and the clusters × drugs heatmap of the top ranked drugs.
-
-    Args:
-        out: The step's output folder.
-        sample: The sample id.
-        cluster_ranking: Per cluster and drug (scdeal.tl.screen.cluster_ranking): cluster, rank, drug, n_cells,
-            mean_prob, sensitive_fraction, sensitive_low, sensitive_high, mean_sd, ranked.
-        sample_ranking: Per drug over the whole sample (scdeal.tl.screen.sample_ranking), ranked drugs first:
-            rank (NA where not ranked), drug, mean_prob, sensitive_fraction, sensitive_low, sensitive_high,
-            mean_sd, uncertain_fraction, ranked, bulk_val_auroc, members_sign_agreement, verdict.
-        top_drugs: Ranked drugs shown in the heatmap.
-    """
+    """The screen of one sample: the drug ranking table (`sample_ranking`, scdeal.tl.screen.sample_ranking) and
+    the clusters × drugs heatmap (`cluster_ranking`, scdeal.tl.screen.cluster_ranking) of the `top_drugs` ranked
+    drugs."""
     name = run_name(sample, "screen")
     ranking = sample_ranking.sort_values(["ranked", "rank"], ascending=[False, True], na_position="last", kind="stable")
     unranked = int((~ranking["ranked"].astype(bool)).sum())
@@ -382,22 +373,14 @@ def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame
                        f"lists every drug ({unranked} not ranked: their bulk heads are not better than chance on "
                        "held-out cell lines, --min_bulk_auroc). ")
         ranking = ranking.head(SCREEN_REPORT_ROWS)
-    table = pd.DataFrame({
-        "Drug": ranking["drug"].to_numpy(),
+    shown = {  # the columns written as text; the others as they are
         "rank": [str(int(r)) if ok else "not ranked" for r, ok in zip(ranking["rank"], ranking["ranked"], strict=True)],
-        "lift": ranking["lift"].to_numpy(),
-        "mean_prob": ranking["mean_prob"].to_numpy(),
-        "bulk_sensitive_rate": ranking["bulk_sensitive_rate"].to_numpy(),
         "sensitive": [f"{percent(f)} % ({percent(lo)}–{percent(hi)})" for f, lo, hi in
                       zip(ranking["sensitive_fraction"], ranking["sensitive_low"], ranking["sensitive_high"], strict=True)],
-        "uncertain": [f"{percent(f)} %" for f in ranking["uncertain_fraction"]],
-        "mean_sd": ranking["mean_sd"].to_numpy(),
-        "bulk_val_auroc": ranking["bulk_val_auroc"].to_numpy(),
-    })
-    if "members_sign_agreement" in ranking:
-        table["members_sign_agreement"] = ranking["members_sign_agreement"].to_numpy()
-    table["verdict"] = ranking["verdict"].to_numpy()
-    columns = {k: v for k, v in SCREEN_RANKING_COLUMNS.items() if k in table}
+        "uncertain": [f"{percent(f)} %" for f in ranking["uncertain_fraction"]]}
+    columns = {k: v for k, v in SCREEN_RANKING_COLUMNS.items() if k in shown or k in ranking}
+    table = pd.DataFrame({"Drug": ranking["drug"].to_numpy(),
+                          **{k: shown[k] if k in shown else ranking[k].to_numpy() for k in columns}})
     write_mqc_table(out / f"{name}_ranking_mqc.tsv", Section(
         f"scdeal_screen_ranking_{sample}", f"Screen ranking: {sample}",
         f"Every drug of the screen applied to {sample} by one transfer of the multi-drug bulk model, ranked by "
@@ -426,12 +409,9 @@ def screen_heatmap(path: Path, sample: str, *, cluster_ranking: pd.DataFrame, dr
         "(columns, best first): the cluster's mean probability of sensitivity over the drug's rate of sensitive "
         "bulk lines. Red (above 1), the bulk evidence expects the cluster to respond more than an average cell "
         "line; blue, less. A drug red in one cluster only may target a subpopulation the sample mean hides.")
-    payload = {"id": section.id, "section_name": section.name, "description": section.description,
-               "plot_type": "heatmap",
-               "pconfig": {"id": f"{section.id}_plot", "title": section.name, "xlab": "drug", "ylab": "cluster",
-                           "zlab": "lift", "min": 0, "max": 2, "square": False, "tt_decimals": 2,
-                           "xcats_samples": False, "ycats_samples": False,
-                           "colstops": [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]]},
-               "xcats": drugs, "ycats": [f"cluster {c}" for c in clusters],
-               "data": [[None if pd.isna(v) else round(float(v), 4) for v in row] for row in values.to_numpy()]}
+    pconfig = {"id": f"{section.id}_plot", "title": section.name, "xlab": "drug", "ylab": "cluster", "zlab": "lift",
+               "min": 0, "max": 2, "square": False, "tt_decimals": 2, "xcats_samples": False, "ycats_samples": False,
+               "colstops": [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]]}
+    payload = section.payload("heatmap", pconfig=pconfig, xcats=drugs, ycats=[f"cluster {c}" for c in clusters],
+                              data=[[None if pd.isna(v) else round(float(v), 4) for v in row] for row in values.to_numpy()])
     write_text(path, json.dumps(payload, indent=1))

@@ -28,6 +28,7 @@ import sys
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -40,16 +41,13 @@ from .preflight import SampleCheck
 from .provenance import versions_yaml
 from .samplesheet import Row
 from .settings import step_flags
+from .steps import STEPS
 
 __all__ = ["PROCESS", "Task", "build_tasks", "run_dag", "run_multiqc", "task_fingerprint", "write_pipeline_info",
            "write_validations"]
 
 log = logging.getLogger("scdeal.run")
-PROCESS = {"validate": "SCDEAL_VALIDATE", "bulk_prepare": "SCDEAL_BULK_PREPARE",
-           "bulk_pretrain": "SCDEAL_BULK_PRETRAIN", "cluster": "SCDEAL_CLUSTER",
-           "transfer": "SCDEAL_TRANSFER", "explain": "SCDEAL_EXPLAIN", "evaluate": "SCDEAL_EVALUATE",
-           "screen_prepare": "SCDEAL_SCREEN_PREPARE", "screen_pretrain": "SCDEAL_SCREEN_PRETRAIN",
-           "screen": "SCDEAL_SCREEN"}
+PROCESS = {step: f"SCDEAL_{step.upper()}" for step in STEPS}  # Nextflow's process names
 # exit statuses that stop the failed task's pairs only: the data's own fault, or memory/time (Nextflow retries
 # these with more resources first; the local runner has no more to give)
 PAIR_FAILURES = frozenset({EXIT_DATA_ERROR, *range(130, 146), 104, 175})
@@ -90,74 +88,55 @@ def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path,
     skipped) and evaluation (where the row has a label_key) per (sample, drug), and the screen of each
     screened sample. Without `checks`, every sample is valid."""
     flags = step_flags()
+
+    def task(name: str, folder: Path, args: list, *, reads: dict[str, Path] | None = None, inputs: list[Path] = (),
+             deps: list[str] = ()) -> Task:
+        # the files a task reads are its first flags and its inputs; then `args`, then the step's settings
+        step, reads = name.split(":")[0], reads or {}
+        first = [text for flag, path in reads.items() for text in (f"--{flag}", str(path))]
+        return Task(name, step, folder, [*first, *map(str, args), *ext_args(step, params, flags)],
+                    [*reads.values(), *inputs], list(deps), run_dir=outdir)
+
     checks = checks or {row.sample: SampleCheck(row.sample) for row in rows}
-    tasks = [Task(f"validate:{sample}", "validate", outdir / "validation" / sample, [], [],
+    tasks = [Task(f"validate:{sample}", "validate", outdir / "validation" / sample, [], [], run_dir=outdir,
                   status="done" if check.valid else "failed") for sample, check in checks.items()]
     rows = [row for row in rows if checks[row.sample].valid]
-    drugs = {}
-    for row in rows:
-        if not row.screen:
-            drugs.setdefault(row.drug_key, row.drug)
     responses = response_paths(params["bulk_response"])
-    cosmic = ["--cosmic_map", str(params["cosmic_map"])] if params.get("cosmic_map") else []
-    for key in drugs:
+    tables = ["--bulk_expression", params["bulk_expression"], "--bulk_response", *responses]
+    table_files = [Path(params["bulk_expression"]), *map(Path, responses)]
+    cosmic = ["--cosmic_map", params["cosmic_map"]] if params.get("cosmic_map") else []
+    for key in dict.fromkeys(row.drug_key for row in rows if not row.screen):
         bdir = outdir / "bulk" / key
-        prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", *responses, "--drug", key,
-                *cosmic]
-        tasks.append(Task(f"bulk_prepare:{key}", "bulk_prepare", bdir, prep + ext_args("bulk_prepare", params, flags),
-                          [Path(params["bulk_expression"]), *map(Path, responses)]))
-        tasks.append(Task(f"bulk_pretrain:{key}", "bulk_pretrain", bdir,
-                          ["--bulk", str(bdir / "bulk.h5ad"), "--drug", key, *ext_args("bulk_pretrain", params, flags)],
-                          [bdir / "bulk.h5ad"], deps=[f"bulk_prepare:{key}"]))
+        tasks += [task(f"bulk_prepare:{key}", bdir, [*tables, "--drug", key, *cosmic], inputs=table_files),
+                  task(f"bulk_pretrain:{key}", bdir, ["--drug", key], reads={"bulk": bdir / "bulk.h5ad"},
+                       deps=[f"bulk_prepare:{key}"])]
     sdir = outdir / "screen" / "_bulk"  # no sample id starts with "_"
     if any(row.screen for row in rows):
-        panel = ["--drugs", str(params["drugs"])] if params.get("drugs") else []
-        prep = ["--bulk_expression", str(params["bulk_expression"]), "--bulk_response", *responses, *cosmic, *panel]
-        tasks.append(Task("screen_prepare", "screen_prepare", sdir, prep + ext_args("screen_prepare", params, flags),
-                          [Path(params["bulk_expression"]), *map(Path, responses), *map(Path, panel[1:])]))
-        tasks.append(Task("screen_pretrain", "screen_pretrain", sdir,
-                          ["--bulk", str(sdir / "screen_bulk.h5ad"), *ext_args("screen_pretrain", params, flags)],
-                          [sdir / "screen_bulk.h5ad"], deps=["screen_prepare"]))
-    samples = {}
-    for row in rows:
-        samples.setdefault(row.sample, row)
-    for sample, row in samples.items():
-        cdir = outdir / "cluster" / sample
-        tasks.append(Task(f"cluster:{sample}", "cluster", cdir,
-                          ["--input", str(row.input), "--sample", sample, "--species", row.species,
-                           *ext_args("cluster", params, flags)], [row.input], deps=[f"validate:{sample}"]))
+        panel = ["--drugs", params["drugs"]] if params.get("drugs") else []
+        tasks += [task("screen_prepare", sdir, [*tables, *cosmic, *panel], inputs=[*table_files, *map(Path, panel[1:])]),
+                  task("screen_pretrain", sdir, [], reads={"bulk": sdir / "screen_bulk.h5ad"}, deps=["screen_prepare"])]
+    for sample, row in {row.sample: row for row in rows}.items():  # a sample has one input and species
+        tasks.append(task(f"cluster:{sample}", outdir / "cluster" / sample, ["--sample", sample, "--species", row.species],
+                          reads={"input": row.input}, deps=[f"validate:{sample}"]))
     for row in rows:
         key, sample = row.drug_key, row.sample
+        cells = outdir / "cluster" / sample / f"{sample}.clustered.h5ad"
         if row.screen:
-            cells = outdir / "cluster" / sample / f"{sample}.clustered.h5ad"
-            tasks.append(Task(f"screen:{sample}", "screen", outdir / "screen" / sample,
-                              ["--cells", str(cells), "--bulk", str(sdir / "screen_bulk.h5ad"),
-                               "--model", str(sdir / "screen_model.pt"), "--sample", sample,
-                               *ext_args("screen", params, flags)],
-                              [cells, sdir / "screen_bulk.h5ad", sdir / "screen_model.pt"],
+            tasks.append(task(f"screen:{sample}", outdir / "screen" / sample, ["--sample", sample],
+                              reads={"cells": cells, "bulk": sdir / "screen_bulk.h5ad", "model": sdir / "screen_model.pt"},
                               deps=[f"cluster:{sample}", "screen_pretrain"]))
             continue
-        bdir, cdir = outdir / "bulk" / key, outdir / "cluster" / sample
-        pdir = outdir / "predictions" / sample / key
-        annotated = pdir / f"{sample}_{key}.h5ad"
-        tasks.append(Task(f"transfer:{sample}:{key}", "transfer", pdir,
-                          ["--cells", str(cdir / f"{sample}.clustered.h5ad"), "--bulk", str(bdir / "bulk.h5ad"),
-                           "--model", str(bdir / "bulk_model.pt"), "--sample", sample, "--drug", key,
-                           *ext_args("transfer", params, flags)],
-                          [cdir / f"{sample}.clustered.h5ad", bdir / "bulk.h5ad", bdir / "bulk_model.pt"],
+        bdir, pdir = outdir / "bulk" / key, outdir / "predictions" / sample / key
+        pair, annotated = ["--sample", sample, "--drug", key], {"adata": pdir / f"{sample}_{key}.h5ad"}
+        tasks.append(task(f"transfer:{sample}:{key}", pdir, pair,
+                          reads={"cells": cells, "bulk": bdir / "bulk.h5ad", "model": bdir / "bulk_model.pt"},
                           deps=[f"cluster:{sample}", f"bulk_pretrain:{key}"]))
         if not params.get("skip_explain"):
-            tasks.append(Task(f"explain:{sample}:{key}", "explain", outdir / "explain" / sample / key,
-                              ["--adata", str(annotated), "--cell_model", str(pdir / "cell_model.pt"), "--sample", sample,
-                               "--drug", key, *ext_args("explain", params, flags)],
-                              [annotated, pdir / "cell_model.pt"], deps=[f"transfer:{sample}:{key}"]))
+            tasks.append(task(f"explain:{sample}:{key}", outdir / "explain" / sample / key, pair,
+                              reads={**annotated, "cell_model": pdir / "cell_model.pt"}, deps=[f"transfer:{sample}:{key}"]))
         if row.label_key:
-            tasks.append(Task(f"evaluate:{sample}:{key}", "evaluate", outdir / "evaluation" / sample / key,
-                              ["--adata", str(annotated), "--label_key", row.label_key, "--sample", sample,
-                               "--drug", key, *ext_args("evaluate", params, flags)],
-                              [annotated], deps=[f"transfer:{sample}:{key}"]))
-    for task in tasks:
-        task.run_dir = outdir
+            tasks.append(task(f"evaluate:{sample}:{key}", outdir / "evaluation" / sample / key,
+                              ["--label_key", row.label_key, *pair], reads=annotated, deps=[f"transfer:{sample}:{key}"]))
     return tasks
 
 
@@ -187,12 +166,6 @@ def log_path(logdir: Path, task: Task) -> Path:
 def stamp_path(task: Task) -> Path:
     """The file that records a finished task's fingerprint."""
     return task.outdir / f".scdeal_{task.step}.done.json"
-
-
-def up_to_date(task: Task) -> bool:
-    """Whether the task finished before with the same step, flags and input states."""
-    stamp = stamp_path(task)
-    return stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == task_fingerprint(task)
 
 
 def execute(task: Task, threads: int, logdir: Path) -> int:
@@ -241,7 +214,8 @@ def run_dag(tasks: list[Task], outdir: Path, *, max_parallel: int, total_threads
                     task.status = "skipped (upstream failed)"
                     log.error("%s: skipped because an upstream task failed", task.name)
                 elif all(s in ("done", "cached") for s in dep_status):
-                    if up_to_date(task):
+                    stamp = stamp_path(task)  # finished before with the same step, flags and input states
+                    if stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == task_fingerprint(task):
                         task.status = "cached"
                         log.info("%s: up to date, skipped", task.name)
                     else:
@@ -264,19 +238,15 @@ def run_dag(tasks: list[Task], outdir: Path, *, max_parallel: int, total_threads
                 task.status = "done" if code == 0 else "failed"
                 log.log(logging.INFO if code == 0 else logging.ERROR, "%s: %s in %.1f s%s", task.name, task.status,
                         task.seconds, "" if code == 0 else f" (exit {code}; log: {log_path(logdir, task)})")
-                if code != 0:
-                    print(tail_of_log(log_path(logdir, task)), file=sys.stderr)
+                if code != 0:  # the last lines of the task's log
+                    logfile = log_path(logdir, task)
+                    lines = logfile.read_text().splitlines() if logfile.exists() else []
+                    print("\n".join("    " + line for line in lines[-5:]), file=sys.stderr)
                 if code != 0 and code not in PAIR_FAILURES and not stopping:
                     stopping = True
                     log.error("%s failed with exit %d, not a data error: stopping the run after the running "
                               "tasks (fix the cause, then rerun: finished tasks are reused)", task.name, code)
     return tasks
-
-
-def tail_of_log(path: Path, lines: int = 5) -> str:
-    """The last `lines` lines of a task's log, indented."""
-    text = path.read_text().splitlines() if path.exists() else []
-    return "\n".join("    " + line for line in text[-lines:])
 
 
 def write_validations(outdir: Path, checks: dict[str, SampleCheck]) -> None:
@@ -288,13 +258,17 @@ def write_validations(outdir: Path, checks: dict[str, SampleCheck]) -> None:
 
 def write_pipeline_info(outdir: Path, root: Path, params: dict, *, tasks: list[Task], rows: list[Row]) -> None:
     """pipeline_info/: parameters, execution trace, versions, status per row, the validated samplesheet,
-    the parameters section of the report and the methods description."""
+    the parameters section of the report and the methods description (from the template Nextflow renders)."""
     info = outdir / "pipeline_info"
     write_json(info / "params.json", params)
     trace = ["task\tstep\tstatus\tseconds\toutdir"] + [f"{t.name}\t{t.step}\t{t.status}\t{t.seconds:.2f}\t{t.outdir}"
                                                         for t in tasks]
     write_text(info / "execution_trace.tsv", "\n".join(trace) + "\n")
-    write_text(info / "scdeal_software_mqc_versions.yml", versions_file(tasks))
+    # the versions of every process that ran, under Nextflow's process names, and of the workflow
+    versions = [versions_yaml(process) for process in sorted({PROCESS[t.step] for t in tasks})]
+    versions += [f'"MULTIQC":\n    multiqc: "{version("multiqc")}"\n',
+                 f'Workflow:\n    scdeal/scdeal: "v{scdeal.__version__}"\n    scdeal run: "local runner"\n']
+    write_text(info / "scdeal_software_mqc_versions.yml", "".join(versions))
     write_text(info / "scdeal_status.tsv", status_table(rows, tasks))
     sheet = ["sample,input,drug,species,label_key"] + [f"{r.sample},{r.input},{r.drug},{r.species},{r.label_key or ''}"
                                                        for r in rows]
@@ -305,17 +279,9 @@ def write_pipeline_info(outdir: Path, root: Path, params: dict, *, tasks: list[T
                                                               for k, v in sorted(params.items())
                                                               if v not in (None, "")) + "</dl>"}
     write_json(info / "workflow_summary_mqc.json", summary)
-    write_methods_description(info, root)
-
-
-def versions_file(tasks: list[Task]) -> str:
-    """The versions of every process that ran, under Nextflow's process names, and of the workflow."""
-    from importlib.metadata import version
-
-    processes = sorted({PROCESS[t.step] for t in tasks})
-    workflow = f'Workflow:\n    scdeal/scdeal: "v{scdeal.__version__}"\n    scdeal run: "local runner"\n'
-    multiqc = f'"MULTIQC":\n    multiqc: "{version("multiqc")}"\n'
-    return "".join(versions_yaml(process) for process in processes) + multiqc + workflow
+    methods = (root / "assets" / "methods_description_template.yml").read_text()
+    write_text(info / "methods_description_mqc.yaml",
+               methods.replace("${workflow.manifest.version}", scdeal.__version__).replace("${doi_text}", ""))
 
 
 def status_table(rows: list[Row], tasks: list[Task]) -> str:
@@ -328,10 +294,8 @@ def status_table(rows: list[Row], tasks: list[Task]) -> str:
     def state(step: str, row: Row) -> str:
         if by_name[f"validate:{row.sample}"].status == "failed":
             return "failed"
-        if row.screen:
-            task = by_name.get(f"screen:{row.sample}") if step == "transfer" else None
-        else:
-            task = by_name.get(f"{step}:{row.sample}:{row.drug_key}")
+        task = by_name.get(f"{step}:{row.sample}:{row.drug_key}" if not row.screen else
+                           f"screen:{row.sample}" if step == "transfer" else "")
         if task is None:
             return "skipped"
         return {"done": "done", "cached": "done", STOPPED: "not run"}.get(task.status, "failed")
@@ -339,14 +303,6 @@ def status_table(rows: list[Row], tasks: list[Task]) -> str:
     lines = ["sample\tdrug\tpredictions\texplanation\tevaluation"]
     lines += ["\t".join([r.sample, r.drug_key, state("transfer", r), state("explain", r), state("evaluate", r)]) for r in rows]
     return "\n".join(lines) + "\n"
-
-
-def write_methods_description(info: Path, root: Path) -> None:
-    """The methods section of the report, from the template the Nextflow pipeline also renders."""
-    from .. import __version__
-    text = (root / "assets" / "methods_description_template.yml").read_text()
-    text = text.replace("${workflow.manifest.version}", __version__).replace("${doi_text}", "")
-    write_text(info / "methods_description_mqc.yaml", text)
 
 
 def run_multiqc(outdir: Path, root: Path, params: dict) -> bool:

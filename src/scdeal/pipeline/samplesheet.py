@@ -74,20 +74,11 @@ def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
 
 def row_problems(row: dict[str, str]) -> list[tuple[str, str]]:
     """(column, message) for every schema rule a row breaks: the rules of schema_input.json."""
-    problems = []
-    for col in REQUIRED:
-        if not row.get(col):
-            problems.append((col, f"{col} is required"))
-    for col, pattern in PATTERNS.items():
-        value = row.get(col)
-        if value and not re.match(pattern, value):
-            problems.append((col, MESSAGES[col]))
+    problems = [(col, f"{col} is required") for col in REQUIRED if not row.get(col)]
+    problems += [(col, MESSAGES[col]) for col, pattern in PATTERNS.items() if row.get(col) and not re.match(pattern, row[col])]
     if row.get("species") and row["species"] not in SPECIES:
         problems.append(("species", MESSAGES["species"]))
-    for col in row:
-        if col not in COLUMNS:
-            problems.append((col, f"unknown column '{col}' (allowed: {', '.join(COLUMNS)})"))
-    return problems
+    return problems + [(col, f"unknown column '{col}' (allowed: {', '.join(COLUMNS)})") for col in row if col not in COLUMNS]
 
 
 def validate_samplesheet(path: str | Path, check_files: bool = True, input_dir: str | Path | None = None) -> list[Row]:
@@ -111,8 +102,9 @@ def validate_samplesheet(path: str | Path, check_files: bool = True, input_dir: 
     for number, values in enumerate(raw, start=2):  # line 1 is the header
         where = f"{path} line {number}"
         values = {k: v for k, v in values.items() if v}
-        problems += [f"{where}, column '{col}': {msg}" for col, msg in row_problems(values)]
-        if any(col in REQUIRED for col, _ in row_problems(values)):
+        broken = row_problems(values)
+        problems += [f"{where}, column '{col}': {msg}" for col, msg in broken]
+        if any(col in REQUIRED for col, _ in broken):
             continue
         row = Row(values["sample"], resolve_input(values["input"], base), values["drug"],
                   values.get("species", "human"), values.get("label_key"))
@@ -161,9 +153,8 @@ def input_problems(path: Path) -> list[str]:
     if not path.exists():
         return [f"'{path}' does not exist"]
     if path.is_dir():
-        if not any((path / f).exists() for f in ("matrix.mtx", "matrix.mtx.gz")):
-            return [f"directory '{path}' is not a 10x matrix directory (no matrix.mtx[.gz])"]
-        return []
+        is_10x = any((path / f).exists() for f in ("matrix.mtx", "matrix.mtx.gz"))
+        return [] if is_10x else [f"directory '{path}' is not a 10x matrix directory (no matrix.mtx[.gz])"]
     if path.stat().st_size == 0:
         return [f"'{path}' is empty"]
     try:

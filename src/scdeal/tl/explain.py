@@ -28,7 +28,6 @@ __all__ = ["ExplainConfig", "attributions_of_genes", "cluster_signatures", "diff
            "integrated_gradients", "overlap_with_de", "signature_genes", "subsample_by_cluster"]
 
 
-
 @dataclass(frozen=True)
 class ExplainConfig:
     """Integrated-gradient attribution and signatures (the explain step's flags)."""
@@ -108,12 +107,8 @@ def overlap_with_de(signature: pd.DataFrame, de_genes: list[str], *, universe: i
 
 def attributions_of_genes(attr: np.ndarray, delta: np.ndarray, genes: list[str], *, wanted: list[str],
                           obs: pd.DataFrame) -> ad.AnnData:
-    """The attributions of the `wanted` genes (cells × wanted) as AnnData.
-
-    Sets the following fields:
-        `obs`: `cluster`, `prob_sensitive`, `predicted_label` (copied from `obs`) and `ig_delta` (each
-        cell's convergence delta).
-    """
+    """The attributions of the `wanted` genes (cells × wanted) as AnnData; its `obs`: `cluster`, `prob_sensitive`,
+    `predicted_label` (copied from `obs`) and `ig_delta` (each cell's convergence delta)."""
     columns = gene_positions(genes, wanted)
     table = ad.AnnData(attr[:, columns], obs=obs[[keys.CLUSTER, keys.PROB, keys.CALL]].copy(),
                        var=pd.DataFrame(index=wanted))

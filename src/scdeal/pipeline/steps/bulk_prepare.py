@@ -8,14 +8,9 @@ from pathlib import Path
 import anndata as ad
 import pandas as pd
 
+from ...data import keys
 from ...data.bulk import BulkPrepareConfig, prepare_bulk
-from ...data.readers import (
-    line_key,
-    read_bulk_expression,
-    read_cosmic_map,
-    read_responses,
-    response_paths,
-)
+from ...data.readers import line_key, read_bulk_expression, read_cosmic_map, read_responses, response_paths
 from ...data.writers import write_h5ad, write_json
 from ..flags import config_from_args
 from ..provenance import provenance
@@ -63,8 +58,8 @@ def body(args: argparse.Namespace) -> None:
     bulk.uns["provenance"] = {"created": meta["created"], "step": NAME}
     write_h5ad(out / "bulk.h5ad", bulk)
     counts = {f"{split}_{'sensitive' if label else 'resistant'}": int(n)
-              for (split, label), n in bulk.obs.groupby(["split", "label"], observed=True).size().items()}
-    write_json(out / "bulk_summary.json", {**bulk.uns["scdeal_bulk"], "split_counts": counts, "provenance": meta})
+              for (split, label), n in bulk.obs.groupby([keys.SPLIT, keys.LABEL], observed=True).size().items()}
+    write_json(out / "bulk_summary.json", {**bulk.uns[keys.BULK], "split_counts": counts, "provenance": meta})
 
 
 main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import get_args
 
+from ...data import keys
 from ...data.readers import Orientation, read_single_cell
 from ...data.singlecell import ClusterConfig, preprocess_and_cluster
 from ...data.species import Species, check_declared_species, mouse_to_human
@@ -43,12 +44,12 @@ def body(args: argparse.Namespace) -> None:
         species_report.update(mapping)
     params = config_from_args(ClusterConfig, args)
     adata = preprocess_and_cluster(adata, params)
-    adata.uns["scdeal_cluster"]["species"] = species_report
+    adata.uns[keys.CLUSTER_INFO]["species"] = species_report
     out = Path(args.outdir)
     meta = provenance(NAME, vars(args), {"input": args.input})
     write_h5ad(out / f"{args.sample}.clustered.h5ad", adata)
     write_json(out / f"{args.sample}_cluster_summary.json",
-               {"sample": args.sample, **adata.uns["scdeal_cluster"], "params": asdict(params), "provenance": meta})
+               {"sample": args.sample, **adata.uns[keys.CLUSTER_INFO], "params": asdict(params), "provenance": meta})
     cluster_report_files(out, args.sample, adata)
 
 

@@ -19,14 +19,8 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
 def step_parser(prog: str, description: str, *configs: type, device: bool = False) -> argparse.ArgumentParser:
-    """The parser of one step: the options every step has, then one flag per field of each of `configs`.
-
-    Args:
-        prog: The bin/ script's name.
-        description: What the step does (its module docstring).
-        *configs: Configuration dataclasses whose fields become flags.
-        device: Whether the step takes `--device`.
-    """
+    """The parser of one step (`prog`: its bin/ script; `description`: its module docstring): the options every
+    step has (and `--device` if `device`), then one flag per field of each configuration dataclass of `configs`."""
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--outdir", required=True, help="directory that receives this step's outputs")

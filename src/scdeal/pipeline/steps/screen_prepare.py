@@ -5,9 +5,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from ...data import keys
 from ...data.bulk import BulkPrepareConfig
 from ...data.readers import response_paths
-from ...data.screen import SCREEN_KEY, prepare_screen, read_drug_list
+from ...data.screen import prepare_screen, read_drug_list
 from ...data.writers import write_h5ad, write_json
 from ..flags import config_from_args
 from ..provenance import provenance
@@ -41,7 +42,7 @@ def body(args: argparse.Namespace) -> None:
     bulk.uns["provenance"] = {"created": meta["created"], "step": NAME}
     out = Path(args.outdir)
     write_h5ad(out / "screen_bulk.h5ad", bulk)
-    write_json(out / "screen_bulk_summary.json", {**bulk.uns[SCREEN_KEY], "n_drugs": len(bulk.uns[SCREEN_KEY]["drugs"]),
+    write_json(out / "screen_bulk_summary.json", {**bulk.uns[keys.SCREEN], "n_drugs": len(bulk.uns[keys.SCREEN]["drugs"]),
                                                   "provenance": meta})
 
 
