@@ -1,8 +1,6 @@
-"""scdeal: single-cell drug response prediction by deep transfer learning from bulk cell-line screens.
-
-`scdeal.tl` holds the Python API (`scdeal.tl.predict`, `scdeal.tl.screen`, `scdeal.tl.explain`) and
-`scdeal.data.BulkData` the bulk lines; both load on first use, so `import scdeal` stays cheap.
-"""
+"""scdeal: single-cell drug response prediction by deep transfer learning from bulk cell-line screens. `scdeal.tl`
+holds the Python API (`scdeal.tl.predict`, `scdeal.tl.screen`, `scdeal.tl.explain`) and `scdeal.data.BulkData` the
+bulk lines; both load on first use, so `import scdeal` stays cheap."""
 import importlib
 
 __version__ = "0.1.0"

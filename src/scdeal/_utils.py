@@ -20,10 +20,8 @@ def setting(default: Any, help_text: str, *, minimum: float | None = None, maxim
 
 
 def batch_slices(n: int, size: int) -> Iterator[slice]:
-    """Consecutive slices of at most `size` items covering `range(n)`: every batching loop uses these.
-
-    Index an order with them (`order[s]`) for shuffled batches, or the data itself for blocks.
-    """
+    """Consecutive slices of at most `size` items covering `range(n)`: every batching loop uses these. Index an order
+    with them (`order[s]`) for shuffled batches, or the data itself for blocks."""
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
 

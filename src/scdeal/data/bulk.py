@@ -18,8 +18,7 @@ from .features import data_scale
 from .readers import line_key, normalise_name
 
 __all__ = ["BINARIZE_RULES", "BinarizeRule", "BulkPrepareConfig", "binarize", "drug_labels", "find_drug",
-           "labels_from_rows", "log_if_linear", "matched_lines", "pooled_response_z", "prepare_bulk",
-           "split_lines"]
+           "labels_from_rows", "log_if_linear", "matched_lines", "prepare_bulk", "split_lines"]
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +54,9 @@ def find_drug(response: pd.DataFrame, drug: str) -> str:
 
 def binarize(values: pd.Series, rule: BinarizeRule = "quantile", *, sensitive_fraction: float = 0.2,
              zscore_cutoff: float = -0.5) -> pd.Series:
-    """Continuous response (LN_IC50 or AUC: lower = more sensitive) → 1 sensitive / 0 resistant.
-
-    quantile: the `sensitive_fraction` lowest values are sensitive (default 20 %, close to the
-    prevalence of GDSC's own binary calls); zscore: z < `zscore_cutoff` across lines;
-    median: below the median.
-    """
+    """Continuous response (LN_IC50 or AUC: lower = more sensitive) → 1 sensitive / 0 resistant, by `rule`. quantile:
+    the `sensitive_fraction` lowest values are sensitive (default 20 %, close to the prevalence of GDSC's own binary
+    calls); zscore: z < `zscore_cutoff` across lines; median: below the median."""
     if rule == "quantile":
         return (values <= values.quantile(sensitive_fraction)).astype(float)
     if rule == "zscore":
@@ -73,12 +69,10 @@ def binarize(values: pd.Series, rule: BinarizeRule = "quantile", *, sensitive_fr
 
 def drug_labels(response: pd.DataFrame, drug: str, config: BulkPrepareConfig, *,
                 cosmic: dict[str, str] | None = None) -> tuple[pd.DataFrame, str]:
-    """Per-line `label` and, where a continuous measure exists, `response_z` (lower = more sensitive).
-
-    Binary calls, where the tables have them for this drug, are the labels. Continuous measures
-    (LN_IC50, AUC; GDSC1 and GDSC2 alike) are z-scored within each file and measure, then averaged
-    per line, so releases and measures share one scale; without binary calls they are binarised.
-    """
+    """Per-line `label` and, where a continuous measure exists, `response_z` (lower = more sensitive). Binary calls,
+    where the tables have them for this drug, are the labels. Continuous measures (LN_IC50, AUC; GDSC1 and GDSC2
+    alike) are z-scored within each file and measure, then averaged per line, so releases and measures share one
+    scale; without binary calls they are binarised."""
     find_drug(response, drug)
     rows = response[response["drug"].map(normalise_name) == normalise_name(drug)].copy()
     rows["key"] = [line_key(x, cosmic) for x in rows["line"]]
@@ -92,8 +86,9 @@ def labels_from_rows(rows: pd.DataFrame, config: BulkPrepareConfig) -> tuple[pd.
     binary = rows[rows["kind"] == "binary"]
     continuous = rows[rows["kind"] != "binary"]
     labels = pd.DataFrame(index=pd.Index(sorted(set(rows["key"])), name="key"))
-    if len(continuous):
-        labels[keys.RESPONSE] = pooled_response_z(continuous)
+    if len(continuous):  # the mean over (file, measure) of each line's z-scored response
+        per_group = [group.groupby("key")["value"].mean() for _, group in continuous.groupby(["source", "kind"])]
+        labels[keys.RESPONSE] = pd.concat([(v - v.mean()) / (v.std() + 1e-12) for v in per_group], axis=1).mean(axis=1)
     if len(binary):
         calls = binary.groupby("key")["value"].mean().round()  # repeated screens of one line are averaged
         labels = labels.loc[calls.index].assign(**{keys.LABEL: calls})
@@ -104,26 +99,13 @@ def labels_from_rows(rows: pd.DataFrame, config: BulkPrepareConfig) -> tuple[pd.
     return labels, "+".join(kinds)
 
 
-def pooled_response_z(continuous: pd.DataFrame) -> pd.Series:
-    """Mean over (file, measure) of each line's z-scored response."""
-    per_group = []
-    for _, group in continuous.groupby(["source", "kind"]):
-        values = group.groupby("key")["value"].mean()
-        per_group.append((values - values.mean()) / (values.std() + 1e-12))
-    return pd.concat(per_group, axis=1).mean(axis=1)
-
-
 def prepare_bulk(expression: ad.AnnData, response: pd.DataFrame, drug: str, *, config: BulkPrepareConfig | None = None,
                  cosmic: dict[str, str] | None = None) -> ad.AnnData:
-    """The drug's lines × genes (a new AnnData): expression joined with labels, a stratified train/val/test split
-    of the lines, expression on a linear scale (counts, TPM) log2(x + 1)-transformed. InputError when no line
-    matches, or a class has fewer than `config.min_lines_per_class` lines.
-
-    Sets the following fields:
-        `obs['label']` (1 sensitive, 0 resistant), `obs['split']` (train / val / test),
-        `obs['response_z']` (pooled continuous response, where the tables have one) and
-        `uns['scdeal_bulk']` (drug, response kind, rule and counts).
-    """
+    """The drug's lines × genes (a new AnnData): expression joined with labels, a stratified train/val/test split of
+    the lines, expression on a linear scale (counts, TPM) log2(x + 1)-transformed. InputError when no line matches, or
+    a class has fewer than `config.min_lines_per_class` lines. Sets `obs['label']` (1 sensitive, 0 resistant),
+    `obs['split']` (train / val / test), `obs['response_z']` (pooled continuous response, where the tables have one)
+    and `uns['scdeal_bulk']` (drug, response kind, rule and counts)."""
     config = config or BulkPrepareConfig()
     labels, kind = drug_labels(response, drug, config, cosmic=cosmic)
     bulk = matched_lines(expression, labels.index, cosmic=cosmic, what=f"the response table for '{drug}'")

@@ -1,9 +1,7 @@
-"""Bulk cell lines as the models read them: one drug or a panel, always as lines × drugs.
-
-A single-drug preparation (`bulk.prepare_bulk`: one `obs` label, a split stratified by it) and a screen's
-(`screen.prepare_screen`: `obsm` labels with NaN where a line was not measured, a random split) become
-the same object, so the models have one code path whatever the number of drugs.
-"""
+"""Bulk cell lines as the models read them: one drug or a panel, always as lines × drugs. A single-drug preparation
+(`bulk.prepare_bulk`: one `obs` label, a split stratified by it) and a screen's (`screen.prepare_screen`: `obsm`
+labels with NaN where a line was not measured, a random split) become the same object, so the models have one code
+path whatever the number of drugs."""
 from __future__ import annotations
 
 from dataclasses import dataclass

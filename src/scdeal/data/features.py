@@ -23,7 +23,7 @@ from ..errors import InputError
 log = logging.getLogger(__name__)
 
 __all__ = ["BLOCK", "CLIP", "CellFeatures", "DataScale", "align_genes", "apply_gene_stats", "data_scale",
-           "gene_stats", "model_features", "row_standardise"]
+           "model_features", "row_standardise"]
 
 CLIP = 10.0          # standardised values are clipped to ±CLIP
 BLOCK = 8192         # cells densified at once
@@ -73,20 +73,16 @@ def floored_sd(sd: np.ndarray) -> np.ndarray:
     return np.where(sd > 1e-6, sd, 1.0).astype(np.float32)
 
 
-def gene_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each column's mean and floored standard deviation (float32)."""
-    return x.mean(axis=0).astype(np.float32), floored_sd(x.std(axis=0))
-
-
 def apply_gene_stats(x: np.ndarray, mean: np.ndarray, sd: np.ndarray) -> np.ndarray:
     """Columns standardised with the given statistics, clipped to ±CLIP (float32)."""
     return np.clip((x - mean) / sd, -CLIP, CLIP).astype(np.float32)
 
 
 def model_features(x, stats: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, tuple]:
-    """Both standardisation steps; fits gene statistics on `x` unless `stats` are given."""
+    """Both standardisation steps; fits the gene statistics (each column's mean and floored standard deviation)
+    on `x` unless `stats` are given."""
     rows = row_standardise(x)
-    stats = stats if stats is not None else gene_stats(rows)
+    stats = stats if stats is not None else (rows.mean(axis=0).astype(np.float32), floored_sd(rows.std(axis=0)))
     return apply_gene_stats(rows, *stats), stats
 
 

@@ -1,7 +1,5 @@
-"""Readers for the public formats: bulk expression and drug-response tables, single-cell matrices.
-
-Every reader turns a format problem into an InputError that names the file and says what to do.
-"""
+"""Readers for the public formats: bulk expression and drug-response tables, single-cell matrices. Every reader turns
+a format problem into an InputError that names the file and says what to do."""
 from __future__ import annotations
 
 import gzip
@@ -71,11 +69,9 @@ def read_table(path: str | Path, what: str, **kwargs) -> pd.DataFrame:
 # ---------------------------------------------------------------- bulk expression
 
 def read_bulk_expression(path: str | Path, line_ids: set[str] | None = None) -> ad.AnnData:
-    """Bulk expression as AnnData (cell lines × genes), whatever the orientation of the file.
-
-    The orientation is confirmed from content: the axis whose labels match the response table's
-    cell lines (`line_ids`, normalised) is the cell-line axis; without them, the longer axis is genes.
-    """
+    """Bulk expression as AnnData (cell lines × genes), whatever the orientation of the file. The orientation is
+    confirmed from content: the axis whose labels match the response table's cell lines (`line_ids`, normalised) is
+    the cell-line axis; without them, the longer axis is genes."""
     path = require_file(path, "Bulk expression file")
     frame = read_h5ad_input(path, "Bulk expression file").to_df() if path.name.endswith(".h5ad") else \
         read_table(path, "Bulk expression file", index_col=0)
@@ -155,21 +151,17 @@ def read_responses(paths: str | Path | list) -> pd.DataFrame:
 
 
 def read_response(path: str | Path) -> pd.DataFrame:
-    """Drug response as a long table with columns `line`, `drug`, `value`, `kind`.
-
-    `kind` is `binary` (value 1 = sensitive, 0 = resistant) for the wide scDEAL layout
-    (`ALL_label_binary_wf.csv`: one row per line, one column per drug) or the name of the
-    continuous measure (`LN_IC50`, `AUC`) for GDSC long tables.
-    """
+    """Drug response as a long table with columns `line`, `drug`, `value`, `kind`. `kind` is `binary` (value 1 =
+    sensitive, 0 = resistant) for the wide scDEAL layout (`ALL_label_binary_wf.csv`: one row per line, one column per
+    drug) or the name of the continuous measure (`LN_IC50`, `AUC`) for GDSC long tables."""
     table = read_table(path, "Drug response file", dtype=str)
     upper = {c.upper(): c for c in table.columns}
     drug_col = upper.get("DRUG_NAME") or upper.get("DRUG")
     value_col = next((upper[c] for c in LONG_VALUE_COLUMNS if c in upper), None)
     line_col = next((upper[c] for c in LONG_LINE_COLUMNS if c in upper), None)
     if drug_col and value_col and line_col:
-        values = pd.to_numeric(table[value_col], errors="coerce")
         long = pd.DataFrame({"line": table[line_col].astype(str), "drug": table[drug_col].astype(str),
-                             "value": values, "kind": value_col.upper()})
+                             "value": pd.to_numeric(table[value_col], errors="coerce"), "kind": value_col.upper()})
         return long.dropna(subset=["value"])
     return _wide_binary_to_long(table, Path(path))
 
@@ -240,9 +232,7 @@ def read_single_cell(path: str | Path, orientation: Orientation = "auto") -> ad.
             raise InputError(f"Single-cell input '{path}' has an unknown format: use .h5ad, a 10x .h5 file, a 10x "
                              "matrix directory (matrix.mtx[.gz], features.tsv[.gz], barcodes.tsv[.gz]) or a "
                              ".csv/.tsv/.txt[.gz] matrix.")
-    except InputError:
-        raise
-    except (OSError, KeyError, ValueError) as err:
+    except (OSError, KeyError, ValueError) as err:  # an InputError passes as it is
         raise InputError(f"Single-cell input '{path}' could not be read: {err}") from err
     adata.obs_names = adata.obs_names.map(str)
     adata.var_names = adata.var_names.map(str)
@@ -274,7 +264,12 @@ def read_text_matrix(path: Path, orientation: Orientation = "auto", chunk_rows: 
     chunks, index = [], []
     for chunk in pd.read_csv(path, sep=sep, index_col=0, chunksize=chunk_rows):
         values = chunk.apply(pd.to_numeric, errors="coerce")
-        check_numeric(chunk, values, path)
+        text = (values.isna() & chunk.notna()).to_numpy()
+        if text.any():  # name the first entry that is not a number
+            row, col = np.argwhere(text)[0]
+            raise InputError(f"Single-cell matrix '{path}' holds text where numbers belong: '{chunk.iat[row, col]}' at row "
+                             f"'{chunk.index[row]}', column '{chunk.columns[col]}' ({int(text.sum())} such entries "
+                             "in that block): a matrix holds counts or expression values only.")
         chunks.append(sp.csr_matrix(values.to_numpy(np.float32)))
         index.extend(map(str, chunk.index))
     if not chunks:
@@ -287,16 +282,6 @@ def read_text_matrix(path: Path, orientation: Orientation = "auto", chunk_rows: 
     log.info("%s: read as %s (%d cells × %d genes)", path.name,
              "genes × cells" if genes_are_rows else "cells × genes", len(index), len(columns))
     return ad.AnnData(matrix, obs=pd.DataFrame(index=index), var=pd.DataFrame(index=columns))
-
-
-def check_numeric(raw: pd.DataFrame, values: pd.DataFrame, path: Path) -> None:
-    """Raise an InputError naming the first entry of a text matrix that is not a number."""
-    text = values.isna() & raw.notna()
-    if text.to_numpy().any():
-        row, col = np.argwhere(text.to_numpy())[0]
-        raise InputError(f"Single-cell matrix '{path}' holds text where numbers belong: '{raw.iat[row, col]}' at row "
-                         f"'{raw.index[row]}', column '{raw.columns[col]}' ({int(text.to_numpy().sum())} such entries "
-                         "in that block): a matrix holds counts or expression values only.")
 
 
 def _genes_are_rows(rows: list[str], cols: list[str], *, first_header: str, orientation: Orientation) -> bool:

@@ -1,9 +1,7 @@
-"""Bulk preparation of a drug screen: one AnnData of cell lines with a response column per drug.
-
-Each drug is labelled exactly as a single-drug run labels it (`bulk.labels_from_rows`): binary calls
-where the tables have them, otherwise the pooled GDSC1/GDSC2 continuous response binarised. A line
-without a measurement for a drug has NaN there, and the model's losses skip it.
-"""
+"""Bulk preparation of a drug screen: one AnnData of cell lines with a response column per drug. Each drug is labelled
+exactly as a single-drug run labels it (`bulk.labels_from_rows`): binary calls where the tables have them, otherwise
+the pooled GDSC1/GDSC2 continuous response binarised. A line without a measurement for a drug has NaN there, and the
+model's losses skip it."""
 from __future__ import annotations
 
 import logging
@@ -64,15 +62,11 @@ def prepare_screen(expression: ad.AnnData, response: pd.DataFrame, *, drugs: lis
                    config: BulkPrepareConfig | None = None, cosmic: dict[str, str] | None = None) -> ad.AnnData:
     """The lines × genes with a response for at least one kept drug (a new AnnData): expression joined with every
     drug's labels, one random train/validation/test split of the lines. Drugs with fewer than
-    `config.min_lines_per_class` lines of a class among the matched lines are left out (listed in `uns`).
-    Expression on a linear scale is log2(x + 1)-transformed. InputError when no line matches, or no drug keeps
-    enough lines of both classes.
-
-    Sets the following fields:
-        `obsm['label']` (lines × drugs: 1 sensitive, 0 resistant, NaN unmeasured), `obsm['response_z']`
-        (pooled continuous response, NaN where none), `obs['split']` and `uns['scdeal_screen']` (drugs,
-        their keys, response kinds, line and class counts, and the drugs left out with the reason).
-    """
+    `config.min_lines_per_class` lines of a class among the matched lines are left out (listed in `uns`). Expression
+    on a linear scale is log2(x + 1)-transformed. InputError when no line matches, or no drug keeps enough lines of
+    both classes. Sets `obsm['label']` (lines × drugs: 1 sensitive, 0 resistant, NaN unmeasured), `obsm['response_z']`
+    (pooled continuous response, NaN where none), `obs['split']` and `uns['scdeal_screen']` (drugs, their keys,
+    response kinds, line and class counts, and the drugs left out with the reason)."""
     config = config or BulkPrepareConfig()
     wanted = screen_drugs(response, drugs)
     rows = response.assign(key=response["line"].map({x: line_key(x, cosmic) for x in response["line"].unique()}),

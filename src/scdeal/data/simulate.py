@@ -1,10 +1,8 @@
-"""Simulated bulk cell lines and single-cell samples with a known per-cell drug response.
-
-Response is driven by planted gene programs: `SENS_xx` genes are higher in sensitive lines/cells,
-`RES_xx` genes in resistant ones. Cells differ from bulk as real data do: counts with per-cell
-library size and extra dropout, a gene-specific bias (platform shift), subclone programs absent from
-bulk, only part of the bulk genes measured, and a resistant subpopulation enriched in one subclone.
-"""
+"""Simulated bulk cell lines and single-cell samples with a known per-cell drug response. Response is driven by
+planted gene programs: `SENS_xx` genes are higher in sensitive lines/cells, `RES_xx` genes in resistant ones. Cells
+differ from bulk as real data do: counts with per-cell library size and extra dropout, a gene-specific bias (platform
+shift), subclone programs absent from bulk, only part of the bulk genes measured, and a resistant subpopulation
+enriched in one subclone."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -205,16 +203,13 @@ TRAP_DRUGS = ("Trapinib", "Mirrorinib")
 
 
 def simulate_orientation_trap(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
-    """Two drugs with opposite evidence, one sample of two equal populations.
-
-    Bulk: a minority of lines (`sensitive_fraction` each) has program A high, another minority
-    program B high, the rest neither. Trapinib kills the A-high lines, Mirrorinib the B-high lines.
-    Cells: half are A-high, half B-high, each population with an extra program of its own (clusters
-    follow the populations). The same cells must therefore get opposite calls for the two drugs, and
-    the bulk prevalence is far below the cells' 50 %: the label shift that lets marginal alignment and
-    cluster separation choose the "sensitive" side by chance. `obs` holds `response_trapinib`,
-    `response_mirrorinib` and `population`.
-    """
+    """Two drugs with opposite evidence, one sample of two equal populations. Bulk: a minority of lines
+    (`sensitive_fraction` each) has program A high, another minority program B high, the rest neither. Trapinib kills
+    the A-high lines, Mirrorinib the B-high lines. Cells: half are A-high, half B-high, each population with an extra
+    program of its own (clusters follow the populations). The same cells must therefore get opposite calls for the two
+    drugs, and the bulk prevalence is far below the cells' 50 %: the label shift that lets marginal alignment and
+    cluster separation choose the "sensitive" side by chance. `obs` holds `response_trapinib`, `response_mirrorinib`
+    and `population`."""
     p = p or SimParams(sensitive_fraction=0.12, n_cells=300, n_samples=1)
     rng = np.random.default_rng(p.seed)
     outdir = Path(outdir)

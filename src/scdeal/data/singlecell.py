@@ -60,17 +60,11 @@ def quality_control(adata: ad.AnnData, p: ClusterConfig) -> dict:
 
 
 def preprocess_and_cluster(adata: ad.AnnData, p: ClusterConfig | None = None) -> ad.AnnData:
-    """QC (counts only), normalise+log1p (counts only), HVGs, PCA, neighbours, Leiden, UMAP.
-
-    Works in place (cells failing QC are dropped) and returns `adata`.
-
-    Sets the following fields:
-        `X`: log-normalised expression (the input as given when it was not counts);
-        `layers['counts']`: the raw counts (counts input only);
-        `var['highly_variable']`; `obs['cluster']` (Leiden); `obsm['X_pca']`, `obsm['X_umap']`;
-        `obsp['distances']`, `obsp['connectivities']`; `uns['scdeal_cluster']` (parameters, input
-        scale, QC report, number of clusters).
-    """
+    """QC (counts only), normalise+log1p (counts only), HVGs, PCA, neighbours, Leiden, UMAP. Works in place (cells
+    failing QC are dropped) and returns `adata`. Sets `X`: log-normalised expression (the input as given when it was
+    not counts); `layers['counts']`: the raw counts (counts input only); `var['highly_variable']`; `obs['cluster']`
+    (Leiden); `obsm['X_pca']`, `obsm['X_umap']`; `obsp['distances']`, `obsp['connectivities']`;
+    `uns['scdeal_cluster']` (parameters, input scale, QC report, number of clusters)."""
     p = p or ClusterConfig()
     scale = data_scale(adata.X)
     log.info("input scale detected: %s", scale)

@@ -13,8 +13,7 @@ import pandas as pd
 
 from ..errors import InputError
 
-__all__ = ["Species", "check_declared_species", "guess_species", "mouse_to_human", "one_to_one_orthologs",
-           "species_mismatch"]
+__all__ = ["Species", "guess_species", "mouse_to_human", "one_to_one_orthologs", "species_mismatch"]
 
 log = logging.getLogger(__name__)
 MIN_MAPPING_RATE = 0.3
@@ -67,10 +66,3 @@ def species_mismatch(genes, declared: Species, where: str) -> str | None:
         return (f"{where}: the samplesheet says species '{declared}' but the gene names look {guessed} "
                 f"(e.g. {list(genes[:3])}): fix the species column.")
     return None
-
-
-def check_declared_species(adata: ad.AnnData, declared: Species, where: str) -> None:
-    """Raise an InputError when the gene names look like another species than `declared`."""
-    problem = species_mismatch(adata.var_names, declared, where)
-    if problem:
-        raise InputError(problem)

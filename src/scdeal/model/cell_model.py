@@ -1,10 +1,8 @@
-"""The cell model: what the transfer step saves and the explanation step attributes.
-
-The reported probability of sensitivity (`prob_sensitive`) is the mean over ensemble members of each
-member's calibrated probability, sigmoid(slope · logit + intercept). `CellModel.network()` computes
-exactly that, so explanations attribute the output the user reads. Cells are put in the model's
-feature space with the gene statistics of the whole sample the model was transferred to.
-"""
+"""The cell model: what the transfer step saves and the explanation step attributes. The reported probability of
+sensitivity (`prob_sensitive`) is the mean over ensemble members of each member's calibrated probability,
+sigmoid(slope · logit + intercept). `CellModel.network()` computes exactly that, so explanations attribute the output
+the user reads. Cells are put in the model's feature space with the gene statistics of the whole sample the model was
+transferred to."""
 from __future__ import annotations
 
 from collections.abc import Sequence

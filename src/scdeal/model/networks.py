@@ -50,11 +50,9 @@ class Encoder(nn.Module):
 
 
 class Head(nn.Module):
-    """Bottleneck → hidden layers (none: a linear read-out) → one number per profile and drug.
-
-    The bulk model has two: the classifier (the logit of sensitivity; sigmoid gives the probability,
-    trained with BCE) and the regressor of the continuous response (trained with MSE).
-    """
+    """Bottleneck → hidden layers (none: a linear read-out) → one number per profile and drug. The bulk model has two:
+    the classifier (the logit of sensitivity; sigmoid gives the probability, trained with BCE) and the regressor of
+    the continuous response (trained with MSE)."""
 
     def __init__(self, latent_dim: int, hidden_dims: tuple[int, ...], *, dropout: float, n_out: int = 1):
         super().__init__()
@@ -87,11 +85,9 @@ def autoencoder_loss(encoder: Encoder, decoder: Decoder, x: torch.Tensor, *, kin
 
 
 def mmd(a: torch.Tensor, b: torch.Tensor, scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0, 4.0)) -> torch.Tensor:
-    """Maximum mean discrepancy with RBF kernels at several multiples of the median squared distance.
-
-    Bandwidths follow the data, so the kernel never saturates at ≈ 1 whatever the embedding's scale.
-    Shapes stay fixed (no boolean indexing), so on a GPU no step waits for the host.
-    """
+    """Maximum mean discrepancy with RBF kernels at several multiples of the median squared distance. Bandwidths
+    follow the data, so the kernel never saturates at ≈ 1 whatever the embedding's scale. Shapes stay fixed (no
+    boolean indexing), so on a GPU no step waits for the host."""
     a, b = a.float(), b.float()
     joint = torch.cat([a, b])
     d2 = torch.cdist(joint, joint).pow(2)
@@ -103,12 +99,10 @@ def mmd(a: torch.Tensor, b: torch.Tensor, scales: tuple[float, ...] = (0.25, 0.5
 
 
 def cluster_loss(z: torch.Tensor, clusters: torch.Tensor, n_clusters: int | None = None) -> torch.Tensor:
-    """Within-cluster spread of the embedding relative to its total spread (scale-free).
-
-    Acts on the embedding and carries gradients into the encoder, so cells of one Leiden cluster
-    stay together while the domains are aligned. `clusters` are codes 0..n_clusters-1; passing
-    `n_clusters` keeps every shape fixed (no host synchronisation on a GPU).
-    """
+    """Within-cluster spread of the embedding relative to its total spread (scale-free). Acts on the embedding and
+    carries gradients into the encoder, so cells of one Leiden cluster stay together while the domains are aligned.
+    `clusters` are codes 0..n_clusters-1; passing `n_clusters` keeps every shape fixed (no host synchronisation on a
+    GPU)."""
     z = z.float()
     k = n_clusters if n_clusters is not None else int(clusters.max()) + 1
     sums = torch.zeros(k, z.shape[1], device=z.device).index_add_(0, clusters, z)

@@ -68,10 +68,8 @@ def config_params(text: str, project: Path) -> dict[str, Any]:
 def groovy_literal(text: str, project: Path) -> Any:
     """The Python value of a Groovy literal: boolean, null, string (with ${projectDir}), integer or number."""
     text = text.strip().rstrip(",")
-    if text in ("true", "false"):
-        return text == "true"
-    if text == "null":
-        return None
+    if text in ("true", "false", "null"):
+        return {"true": True, "false": False, "null": None}[text]
     if text[0] in "'\"" and text[-1] == text[0]:
         return text[1:-1].replace("${projectDir}", str(project)).replace("$projectDir", str(project))
     try:

@@ -1,9 +1,6 @@
-"""Command-line flags generated from configuration dataclasses.
-
-Each setting is written once, as a field: its name is the flag, its type the flag's type (a `Literal`
-gives the choices, a tuple of ints is written `256,128`, a bool `true`/`false`), its default the
-flag's default, and `setting(default, help)` its help.
-"""
+"""Command-line flags generated from configuration dataclasses. Each setting is written once, as a field: its name is
+the flag, its type the flag's type (a `Literal` gives the choices, a tuple of ints is written `256,128`, a bool
+`true`/`false`), its default the flag's default, and `setting(default, help)` its help."""
 from __future__ import annotations
 
 import argparse
@@ -20,10 +17,8 @@ TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
 def add_config_flags(parser: argparse.ArgumentParser, config: type) -> None:
-    """Add one `--<field>` flag per field of the dataclass `config`.
-
-    A field whose flag the parser already has (a `seed` shared by two configurations) keeps that flag.
-    """
+    """Add one `--<field>` flag per field of the dataclass `config`. A field whose flag the parser already has (a
+    `seed` shared by two configurations) keeps that flag."""
     hints = typing.get_type_hints(config)
     taken = {action.dest for action in parser._actions}
     for field in fields(config):

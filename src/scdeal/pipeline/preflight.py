@@ -1,9 +1,8 @@
-"""Checks run before any training, reporting every problem at once.
-
-The run's own inputs (bulk tables, drugs, the screen's panel) stop the whole run when wrong. Each sample's
-matrix is read whole and checked (readable, finite, cells and genes present, species, genes shared with
-the bulk table, label columns): a sample that fails stops only its own (sample, drug) pairs, as the
-pipeline's validation step does under Nextflow (steps/validate.py calls the same checks)."""
+"""Checks run before any training, reporting every problem at once. The run's own inputs (bulk tables, drugs, the
+screen's panel) stop the whole run when wrong. Each sample's matrix is read whole and checked (readable, finite, cells
+and genes present, species, genes shared with the bulk table, label columns): a sample that fails stops only its own
+(sample, drug) pairs, as the pipeline's validation step does under Nextflow (steps/validate.py calls the same
+checks)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
@@ -122,19 +121,15 @@ def check_sample(path: Path, *, sample: str, species: Species, label_keys: list[
     if shared is not None and shared < min_overlap:
         problems.append(f"{where} shares only {shared} genes with the bulk expression table '{bulk_expression}' "
                         f"(minimum {min_overlap}): check that genes are HGNC symbols and the species is right")
-    problems += [problem for key in label_keys if (problem := label_problem(adata.obs, key, where))]
+    for key in label_keys:  # each label column present, sensitive/resistant with both classes
+        if key not in adata.obs:
+            problems.append(f"{where}: label_key '{key}' is not an obs column (columns: "
+                            f"{', '.join(map(str, adata.obs.columns[:10])) or 'none'})")
+            continue
+        try:
+            truth_from_labels(adata.obs[key], key)
+        except InputError as err:
+            problems.append(f"{where}: {err}")
     summary = {"sample": sample, "input": str(path), "species": species, "n_cells": int(adata.n_obs),
                "n_genes": int(adata.n_vars), "genes_shared_with_bulk": shared, "label_keys": label_keys}
     return SampleCheck(sample, problems, summary)
-
-
-def label_problem(obs: pd.DataFrame, key: str, where: str) -> str | None:
-    """Why the label column `key` cannot be evaluated: absent, or not sensitive/resistant with both classes."""
-    if key not in obs:
-        return (f"{where}: label_key '{key}' is not an obs column (columns: "
-                f"{', '.join(map(str, obs.columns[:10])) or 'none'})")
-    try:
-        truth_from_labels(obs[key], key)
-    except InputError as err:
-        return f"{where}: {err}"
-    return None

@@ -1,8 +1,6 @@
-"""MultiQC custom content written by each step (`*_mqc.tsv`, `*_mqc.json`, `*_mqc.png`).
-
-Every (sample, drug) appears under the name `<sample>_<drug>` so MultiQC's general statistics
-merge the rows that several steps contribute; a sample's screen (drug `all`) under `<sample>_screen`.
-"""
+"""MultiQC custom content written by each step (`*_mqc.tsv`, `*_mqc.json`, `*_mqc.png`). Every (sample, drug) appears
+under the name `<sample>_<drug>` so MultiQC's general statistics merge the rows that several steps contribute; a
+sample's screen (drug `all`) under `<sample>_screen`."""
 from __future__ import annotations
 
 import base64

@@ -173,7 +173,7 @@ def execute(task: Task, threads: int, logdir: Path) -> int:
     staging = task.outdir.parent / f".staging.{task.outdir.name}.{task.step}"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    cmd = [sys.executable, "-m", f"scdeal.pipeline.steps.{task.step}", *task.args, "--outdir", str(staging),
+    cmd = [sys.executable, "-m", "scdeal.pipeline.cli", task.step, *task.args, "--outdir", str(staging),
            "--threads", str(threads)]
     logfile = log_path(logdir, task)
     start = time.time()

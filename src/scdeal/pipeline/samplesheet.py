@@ -60,18 +60,6 @@ class Row:
         return self.drug_key == SCREEN_DRUG_KEY
 
 
-def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, str]]]:
-    """The header and the rows (stripped values) of a samplesheet CSV."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputErrors([f"Samplesheet '{path}' does not exist."])
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
-    return header, rows
-
-
 def row_problems(row: dict[str, str]) -> list[tuple[str, str]]:
     """(column, message) for every schema rule a row breaks: the rules of schema_input.json."""
     problems = [(col, f"{col} is required") for col in REQUIRED if not row.get(col)]
@@ -86,7 +74,12 @@ def validate_samplesheet(path: str | Path, check_files: bool = True, input_dir: 
     Relative inputs are read from `input_dir`, by default the samplesheet's folder."""
     path = Path(path)
     base = Path(input_dir) if input_dir else path.parent
-    header, raw = read_rows(path)
+    if not path.is_file():
+        raise InputErrors([f"Samplesheet '{path}' does not exist."])
+    with open(path, newline="") as fh:  # the header and the rows, values stripped
+        reader = csv.DictReader(fh)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        raw = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
     problems = []
     missing = [c for c in REQUIRED if c not in header]
     extra = [c for c in header if c not in COLUMNS]
@@ -106,7 +99,8 @@ def validate_samplesheet(path: str | Path, check_files: bool = True, input_dir: 
         problems += [f"{where}, column '{col}': {msg}" for col, msg in broken]
         if any(col in REQUIRED for col, _ in broken):
             continue
-        row = Row(values["sample"], resolve_input(values["input"], base), values["drug"],
+        path_in = Path(values["input"])  # a relative input is read from `base`, as under Nextflow
+        row = Row(values["sample"], path_in if path_in.is_absolute() else (base / path_in).resolve(), values["drug"],
                   values.get("species", "human"), values.get("label_key"))
         if check_files:
             problems += [f"{where}, column 'input': {p}" for p in input_problems(row.input)]
@@ -140,12 +134,6 @@ def key_problems(rows: list[tuple[int, Row]]) -> list[tuple[int, str]]:
             problems.append((number, f"sample '{row.sample}' is species '{row.species}' but '{first.species}' on line "
                                      f"{first_number}: one species per sample"))
     return problems
-
-
-def resolve_input(value: str, base: Path) -> Path:
-    """A relative input path is read from `base`: --input_dir, or the samplesheet's folder (as under Nextflow)."""
-    p = Path(value)
-    return p if p.is_absolute() else (base / p).resolve()
 
 
 def input_problems(path: Path) -> list[str]:

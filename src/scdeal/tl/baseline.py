@@ -1,9 +1,7 @@
-"""Simple baselines beside the deep model: logistic regression or gradient-boosted trees trained on the
-same bulk lines and genes, applied to the cells directly (no transfer, no cell label).
-
-They answer the user's first question about a run: did deep transfer help on these data? Both models
-are scored on the same held-out bulk test lines, and on the cells wherever labels exist.
-"""
+"""Simple baselines beside the deep model: logistic regression or gradient-boosted trees trained on the same bulk
+lines and genes, applied to the cells directly (no transfer, no cell label). They answer the user's first question
+about a run: did deep transfer help on these data? Both models are scored on the same held-out bulk test lines, and on
+the cells wherever labels exist."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -50,13 +48,11 @@ def make_classifier(kind: BaselineKind, seed: int):
 
 def baseline_predictions(kind: BaselineKind, bulk: BulkData, cells: ad.AnnData, *, genes: list[str],
                          seed: int = 0, features: FeatureSpace = "profile", drug: int = 0) -> BaselineResult | None:
-    """Fit on the bulk training + validation lines measured for the drug in column `drug`, score its test
-    lines, predict every cell block by block (the sparse matrix is never densified whole).
-
-    features: `profile` (the pipeline's baseline): each profile z-scored across `genes`; `model`: the
-    deep model's features, i.e. also each gene standardised within its own domain (bulk fitting
-    lines; the sample's cells), to tell the feature space's effect from the model's.
-    """
+    """Fit on the bulk training + validation lines measured for the drug in column `drug`, score its test lines,
+    predict every cell block by block (the sparse matrix is never densified whole). features: `profile` (the
+    pipeline's baseline): each profile z-scored across `genes`; `model`: the deep model's features, i.e. also each
+    gene standardised within its own domain (bulk fitting lines; the sample's cells), to tell the feature space's
+    effect from the model's."""
     if kind == "none":
         return None
     y = bulk.labels[:, drug]

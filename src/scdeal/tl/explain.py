@@ -1,11 +1,8 @@
-"""Integrated gradients (captum) on the cell model: which genes drive each cell's reported probability.
-
-The attributed output is the reported `prob_sensitive`: the mean over ensemble members of their
-calibrated probabilities (`CellModel.network()`). Baseline: the zero vector of the model's input
-space, which is the sample's mean expression profile (cells are gene-standardised with the sample's
-own statistics), so an attribution says how much a gene's departure from the sample average moves
-the probability of sensitivity.
-"""
+"""Integrated gradients (captum) on the cell model: which genes drive each cell's reported probability. The attributed
+output is the reported `prob_sensitive`: the mean over ensemble members of their calibrated probabilities
+(`CellModel.network()`). Baseline: the zero vector of the model's input space, which is the sample's mean expression
+profile (cells are gene-standardised with the sample's own statistics), so an attribution says how much a gene's
+departure from the sample average moves the probability of sensitivity."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,12 +39,10 @@ class ExplainConfig:
 
 def integrated_gradients(model: nn.Module, features: CellFeatures, device: torch.device, *, n_steps: int = 32,
                          batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-cell, per-gene attributions (cells × genes, float32), each cell's convergence delta, and
-    each gene's expression effect: mean over cells of attribution × sign(expression − baseline),
-    positive when higher expression pushes towards "sensitive".
-
-    Cells are processed in batches of `batch_size`, so memory is bounded by batch × steps × genes.
-    """
+    """Per-cell, per-gene attributions (cells × genes, float32), each cell's convergence delta, and each gene's
+    expression effect: mean over cells of attribution × sign(expression − baseline), positive when higher expression
+    pushes towards "sensitive". Cells are processed in batches of `batch_size`, so memory is bounded by batch × steps
+    × genes."""
     model = model.to(device).eval()
     ig = IntegratedGradients(model)
     attributions, deltas = [], []
@@ -65,11 +60,9 @@ def integrated_gradients(model: nn.Module, features: CellFeatures, device: torch
 
 
 def signature_genes(attr: np.ndarray, effect: np.ndarray, genes: list[str], *, top: int = 50) -> pd.DataFrame:
-    """Genes whose expression drives predictions towards each class, ranked by mean |attribution|.
-
-    direction: `sensitive` when higher expression raises the probability of sensitivity (effect > 0).
-    fraction_towards_*: cells in which the gene's attribution points that way.
-    """
+    """Genes whose expression drives predictions towards each class, ranked by mean |attribution|. direction:
+    `sensitive` when higher expression raises the probability of sensitivity (effect > 0). fraction_towards_*: cells
+    in which the gene's attribution points that way."""
     frame = pd.DataFrame({"gene": genes, "effect": effect, "mean_attribution": attr.mean(0),
                           "mean_abs_attribution": np.abs(attr).mean(0),
                           "fraction_towards_sensitive": (attr > 0).mean(0),

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import anndata as ad
@@ -62,7 +61,4 @@ def body(args: argparse.Namespace) -> None:
     write_json(out / "bulk_summary.json", {**bulk.uns[keys.BULK], "split_counts": counts, "provenance": meta})
 
 
-main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status (bin/, `scdeal STEP`)

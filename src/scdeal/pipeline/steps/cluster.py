@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import get_args
@@ -10,8 +9,9 @@ from typing import get_args
 from ...data import keys
 from ...data.readers import Orientation, read_single_cell
 from ...data.singlecell import ClusterConfig, preprocess_and_cluster
-from ...data.species import Species, check_declared_species, mouse_to_human
+from ...data.species import Species, mouse_to_human, species_mismatch
 from ...data.writers import write_h5ad, write_json
+from ...errors import InputError
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import cluster_report_files
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 def body(args: argparse.Namespace) -> None:
     """Read, check the species (map mouse genes), cluster, write the clustered sample and its summary."""
     adata = read_single_cell(args.input, args.orientation)
-    check_declared_species(adata, args.species, f"sample '{args.sample}' ({args.input})")
+    if problem := species_mismatch(adata.var_names, args.species, f"sample '{args.sample}' ({args.input})"):
+        raise InputError(problem)
     species_report = {"species": args.species}
     if args.species == "mouse":
         adata, mapping = mouse_to_human(adata)
@@ -53,7 +54,4 @@ def body(args: argparse.Namespace) -> None:
     cluster_report_files(out, args.sample, adata)
 
 
-main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status (bin/, `scdeal STEP`)

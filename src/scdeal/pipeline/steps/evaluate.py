@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import anndata as ad
@@ -42,7 +41,4 @@ def body(args: argparse.Namespace) -> None:
     evaluation_report_files(out, args.sample, args.drug, metrics=metrics, table=table)
 
 
-main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status (bin/, `scdeal STEP`)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ...data import keys
@@ -46,7 +45,4 @@ def body(args: argparse.Namespace) -> None:
                                                   "provenance": meta})
 
 
-main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status (bin/, `scdeal STEP`)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -52,7 +51,4 @@ def body(args: argparse.Namespace) -> None:
     screen_bulk_report_files(out, metrics)
 
 
-main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status (bin/, `scdeal STEP`)

@@ -4,7 +4,6 @@ status, which stops only that sample's pairs."""
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import fields
 from pathlib import Path
 from typing import get_args
@@ -49,7 +48,4 @@ def body(args: argparse.Namespace) -> None:
     write_json(Path(args.outdir) / f"{args.sample}.validation.json", {**check.summary, "provenance": meta})
 
 
-main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status
-
-if __name__ == "__main__":
-    sys.exit(main())
+main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status (bin/, `scdeal STEP`)
