@@ -71,7 +71,7 @@ def screen_result(members: np.ndarray, signature: np.ndarray) -> SimpleNamespace
     strong bulk evidence for every drug."""
     n_members, _, n_drugs = members.shape
     return SimpleNamespace(drugs=DRUGS, member_probs=members, direct_prob=members.mean(0),
-                           bulk_val_auroc=np.full(n_drugs, 0.9), reset=np.zeros((n_members, n_drugs), bool),
+                           bulk_evidence=np.full(n_drugs, 0.9), reset=np.zeros((n_members, n_drugs), bool),
                            signature=signature)
 
 
@@ -80,6 +80,7 @@ def test_a_drug_whose_call_ranks_the_cells_against_its_bulk_signature_is_dispute
     signature = np.log(members.mean(0) / (1 - members.mean(0)))     # each drug's signature ranks the cells as its call
     signature[:, 1] *= -1                                             # Beta's bulk signature points the other way
     trust = drug_trust(screen_result(members, signature), ScreenConfig()).set_index("drug")
-    assert trust["verdict"].tolist() == ["consistent", "disputed", "consistent"]
+    # Gamma is high in every cell: its members order the cells by noise, which another seed would not repeat
+    assert trust["verdict"].tolist() == ["consistent", "disputed", "unstable"]
     assert trust.loc["Alpha", "spearman_transfer_vs_signature"] > 0.9
     assert trust.loc["Beta", "spearman_transfer_vs_signature"] < -0.9

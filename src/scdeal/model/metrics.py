@@ -37,16 +37,16 @@ def binary_metrics(y_true, prob, *, threshold: float = 0.5, predicted=None) -> d
     }
 
 
-def column_aurocs(y: np.ndarray, scores: np.ndarray) -> np.ndarray:
+def column_aurocs(y: np.ndarray, scores: np.ndarray, *, min_per_class: int = 1) -> np.ndarray:
     """AUROC of each column of `scores` against the same column of `y` (1/0, NaN skipped), by the rank-sum
-    statistic; NaN where a column lacks one class."""
+    statistic; NaN where a column has fewer than `min_per_class` lines of a class."""
     out = np.full(y.shape[1], np.nan)
     for d in range(y.shape[1]):
         valid = ~np.isnan(y[:, d])
         labels = y[valid, d]
         n_pos = int(labels.sum())
         n_neg = len(labels) - n_pos
-        if n_pos and n_neg:
+        if min(n_pos, n_neg) >= min_per_class:
             ranks = rankdata(scores[valid, d])
             out[d] = (ranks[labels == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
     return out

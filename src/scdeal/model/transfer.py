@@ -2,9 +2,11 @@
 drug of the bulk model at once: a single drug is a panel of one, and `TransferResult.drug` is one drug's view.
 
 Each ensemble member:
-1. draws a bootstrap of the bulk training lines within the classes they were split in (members differ in
-   their bulk evidence, so their disagreement measures how well the evidence fixes the call, not only
-   optimiser noise);
+1. learns from a bootstrap of all folds but its own (the lines outside the test split, dealt into one fold
+   per member within the classes they were split in) and validates on its own: members differ in their split,
+   bootstrap and initialisation as runs with other seeds do, so their disagreement shows where another seed
+   would call the cells otherwise, and the lines each member did not learn from give the out-of-fold bulk
+   evidence, over every line and over the lines nearest the sample;
 2. fits its own *direct model*: the bulk model refitted on exactly the genes the sample has, from its own
    random weights (or from the pretrained bulk model), early-stopped on held-out bulk lines. It is the
    validated "no transfer" model (`prob_sensitive_direct`; the flags `--source_epochs` and `--anchor_to
@@ -22,7 +24,7 @@ Each ensemble member:
    fit and compares each profile with itself, so it carries the bulk evidence's direction across the shift;
 4. keeps its direct model, drug by drug, wherever its cell ranking still ends up reversed against the anchor.
 
-Probabilities are Platt-calibrated per drug on the validation lines measured for it. Both encoders read
+Probabilities are Platt-calibrated per drug on the member's own fold. Both encoders read
 the same genes and the cell encoder E_c starts as a copy of E_b. No cell label is read anywhere here.
 """
 from __future__ import annotations
@@ -73,6 +75,9 @@ MemberBulk = Literal["bootstrap", "all"]
 MemberInit = Literal["independent", "pretrained"]
 AnchorTo = Literal["signature", "source"]
 THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
+NEAREST_FRACTION = 0.5    # the sample's context: this fraction of the lines, those nearest it in expression
+MIN_NEAREST = 100         # ... and at least this many
+MIN_PER_CLASS = 5         # an AUROC on fewer lines of a class says nothing
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,8 @@ class Member:
     spearman_to_anchor: np.ndarray  # per drug
     reset: np.ndarray              # per drug: kept the direct model (reversed against the anchor)
     curve: list[dict]
+    val_lines: np.ndarray          # the lines of its fold, which it did not learn from
+    val_prob: np.ndarray           # its direct model's calibrated probabilities there (lines × drugs)
 
 
 @dataclass
@@ -162,7 +169,15 @@ class DrugResult:
     history: list[dict]
     cell_model: CellModel
     members: list[dict]              # per member: direct model's AUROC, prior, orientation check
-    source_prior: float              # fraction of sensitive validation lines the calibration is relative to
+    source_prior: float              # fraction of sensitive lines the calibration is relative to
+    oof_auroc: float                 # out-of-fold bulk AUROC over every line
+    local_auroc: float               # out-of-fold bulk AUROC over the lines nearest the sample (NaN: too few)
+
+    @property
+    def bulk_evidence(self) -> float:
+        """How well the bulk evidence decides this sample: the out-of-fold AUROC of the lines nearest it,
+        or of every line where the nearest lines hold too few of a class."""
+        return self.local_auroc if np.isfinite(self.local_auroc) else self.oof_auroc
 
     @property
     def bulk_val_auroc(self) -> float:
@@ -182,11 +197,18 @@ class TransferResult:
     drugs: list[str]
     genes: list[str]
     members: list[Member]
-    rate: np.ndarray                 # per drug, the rate of sensitive validation lines (the calibration's prior)
-    signature: np.ndarray            # cells × drugs: each drug's signature of all training lines, scored on the cells
+    rate: np.ndarray                 # per drug, the rate of sensitive lines (the calibration's prior)
+    signature: np.ndarray            # cells × drugs: each drug's signature of all lines, scored on the cells
     features: CellFeatures
     config: BulkConfig
+    oof_auroc: np.ndarray            # per drug: out-of-fold bulk AUROC over every line
+    local_auroc: np.ndarray          # per drug: the same over the lines nearest the sample (NaN: too few)
     history: list[dict] = field(default_factory=list)
+
+    @property
+    def bulk_evidence(self) -> np.ndarray:
+        """Per drug, how well the bulk evidence decides this sample (see `DrugResult.bulk_evidence`)."""
+        return np.where(np.isfinite(self.local_auroc), self.local_auroc, self.oof_auroc)
 
     @property
     def member_probs(self) -> np.ndarray:
@@ -236,7 +258,8 @@ class TransferResult:
                           direct_prob=np.vstack([m.direct_prob[:, d] for m in self.members]).mean(0),
                           embedding=first.direct_embedding if first.reset[d] else first.embedding, genes=self.genes,
                           history=self.history, cell_model=cell_model, members=members,
-                          source_prior=float(self.rate[d]))
+                          source_prior=float(self.rate[d]), oof_auroc=float(self.oof_auroc[d]),
+                          local_auroc=float(self.local_auroc[d]))
 
 
 def drug_head(head: Head, column: int) -> Head:
@@ -249,51 +272,72 @@ def drug_head(head: Head, column: int) -> Head:
 
 
 class BulkEvidence:
-    """The bulk lines on the sample's genes, standardised with training-line statistics: lines × drugs labels
-    (NaN unmeasured) and responses, and the strata each member's bootstrap keeps."""
+    """Every bulk line but the test split, on the sample's genes and standardised with their statistics:
+    lines × drugs labels (NaN unmeasured) and responses, the strata the split kept, and the cross-fitting
+    folds: member k validates on fold k and learns from the others, so every line trains some members and
+    validates one, and the members differ in their split as runs with other seeds do."""
 
-    def __init__(self, bulk: BulkData, genes: list[str], device: torch.device):
-        x, split = bulk.expression(genes), bulk.split
-        train, val = split == "train", split == "val"
-        self.train_x, stats = model_features(x[train])
-        self.gene_sd = stats[1]
-        self.val_x = model_features(x[val], stats)[0]
-        self.train_y, self.train_r, self.strata = bulk.labels[train], bulk.responses[train], bulk.strata[train]
-        self.y_val, self.r_val = bulk.labels[val], bulk.responses[val]
-        self.x, self.y, self.r = (torch.from_numpy(a).to(device) for a in (self.train_x, self.train_y, self.train_r))
-        self.x_val = torch.from_numpy(self.val_x).to(device)
+    def __init__(self, bulk: BulkData, genes: list[str], device: torch.device, *, n_folds: int, seed: int):
+        keep = bulk.split != "test"
+        self.x_np, (self.gene_mean, self.gene_sd) = model_features(bulk.expression(genes)[keep])
+        self.labels, self.responses, self.strata = bulk.labels[keep], bulk.responses[keep], bulk.strata[keep]
+        self.folds = stratified_folds(self.strata, n_folds, np.random.default_rng(seed))
+        self.x, self.y, self.r = (torch.from_numpy(np.asarray(a, np.float32)).to(device)
+                                  for a in (self.x_np, self.labels, self.responses))
 
     @property
     def rate(self) -> np.ndarray:
-        """Per drug, the fraction of sensitive lines among its measured validation lines."""
-        return np.array([y[~np.isnan(y)].mean() if (~np.isnan(y)).any() else np.nan for y in self.y_val.T])
+        """Per drug, the fraction of sensitive lines among its measured lines."""
+        return np.array([y[~np.isnan(y)].mean() if (~np.isnan(y)).any() else np.nan for y in self.labels.T])
+
+    def fold(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The lines member k learns from and the lines it validates on (fold k)."""
+        return np.flatnonzero(self.folds != k), np.flatnonzero(self.folds == k)
 
     def pos_weight(self, pool: np.ndarray) -> np.ndarray:
         """One BCE weight of the sensitive class per drug, among the lines of `pool`."""
-        return class_weight(self.train_y[pool], "weight")
+        return class_weight(self.labels[pool], "weight")
 
-    def val_aurocs(self, enc_b, pred) -> np.ndarray:
-        """Each drug's AUROC on its measured validation lines."""
-        return column_aurocs(self.y_val, bulk_logits(enc_b, pred, self.x_val))
+    def aurocs(self, enc_b, pred, lines: np.ndarray) -> np.ndarray:
+        """Each drug's AUROC on its measured lines among `lines`."""
+        return column_aurocs(self.labels[lines], bulk_logits(enc_b, pred, self.x[lines]))
 
-    def bootstrap(self, rng: np.random.Generator) -> np.ndarray:
-        """Training-line indices drawn with replacement within each stratum (every stratum kept)."""
-        parts = [rng.choice(np.flatnonzero(self.strata == c), int((self.strata == c).sum()), replace=True)
-                 for c in np.unique(self.strata)]
+    def bootstrap(self, lines: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Indices of `lines` drawn with replacement within each stratum (every stratum kept)."""
+        parts = [rng.choice(lines[self.strata[lines] == c], int((self.strata[lines] == c).sum()), replace=True)
+                 for c in np.unique(self.strata[lines])]
         return np.sort(np.concatenate(parts))
+
+    def nearest(self, features: CellFeatures, fraction: float = NEAREST_FRACTION) -> np.ndarray:
+        """The lines whose profiles correlate best with the sample's mean cell profile (both z-scored across
+        the genes used): the bulk evidence that matters for this sample, not only across lineages."""
+        profiles = self.x_np * self.gene_sd + self.gene_mean
+        sample = (features.mean - features.mean.mean()) / max(float(features.mean.std()), 1e-6)
+        similarity = profiles @ sample / profiles.shape[1]
+        n = max(MIN_NEAREST, int(round(fraction * len(profiles))))
+        return np.sort(np.argsort(-similarity)[:n])
+
+
+def stratified_folds(strata: np.ndarray, n_folds: int, rng: np.random.Generator) -> np.ndarray:
+    """A fold number per line, each stratum dealt round the folds in a random order."""
+    folds = np.empty(len(strata), np.int64)
+    for c in np.unique(strata):
+        members = rng.permutation(np.flatnonzero(strata == c))
+        folds[members] = (np.arange(len(members)) + rng.integers(n_folds)) % n_folds
+    return folds
 
 
 class LineSampler:
     """Draws bulk batches from one member's pool of training lines: uniformly for the response loss,
     and in the cells' estimated class mix (of the one drug) for the MMD."""
 
-    def __init__(self, evidence: BulkEvidence, pool: np.ndarray, target_prior: float | None):
+    def __init__(self, evidence: BulkEvidence, pool: np.ndarray, val_lines: np.ndarray, target_prior: float | None):
         device = evidence.x.device
-        self.evidence = evidence
+        self.evidence, self.val_lines = evidence, val_lines
         self.pool = torch.from_numpy(pool).to(device)
         self.pos_weight = torch.as_tensor(evidence.pos_weight(pool), dtype=torch.float32, device=device)
         self.mmd_weights = None if target_prior is None else \
-            torch.from_numpy(prior_matched_weights(evidence.train_y[pool, 0], target_prior)).to(device)
+            torch.from_numpy(prior_matched_weights(evidence.labels[pool, 0], target_prior)).to(device)
 
     def uniform(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`n` lines of the pool drawn uniformly: features, labels and continuous responses."""
@@ -337,12 +381,18 @@ def transfer(model: BulkModel, bulk: BulkData, cells: ad.AnnData, *, cfg: Transf
         raise InputError(f"The bulk lines carry drugs {bulk.drugs[:5]}, the bulk model {model.drugs[:5]}: use the bulk "
                          "set the model was pretrained on.")
     genes, gene_pos, features, clusters = cell_inputs(model.genes, cells, cfg=cfg, device=device, what=what)
-    evidence = BulkEvidence(bulk, genes, device)
-    members = [train_member(model, gene_pos, evidence, features=features, clusters=clusters, cfg=cfg, device=device,
-                            seed=cfg.seed + k) for k in range(cfg.n_ensemble)]
-    signature = class_mean_signature(evidence.train_x, evidence.train_y, evidence.gene_sd)
+    evidence = BulkEvidence(bulk, genes, device, n_folds=max(2, cfg.n_ensemble), seed=cfg.seed)
+    members = [train_member(model, gene_pos, evidence, fold=k, features=features, clusters=clusters, cfg=cfg,
+                            device=device, seed=cfg.seed + k) for k in range(cfg.n_ensemble)]
+    signature = class_mean_signature(evidence.x_np, evidence.labels, evidence.gene_sd)
+    oof_lines = np.concatenate([m.val_lines for m in members])
+    oof_prob = np.concatenate([m.val_prob for m in members])
+    nearest = np.isin(oof_lines, evidence.nearest(features))
     return TransferResult(drugs=list(model.drugs), genes=genes, members=members, rate=evidence.rate,
                           signature=signature_scores(features, signature), features=features, config=model.config,
+                          oof_auroc=column_aurocs(evidence.labels[oof_lines], oof_prob),
+                          local_auroc=column_aurocs(evidence.labels[oof_lines][nearest], oof_prob[nearest],
+                                                    min_per_class=MIN_PER_CLASS),
                           history=[{**row, "member": k} for k, m in enumerate(members) for row in m.curve])
 
 
@@ -373,37 +423,42 @@ def initial_networks(model: BulkModel, gene_pos: torch.Tensor, cfg: TransferConf
 
 
 def fit_direct(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidence, *, pool: np.ndarray,
-               cfg: TransferConfig, device: torch.device, seed: int):
-    """The direct model: the bulk model refitted on the sample's genes and the member's bootstrap of training
-    lines, early-stopped on the held-out validation lines (pretraining's predictor stage)."""
+               val_lines: np.ndarray, cfg: TransferConfig, device: torch.device, seed: int):
+    """The direct model: the bulk model refitted on the sample's genes and the member's bootstrap of its
+    training folds, early-stopped on its own fold (pretraining's predictor stage)."""
     enc_b, pred, reg = (m.to(device) for m in initial_networks(model, gene_pos, cfg))
     curve = []
     if cfg.source_epochs > 0:
-        curve = train_predictor(enc_b, pred, reg, feats={"train": evidence.train_x[pool], "val": evidence.val_x},
-                                labels={"train": evidence.train_y[pool], "val": evidence.y_val},
-                                responses={"train": evidence.train_r[pool], "val": evidence.r_val},
+        curve = train_predictor(enc_b, pred, reg, feats={"train": evidence.x_np[pool], "val": evidence.x_np[val_lines]},
+                                labels={"train": evidence.labels[pool], "val": evidence.labels[val_lines]},
+                                responses={"train": evidence.responses[pool], "val": evidence.responses[val_lines]},
                                 strata=evidence.strata[pool], device=device,
                                 cfg=replace(model.config, predictor_epochs=cfg.source_epochs, seed=seed))
     return enc_b, pred, reg, [{**row, "stage": "source"} for row in curve]
 
 
-def train_member(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidence, *, features: CellFeatures,
-                 clusters: torch.Tensor, cfg: TransferConfig, device: torch.device, seed: int) -> Member:
-    """Direct-model fit, anchored transfer and the per-drug orientation guard of one ensemble member."""
+def train_member(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidence, *, fold: int,
+                 features: CellFeatures, clusters: torch.Tensor, cfg: TransferConfig, device: torch.device,
+                 seed: int) -> Member:
+    """Direct-model fit on the lines outside `fold`, anchored transfer and the per-drug orientation guard of
+    one ensemble member."""
     seed_everything(seed)
     rng = np.random.default_rng(seed)
-    pool = evidence.bootstrap(rng) if cfg.member_bulk == "bootstrap" else np.arange(len(evidence.train_y))
-    enc_b, pred, reg, curve = fit_direct(model, gene_pos, evidence, pool=pool, cfg=cfg, device=device, seed=seed)
-    direct = Networks(enc_b, pred, calibration_for(cfg, enc_b, pred, evidence=evidence))
+    lines, val_lines = evidence.fold(fold)
+    pool = evidence.bootstrap(lines, rng) if cfg.member_bulk == "bootstrap" else lines
+    enc_b, pred, reg, curve = fit_direct(model, gene_pos, evidence, pool=pool, val_lines=val_lines, cfg=cfg,
+                                         device=device, seed=seed)
+    direct = Networks(enc_b, pred, calibration_for(cfg, enc_b, pred, evidence=evidence, lines=val_lines))
+    val_prob = calibrated(bulk_logits(enc_b, pred, evidence.x[val_lines]), direct.calibration)
     direct_logit, direct_emb = predict_cells(enc_b, pred, features, device=device)
     direct_prob = calibrated(direct_logit, direct.calibration)
     prior = np.array([estimate_target_prior(direct_prob[:, d], float(r)) for d, r in enumerate(evidence.rate)])
-    val_auroc = evidence.val_aurocs(enc_b, pred)
+    val_auroc = evidence.aurocs(enc_b, pred, val_lines)
     if cfg.epochs == 0:
         n = len(model.drugs)
         return Member(direct, direct, direct_prob, direct_prob, direct_emb, direct_emb, val_auroc, prior, np.ones(n),
-                      np.zeros(n, bool), curve)
-    sampler = LineSampler(evidence, pool, float(prior[0]) if cfg.mmd_class_mix == "estimated" else None)
+                      np.zeros(n, bool), curve, val_lines, val_prob)
+    sampler = LineSampler(evidence, pool, val_lines, float(prior[0]) if cfg.mmd_class_mix == "estimated" else None)
     direct = Networks(copy.deepcopy(enc_b), copy.deepcopy(pred), direct.calibration)  # the transfer trains both
     enc_c = copy.deepcopy(enc_b)
     anchor = anchor_scores(cfg, direct_logit, evidence=evidence, pool=pool, features=features)
@@ -416,10 +471,11 @@ def train_member(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidenc
     if reset.any():
         log.warning("transfer seed %d ranked the cells against its anchor for %d of %d drugs (Spearman %s): those "
                     "drugs keep the direct model", seed, int(reset.sum()), len(reset), np.round(rho[reset], 2))
-    transferred = Networks(enc_c, pred, calibration_for(cfg, enc_b, pred, evidence=evidence))
+    transferred = Networks(enc_c, pred, calibration_for(cfg, enc_b, pred, evidence=evidence, lines=val_lines))
     prob = calibrated(logit, transferred.calibration)
     prob[:, reset] = direct_prob[:, reset]
-    return Member(direct, transferred, prob, direct_prob, emb, direct_emb, val_auroc, prior, rho, reset, curve)
+    return Member(direct, transferred, prob, direct_prob, emb, direct_emb, val_auroc, prior, rho, reset, curve,
+                  val_lines, val_prob)
 
 
 def anchor_scores(cfg: TransferConfig, direct_logit: np.ndarray, *, evidence: BulkEvidence, pool: np.ndarray,
@@ -428,7 +484,7 @@ def anchor_scores(cfg: TransferConfig, direct_logit: np.ndarray, *, evidence: Bu
     signature of its pool of bulk lines."""
     if cfg.anchor_to == "source":
         return direct_logit
-    return signature_scores(features, class_mean_signature(evidence.train_x[pool], evidence.train_y[pool],
+    return signature_scores(features, class_mean_signature(evidence.x_np[pool], evidence.labels[pool],
                                                            evidence.gene_sd))
 
 
@@ -470,7 +526,7 @@ def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: 
                 sums[name] = sums.get(name, 0.0) + value.detach().float()
             steps += 1
         row = {"stage": "transfer", "epoch": epoch, **{k: float(v) / max(steps, 1) for k, v in sums.items()}}
-        row["bulk_val_auroc"] = float(np.nanmedian(sampler.evidence.val_aurocs(enc_b, pred)))
+        row["bulk_val_auroc"] = float(np.nanmedian(sampler.evidence.aurocs(enc_b, pred, sampler.val_lines)))
         row["seconds"] = time.perf_counter() - started
         curve.append(row)
         bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k not in ("epoch", "stage")})
@@ -519,14 +575,14 @@ def platt_scaling(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return slope, intercept
 
 
-def calibration_for(cfg: TransferConfig, enc_b, pred, *, evidence: BulkEvidence) -> dict:
-    """Platt slope and intercept per drug, fitted on the validation lines measured for it (identity when
-    `cfg.calibration` is none)."""
-    n = evidence.y_val.shape[1]
+def calibration_for(cfg: TransferConfig, enc_b, pred, *, evidence: BulkEvidence, lines: np.ndarray) -> dict:
+    """Platt slope and intercept per drug, fitted on the measured lines among `lines`, the member's held-out
+    fold (identity when `cfg.calibration` is none)."""
+    n = evidence.labels.shape[1]
     if cfg.calibration != "platt":
         return {"slope": np.ones(n, np.float32), "intercept": np.zeros(n, np.float32)}
-    logits = bulk_logits(enc_b, pred, evidence.x_val)
-    fits = [platt_scaling(logits[~np.isnan(y), d], y[~np.isnan(y)]) for d, y in enumerate(evidence.y_val.T)]
+    logits = bulk_logits(enc_b, pred, evidence.x[lines])
+    fits = [platt_scaling(logits[~np.isnan(y), d], y[~np.isnan(y)]) for d, y in enumerate(evidence.labels[lines].T)]
     return {"slope": np.array([f[0] for f in fits], np.float32), "intercept": np.array([f[1] for f in fits], np.float32)}
 
 

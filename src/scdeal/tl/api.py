@@ -121,7 +121,8 @@ def predict(adata: ad.AnnData, bulk: BulkData, *, drug: str | None = None, model
     threshold = threshold_for(config.threshold_rule, result, config.threshold)
     base = baseline_predictions(baseline, bulk, adata, genes=result.genes, seed=config.seed, drug=column)
     trust = trust_diagnostic(result.member_probs, result.direct_prob, base.prob if base else None,
-                             bulk_val_auroc=result.bulk_val_auroc, n_reset=result.n_reset)
+                             bulk_val_auroc=result.bulk_evidence, n_reset=result.n_reset)
+    trust |= {"bulk_oof_auroc": result.oof_auroc, "bulk_local_auroc": result.local_auroc}
     annotate(adata, result, threshold=threshold, verdict=trust["verdict"], baseline=base)
     name = drug or bulk.drugs[column]
     adata.uns[keys.TRANSFER] = {"drug": name, "threshold": threshold, "transfer_config": asdict(config),

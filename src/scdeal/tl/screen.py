@@ -26,7 +26,7 @@ __all__ = ["SCREEN_HEADS", "ScreenConfig", "annotate_screen", "cluster_ranking",
            "probability_table", "sample_ranking", "wilson_interval"]
 
 TRUST_COLUMNS = ("bulk_val_auroc_genes_used", "members_sign_agreement", "members_lowest_spearman",
-                 "members_reset_to_source", "spearman_transfer_vs_direct", "spearman_transfer_vs_signature", "verdict")
+                 "members_mean_spearman", "members_reset_to_source", "spearman_transfer_vs_direct", "spearman_transfer_vs_signature", "verdict")
 # A screen's bulk model reads each drug off the shared bottleneck directly (`--predictor_hidden_dims` is for
 # single drugs): a hidden head layer shared by every drug is a second bottleneck, and it pulls the drugs
 # toward their common axis (general sensitivity) and away from their own.
@@ -53,7 +53,7 @@ def drug_trust(result: TransferResult, config: ScreenConfig) -> pd.DataFrame:
     against it is `disputed`."""
     rows = []
     member_probs, direct_prob, bulk_val_auroc, reset = (result.member_probs, result.direct_prob,
-                                                        result.bulk_val_auroc, result.reset)
+                                                        result.bulk_evidence, result.reset)
     for d, drug in enumerate(result.drugs):
         trust = trust_diagnostic(member_probs[:, :, d], direct_prob[:, d], result.signature[:, d],
                                  bulk_val_auroc=float(bulk_val_auroc[d]), n_reset=int(reset[:, d].sum()),

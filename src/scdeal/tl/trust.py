@@ -2,11 +2,13 @@
 models that could make it agree? Nothing here reads a cell label.
 
 Verdicts, most serious first:
-- weak_bulk_evidence: the direct models (the bulk model refitted on the sample's genes) rank held-out bulk
-  lines barely above chance on the genes used;
-- unstable: ensemble members (trained on bootstrap samples of the bulk lines) rank the cells in
-  opposite directions, or half of them kept their direct model because the transfer reversed their
-  ranking against its anchor (the signature of their bulk lines, by default);
+- weak_bulk_evidence: the direct models (the bulk model refitted on the sample's genes) rank the bulk lines
+  they did not learn from barely above chance, counted out of fold over the lines nearest the sample in
+  expression (every line where those hold too few of a class): the evidence does not decide this sample;
+- unstable: the ensemble members, cross-fitted (each learns from other folds of the bulk lines and starts
+  from its own seed, as runs with other seeds do), rank the cells differently (mean pairwise Spearman
+  below MIN_MEMBER_SPEARMAN, the agreement the call needs to hold across seeds), or half of them kept
+  their direct model because the transfer reversed their ranking against its anchor;
 - disputed: the deep transfer and a linear reference rank the cells in opposite directions (a single-drug
   run's logistic baseline; a screen's bulk signature of the drug);
 - consistent: none of the above.
@@ -19,9 +21,11 @@ import numpy as np
 
 from ..model.orientation import rank_correlation
 
-__all__ = ["ADVICE", "DISAGREEMENT", "MIN_BULK_AUROC", "member_agreement", "trust_diagnostic", "verdict"]
+__all__ = ["ADVICE", "DISAGREEMENT", "MIN_BULK_AUROC", "MIN_MEMBER_SPEARMAN", "member_agreement", "trust_diagnostic",
+           "verdict"]
 
-MIN_BULK_AUROC = 0.65      # held-out bulk lines, genes used: below, the bulk evidence is too weak to transfer
+MIN_BULK_AUROC = 0.65      # out-of-fold bulk lines, genes used: below, the bulk evidence is too weak to transfer
+MIN_MEMBER_SPEARMAN = 0.8  # members ranking the cells less alike than this would not agree across seeds either
 DISAGREEMENT = -0.1        # rank correlation below which two scores point opposite ways (noise allowed)
 
 ADVICE = {
@@ -29,20 +33,22 @@ ADVICE = {
                   "use the calls, ranked by prob_sensitive.",
     "weak_bulk_evidence": "The bulk model ranks held-out cell lines barely above chance on this sample's genes: "
                           "the calls are not supported by bulk evidence; add response tables or do not use them.",
-    "unstable": "Ensemble members disagree on which side is sensitive: treat the calls as uncertain; add bulk "
-                "evidence (more response tables) or raise --n_ensemble before acting on them.",
+    "unstable": "Ensemble members learning from different folds of the bulk lines rank the cells differently, so "
+                "another seed would give another call: treat the calls as uncertain; add bulk evidence (more "
+                "response tables) before acting on them.",
     "disputed": "The deep transfer and the linear baseline rank the cells in opposite directions: confirm the "
                 "direction with an independent marker before acting on either.",
 }
 
 
-def member_agreement(member_scores: np.ndarray) -> tuple[float, float]:
-    """Fraction of member pairs whose cell rankings agree in sign, and the lowest pairwise correlation."""
+def member_agreement(member_scores: np.ndarray) -> tuple[float, float, float]:
+    """Fraction of member pairs whose cell rankings agree in sign, and the lowest and mean pairwise rank
+    correlation (1 for a single member)."""
     rhos = [rank_correlation(a, b) for a, b in combinations(member_scores, 2)]
     rhos = [r for r in rhos if np.isfinite(r)]
     if not rhos:
-        return 1.0, float("nan")
-    return float(np.mean([r > 0 for r in rhos])), float(min(rhos))
+        return 1.0, float("nan"), 1.0
+    return float(np.mean([r > 0 for r in rhos])), float(min(rhos)), float(np.mean(rhos))
 
 
 def trust_diagnostic(member_probs: np.ndarray, direct_prob: np.ndarray, reference: np.ndarray | None, *,
@@ -52,8 +58,8 @@ def trust_diagnostic(member_probs: np.ndarray, direct_prob: np.ndarray, referenc
     `reference` (named `reference_name` in the keys), the bulk validation AUROC on the genes used, and the
     verdict with one sentence of advice."""
     prob = member_probs.mean(0)
-    agreement, lowest = member_agreement(member_probs)
-    out = {"members_sign_agreement": agreement, "members_lowest_spearman": lowest,
+    agreement, lowest, mean = member_agreement(member_probs)
+    out = {"members_sign_agreement": agreement, "members_lowest_spearman": lowest, "members_mean_spearman": mean,
            "members_reset_to_source": int(n_reset), "n_members": len(member_probs),
            "bulk_val_auroc_genes_used": float(bulk_val_auroc),
            "spearman_transfer_vs_direct": rank_correlation(prob, direct_prob)}
@@ -70,7 +76,8 @@ def verdict(d: dict, transfer_vs_reference: float, *, min_bulk_auroc: float = MI
     reference support (see the module's docstring)."""
     if not d["bulk_val_auroc_genes_used"] >= min_bulk_auroc:
         return "weak_bulk_evidence"
-    if d["members_sign_agreement"] < 1.0 or 2 * d["members_reset_to_source"] >= d["n_members"]:
+    if (d["members_sign_agreement"] < 1.0 or d["members_mean_spearman"] < MIN_MEMBER_SPEARMAN
+            or 2 * d["members_reset_to_source"] >= d["n_members"]):
         return "unstable"
     if transfer_vs_reference < DISAGREEMENT:
         return "disputed"
