@@ -314,7 +314,7 @@ class BulkEvidence:
         profiles = self.x_np * self.gene_sd + self.gene_mean
         sample = (features.mean - features.mean.mean()) / max(float(features.mean.std()), 1e-6)
         similarity = profiles @ sample / profiles.shape[1]
-        n = max(MIN_NEAREST, int(round(fraction * len(profiles))))
+        n = max(MIN_NEAREST, round(fraction * len(profiles)))
         return np.sort(np.argsort(-similarity)[:n])
 
 
@@ -331,7 +331,7 @@ class LineSampler:
     """Draws bulk batches from one member's pool of training lines: uniformly for the response loss,
     and in the cells' estimated class mix (of the one drug) for the MMD."""
 
-    def __init__(self, evidence: BulkEvidence, pool: np.ndarray, val_lines: np.ndarray, target_prior: float | None):
+    def __init__(self, evidence: BulkEvidence, pool: np.ndarray, *, val_lines: np.ndarray, target_prior: float | None):
         device = evidence.x.device
         self.evidence, self.val_lines = evidence, val_lines
         self.pool = torch.from_numpy(pool).to(device)
@@ -458,7 +458,8 @@ def train_member(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidenc
         n = len(model.drugs)
         return Member(direct, direct, direct_prob, direct_prob, direct_emb, direct_emb, val_auroc, prior, np.ones(n),
                       np.zeros(n, bool), curve, val_lines, val_prob)
-    sampler = LineSampler(evidence, pool, val_lines, float(prior[0]) if cfg.mmd_class_mix == "estimated" else None)
+    sampler = LineSampler(evidence, pool, val_lines=val_lines,
+                          target_prior=float(prior[0]) if cfg.mmd_class_mix == "estimated" else None)
     direct = Networks(copy.deepcopy(enc_b), copy.deepcopy(pred), direct.calibration)  # the transfer trains both
     enc_c = copy.deepcopy(enc_b)
     anchor = anchor_scores(cfg, direct_logit, evidence=evidence, pool=pool, features=features)

@@ -26,7 +26,8 @@ __all__ = ["SCREEN_HEADS", "ScreenConfig", "annotate_screen", "cluster_ranking",
            "probability_table", "sample_ranking", "wilson_interval"]
 
 TRUST_COLUMNS = ("bulk_val_auroc_genes_used", "members_sign_agreement", "members_lowest_spearman",
-                 "members_mean_spearman", "members_reset_to_source", "spearman_transfer_vs_direct", "spearman_transfer_vs_signature", "verdict")
+                 "members_mean_spearman", "members_reset_to_source", "spearman_transfer_vs_direct",
+                 "spearman_transfer_vs_signature", "verdict")
 # A screen's bulk model reads each drug off the shared bottleneck directly (`--predictor_hidden_dims` is for
 # single drugs): a hidden head layer shared by every drug is a second bottleneck, and it pulls the drugs
 # toward their common axis (general sensitivity) and away from their own.
