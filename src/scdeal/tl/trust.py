@@ -6,9 +6,9 @@ Verdicts, most serious first:
   they did not learn from barely above chance, counted out of fold over the lines nearest the sample in
   expression (every line where those hold too few of a class): the evidence does not decide this sample;
 - unstable: the ensemble members, cross-fitted (each learns from other folds of the bulk lines and starts
-  from its own seed, as runs with other seeds do), rank the cells differently (mean pairwise Spearman
-  below MIN_MEMBER_SPEARMAN, the agreement the call needs to hold across seeds), or half of them kept
-  their direct model because the transfer reversed their ranking against its anchor;
+  from its own seed, as runs with other seeds do), rank the cells differently (some pair below
+  MIN_MEMBER_SPEARMAN, the agreement two runs with other seeds need), or half of them kept their direct
+  model because the transfer reversed their ranking against its anchor;
 - disputed: the deep transfer and a linear reference rank the cells in opposite directions (a single-drug
   run's logistic baseline; a screen's bulk signature of the drug);
 - consistent: none of the above.
@@ -25,7 +25,7 @@ __all__ = ["ADVICE", "DISAGREEMENT", "MIN_BULK_AUROC", "MIN_MEMBER_SPEARMAN", "m
            "verdict"]
 
 MIN_BULK_AUROC = 0.65      # out-of-fold bulk lines, genes used: below, the bulk evidence is too weak to transfer
-MIN_MEMBER_SPEARMAN = 0.8  # members ranking the cells less alike than this would not agree across seeds either
+MIN_MEMBER_SPEARMAN = 0.8  # every two members must rank the cells as alike as two runs with other seeds must
 DISAGREEMENT = -0.1        # rank correlation below which two scores point opposite ways (noise allowed)
 
 ADVICE = {
@@ -76,7 +76,7 @@ def verdict(d: dict, transfer_vs_reference: float, *, min_bulk_auroc: float = MI
     reference support (see the module's docstring)."""
     if not d["bulk_val_auroc_genes_used"] >= min_bulk_auroc:
         return "weak_bulk_evidence"
-    if (d["members_sign_agreement"] < 1.0 or d["members_mean_spearman"] < MIN_MEMBER_SPEARMAN
+    if (d["members_sign_agreement"] < 1.0 or d["members_lowest_spearman"] < MIN_MEMBER_SPEARMAN
             or 2 * d["members_reset_to_source"] >= d["n_members"]):
         return "unstable"
     if transfer_vs_reference < DISAGREEMENT:
