@@ -91,7 +91,7 @@ def cmd_run(argv: list[str]) -> int:
                     params["drugs"], params["input"])
     outdir = Path(params["outdir"]).resolve()
     tasks = build_tasks(rows, params, outdir=outdir, checks=checks)
-    write_validations(outdir, checks)
+    write_validations(outdir, checks, params)
     cores = len(os.sched_getaffinity(0))
     parallel = options["max_parallel"] or min(2, cores)
     log.info("%d samples × drugs → %d tasks, up to %d in parallel; outputs in %s", len(rows), len(tasks), parallel, outdir)

@@ -21,11 +21,13 @@ from ..data.readers import (
     response_paths,
 )
 from ..data.species import Species, one_to_one_orthologs, species_mismatch
+from ..data.writers import write_json
 from ..errors import InputError, InputErrors
 from ..tl.evaluate import truth_from_labels
+from .provenance import provenance
 from .samplesheet import Row
 
-__all__ = ["SampleCheck", "bulk_problems", "check_sample", "drug_problems", "preflight"]
+__all__ = ["SampleCheck", "bulk_problems", "check_sample", "drug_problems", "preflight", "write_validation"]
 
 
 @dataclass
@@ -133,3 +135,10 @@ def check_sample(path: Path, *, sample: str, species: Species, label_keys: list[
     summary = {"sample": sample, "input": str(path), "species": species, "n_cells": int(adata.n_obs),
                "n_genes": int(adata.n_vars), "genes_shared_with_bulk": shared, "label_keys": label_keys}
     return SampleCheck(sample, problems, summary)
+
+
+def write_validation(folder: Path, check: SampleCheck, params: dict) -> None:
+    """<sample>.validation.json of a valid sample: the check's summary and what made it (the validation step's
+    output, written the same way by the local runner's preflight)."""
+    meta = provenance("validate", params, {"input": check.summary["input"]})
+    write_json(folder / f"{check.sample}.validation.json", {**check.summary, "provenance": meta})

@@ -37,7 +37,7 @@ import scdeal
 from ..data.readers import response_paths
 from ..data.writers import write_json, write_text
 from ..errors import EXIT_DATA_ERROR
-from .preflight import SampleCheck
+from .preflight import SampleCheck, write_validation
 from .provenance import versions_yaml
 from .samplesheet import Row
 from .settings import step_flags
@@ -249,11 +249,11 @@ def run_dag(tasks: list[Task], outdir: Path, *, max_parallel: int, total_threads
     return tasks
 
 
-def write_validations(outdir: Path, checks: dict[str, SampleCheck]) -> None:
+def write_validations(outdir: Path, checks: dict[str, SampleCheck], params: dict) -> None:
     """validation/<sample>/<sample>.validation.json for each valid sample, as the validation step writes it."""
     for sample, check in checks.items():
         if check.valid:
-            write_json(outdir / "validation" / sample / f"{sample}.validation.json", check.summary)
+            write_validation(outdir / "validation" / sample, check, params)
 
 
 def write_pipeline_info(outdir: Path, root: Path, params: dict, *, tasks: list[Task], rows: list[Row]) -> None:

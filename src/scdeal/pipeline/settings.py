@@ -203,9 +203,9 @@ def generated_files(root: Path) -> dict[Path, str]:
 
 def sync_config(root: Path, *, check: bool = False) -> list[Path]:
     """Write the generated files (or, with `check`, only list those that differ); the files that changed."""
-    stale = [path for path, text in generated_files(root).items() if not path.exists() or path.read_text() != text]
+    generated = generated_files(root)
+    stale = [path for path, text in generated.items() if not path.exists() or path.read_text() != text]
     if not check:
-        for path, text in generated_files(root).items():
-            if path in stale:
-                path.write_text(text)
+        for path in stale:
+            path.write_text(generated[path])
     return stale

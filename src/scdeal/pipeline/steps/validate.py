@@ -10,11 +10,9 @@ from typing import get_args
 
 from ...data.readers import bulk_axis_names
 from ...data.species import Species
-from ...data.writers import write_json
 from ...errors import InputErrors
 from ...model.transfer import TransferConfig
-from ..preflight import check_sample
-from ..provenance import provenance
+from ..preflight import check_sample, write_validation
 from .common import step_main, step_parser
 
 __all__ = ["NAME", "body", "build_parser", "main"]
@@ -44,8 +42,7 @@ def body(args: argparse.Namespace) -> None:
                          bulk_expression=args.bulk_expression)
     if not check.valid:
         raise InputErrors(check.problems)
-    meta = provenance(NAME, vars(args), {"input": args.input})
-    write_json(Path(args.outdir) / f"{args.sample}.validation.json", {**check.summary, "provenance": meta})
+    write_validation(Path(args.outdir), check, vars(args))
 
 
 main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status (bin/, `scdeal STEP`)
