@@ -448,12 +448,13 @@ def train_member(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidenc
     pool = evidence.bootstrap(lines, rng) if cfg.member_bulk == "bootstrap" else lines
     enc_b, pred, reg, curve = fit_direct(model, gene_pos, evidence, pool=pool, val_lines=val_lines, cfg=cfg,
                                          device=device, seed=seed)
-    direct = Networks(enc_b, pred, calibration_for(cfg, enc_b, pred, evidence=evidence, lines=val_lines))
-    val_prob = calibrated(bulk_logits(enc_b, pred, evidence.x[val_lines]), direct.calibration)
+    val_logit, val_y = bulk_logits(enc_b, pred, evidence.x[val_lines]), evidence.labels[val_lines]
+    direct = Networks(enc_b, pred, calibration_for(cfg, val_logit, val_y))
+    val_prob = calibrated(val_logit, direct.calibration)
     direct_logit, direct_emb = predict_cells(enc_b, pred, features, device=device)
     direct_prob = calibrated(direct_logit, direct.calibration)
     prior = np.array([estimate_target_prior(direct_prob[:, d], float(r)) for d, r in enumerate(evidence.rate)])
-    val_auroc = evidence.aurocs(enc_b, pred, val_lines)
+    val_auroc = column_aurocs(val_y, val_logit)
     if cfg.epochs == 0:
         n = len(model.drugs)
         return Member(direct, direct, direct_prob, direct_prob, direct_emb, direct_emb, val_auroc, prior, np.ones(n),
@@ -472,7 +473,7 @@ def train_member(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidenc
     if reset.any():
         log.warning("transfer seed %d ranked the cells against its anchor for %d of %d drugs (Spearman %s): those "
                     "drugs keep the direct model", seed, int(reset.sum()), len(reset), np.round(rho[reset], 2))
-    transferred = Networks(enc_c, pred, calibration_for(cfg, enc_b, pred, evidence=evidence, lines=val_lines))
+    transferred = Networks(enc_c, pred, calibration_for(cfg, bulk_logits(enc_b, pred, evidence.x[val_lines]), val_y))
     prob = calibrated(logit, transferred.calibration)
     prob[:, reset] = direct_prob[:, reset]
     return Member(direct, transferred, prob, direct_prob, emb, direct_emb, val_auroc, prior, rho, reset, curve,
@@ -576,14 +577,13 @@ def platt_scaling(logits: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return slope, intercept
 
 
-def calibration_for(cfg: TransferConfig, enc_b, pred, *, evidence: BulkEvidence, lines: np.ndarray) -> dict:
-    """Platt slope and intercept per drug, fitted on the measured lines among `lines`, the member's held-out
-    fold (identity when `cfg.calibration` is none)."""
-    n = evidence.labels.shape[1]
+def calibration_for(cfg: TransferConfig, logits: np.ndarray, labels: np.ndarray) -> dict:
+    """Platt slope and intercept per drug, fitted on the measured lines of the member's held-out fold (its
+    `logits` and `labels`, lines × drugs; identity when `cfg.calibration` is none)."""
+    n = labels.shape[1]
     if cfg.calibration != "platt":
         return {"slope": np.ones(n, np.float32), "intercept": np.zeros(n, np.float32)}
-    logits = bulk_logits(enc_b, pred, evidence.x[lines])
-    fits = [platt_scaling(logits[~np.isnan(y), d], y[~np.isnan(y)]) for d, y in enumerate(evidence.labels[lines].T)]
+    fits = [platt_scaling(logits[~np.isnan(y), d], y[~np.isnan(y)]) for d, y in enumerate(labels.T)]
     return {"slope": np.array([f[0] for f in fits], np.float32), "intercept": np.array([f[1] for f in fits], np.float32)}
 
 
