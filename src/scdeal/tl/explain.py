@@ -1,8 +1,10 @@
-"""Integrated gradients (captum) on the cell model: which genes drive each cell's reported probability. The attributed
+"""Integrated gradients on the cell model: which genes drive each cell's reported probability. The attributed
 output is the reported `prob_sensitive`: the mean over ensemble members of their calibrated probabilities
 (`CellModel.network()`). Baseline: the zero vector of the model's input space, which is the sample's mean expression
 profile (cells are gene-standardised with the sample's own statistics), so an attribution says how much a gene's
-departure from the sample average moves the probability of sensitivity."""
+departure from the sample average moves the probability of sensitivity. The path integral is Gauss–Legendre
+quadrature (captum's default method, same points and weights), evaluated in the members' first hidden layer rather
+than in gene space: the same numbers at a small fraction of the cost."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -12,14 +14,14 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 import torch
-from captum.attr import IntegratedGradients
 from scipy.stats import hypergeom
 from torch import nn
 
 from .._utils import batch_slices, gene_positions, setting
 from ..data import keys
 from ..data.features import CellFeatures
-from ..model.device import autocast
+from ..model.cell_model import EnsembleProbability
+from ..model.networks import Encoder
 
 __all__ = ["ExplainConfig", "attributions_of_genes", "cluster_signatures", "differential_genes",
            "integrated_gradients", "overlap_with_de", "signature_genes", "subsample_by_cluster"]
@@ -29,7 +31,7 @@ __all__ = ["ExplainConfig", "attributions_of_genes", "cluster_signatures", "diff
 class ExplainConfig:
     """Integrated-gradient attribution and signatures (the explain step's flags)."""
 
-    ig_steps: int = setting(32, "integrated-gradient steps (Riemann trapezoid)", minimum=2)
+    ig_steps: int = setting(32, "integrated-gradient steps (Gauss–Legendre quadrature points)", minimum=2)
     ig_batch_size: int = setting(256, "cells per attribution batch (bounds memory)", minimum=1)
     top_genes: int = setting(50, "signature genes reported per direction", minimum=1)
     ig_max_cells: int = setting(
@@ -37,25 +39,68 @@ class ExplainConfig:
     seed: int = setting(0, "random seed of the subset of cells")
 
 
-def integrated_gradients(model: nn.Module, features: CellFeatures, device: torch.device, *, n_steps: int = 32,
-                         batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-cell, per-gene attributions (cells × genes, float32), each cell's convergence delta, and each gene's
-    expression effect: mean over cells of attribution × sign(expression − baseline), positive when higher expression
-    pushes towards "sensitive". Cells are processed in batches of `batch_size`, so memory is bounded by batch × steps
-    × genes."""
+def gauss_legendre(n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points α in (0, 1) and weights (summing to 1) of `n_steps`-point Gauss–Legendre quadrature on [0, 1]:
+    captum's default `gausslegend` method."""
+    nodes, weights = np.polynomial.legendre.leggauss(n_steps)
+    return (nodes + 1) / 2, weights / 2
+
+
+def _member_logit(encoder: Encoder, predictor: nn.Module, pre: torch.Tensor) -> torch.Tensor:
+    """A member's logit from its first layer's pre-activation `pre` = W x + b (rows × hidden): the rest of its
+    network."""
+    return predictor(encoder.mu(encoder.body[1:](pre)))[:, 0]
+
+
+def _probability(model: EnsembleProbability, pres: list[torch.Tensor]) -> torch.Tensor:
+    """The ensemble's probability F from each member's first-layer pre-activation (the same rows for all)."""
+    logits = torch.stack([_member_logit(enc, pred, pre)
+                          for enc, pred, pre in zip(model.encoders, model.predictors, pres, strict=True)])
+    return torch.sigmoid(model.slope[:, None] * logits + model.intercept[:, None]).mean(0)
+
+
+def _batch_attributions(model: EnsembleProbability, x: torch.Tensor, *, alphas: torch.Tensor,
+                        weights: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Integrated gradients of the cells `x` (cells × genes) from the zero baseline, and their convergence deltas.
+    Each member's first layer is linear, so on the path α·x its pre-activation is h_m = b_m + α·u_m with
+    u_m = W_m x, and by the chain rule, exactly,
+        attribution_g = x_g · Σ_m Σ_j W_m[j, g] · mean_α ∂F/∂h_{m,j}(b_m + α·u_m),
+    mean_α being the quadrature's weighted mean over its points α (`alphas`, `weights`).
+    The path is thus walked in the hidden space (steps·cells × hidden) and mapped back to genes with one product per
+    member, instead of pushing steps·cells × genes through every first layer forward and backward."""
+    firsts = [enc.first_layer() for enc in model.encoders]
+    n_cells = len(x)
+    with torch.no_grad():
+        products = [x @ layer.weight.T for layer in firsts]                                  # u_m: cells × hidden
+        path = [torch.addcmul(layer.bias, alphas[:, None, None], u).flatten(0, 1).requires_grad_()
+                for layer, u in zip(firsts, products, strict=True)]                        # steps·cells × hidden
+    with torch.enable_grad():
+        grads = torch.autograd.grad(_probability(model, path).sum(), path)  # rows are independent: one backward
+    with torch.no_grad():
+        mean_grads = [torch.tensordot(weights, g.view(len(alphas), n_cells, -1), dims=1) for g in grads]
+        attr = x * sum(g @ layer.weight for g, layer in zip(mean_grads, firsts, strict=True))
+        at_x = _probability(model, [u + layer.bias for layer, u in zip(firsts, products, strict=True)])
+        at_baseline = _probability(model, [layer.bias[None] for layer in firsts])
+        return attr, attr.sum(1) - (at_x - at_baseline)
+
+
+def integrated_gradients(model: EnsembleProbability, features: CellFeatures, device: torch.device, *,
+                         n_steps: int = 32, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-cell, per-gene attributions (cells × genes, float32), each cell's convergence delta (sum of its
+    attributions − (F(x) − F(baseline)), as captum reports it), and each gene's expression effect: mean over cells
+    of attribution × sign(expression − baseline), positive when higher expression pushes towards "sensitive". Cells
+    are processed in batches of `batch_size`, so memory is bounded by batch × (genes + steps × hidden). Full float32
+    precision on every device: the quadrature no longer dominates the cost, so mixed precision would buy little."""
     model = model.to(device).eval()
-    ig = IntegratedGradients(model)
+    alphas, weights = (torch.as_tensor(a, dtype=torch.float32, device=device) for a in gauss_legendre(n_steps))
     attributions, deltas = [], []
     effect = np.zeros(len(features.mean), np.float64)
     for rows in batch_slices(features.n, batch_size):
         x = features.batch(rows, device)
-        with autocast(device):
-            attr, delta = ig.attribute(x, baselines=torch.zeros_like(x), n_steps=n_steps,
-                                       return_convergence_delta=True)
-        attr = attr.float().detach()
+        attr, delta = _batch_attributions(model, x, alphas=alphas, weights=weights)
         effect += (attr * torch.sign(x)).sum(0).cpu().numpy()
         attributions.append(attr.cpu().numpy())
-        deltas.append(delta.float().detach().cpu().numpy())
+        deltas.append(delta.cpu().numpy())
     return np.concatenate(attributions), np.concatenate(deltas), (effect / max(features.n, 1)).astype(np.float32)
 
 
