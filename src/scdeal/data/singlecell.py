@@ -136,11 +136,148 @@ def embed_and_cluster(adata: ad.AnnData, p: ClusterConfig) -> None:
     adata.obsm["X_pca"] = hvg.obsm["X_pca"]
     del hvg
     k = min(p.n_neighbors, adata.n_obs - 1)
-    sc.pp.neighbors(adata, n_neighbors=k, use_rep="X_pca", random_state=p.seed,
-                    transformer=knn_transformer(adata.n_obs, k, p.seed))
+    neighbors(adata, k, p.seed)
     sc.tl.leiden(adata, resolution=p.resolution, key_added=CLUSTER, flavor="igraph", n_iterations=2,
                  directed=False, random_state=p.seed)
     sc.tl.umap(adata, random_state=p.seed, init_pos=umap_init(adata.obsm["X_pca"]))
+
+
+def neighbors(adata: ad.AnnData, k: int, seed: int) -> None:
+    """What `sc.pp.neighbors(adata, n_neighbors=k, use_rep='X_pca', random_state=seed,
+    transformer=knn_transformer(...))` writes (`obsp['distances']`, `obsp['connectivities']`, `uns['neighbors']`),
+    with UMAP's connectivities computed by `fuzzy_simplicial_set` below: scanpy's path through umap-learn compiles
+    numba functions that are not cached, ~9 s in every fresh process. As in scanpy, `k` counts the cell itself."""
+    from scanpy.neighbors._common import _get_indices_distances_from_sparse_matrix, _get_sparse_matrix_from_indices_distances
+    from sklearn.neighbors import KNeighborsTransformer
+
+    transformer = knn_transformer(adata.n_obs, k, seed)
+    exact = transformer == "sklearn"  # scanpy's "shortcut": brute-force sklearn, self column dropped after
+    if exact:
+        transformer = KNeighborsTransformer(algorithm="brute", n_jobs=sc.settings.n_jobs,
+                                            n_neighbors=min(adata.n_obs - 1, k), metric="euclidean", metric_params={})
+    else:
+        k = transformer.get_params()["n_neighbors"]
+    distances = transformer.fit_transform(adata.obsm["X_pca"])
+    knn_indices, knn_dists = _get_indices_distances_from_sparse_matrix(distances, k)
+    if exact:
+        # as scanpy: zero the self-distances (brute force gives ~1e-7), which `knn_dists`, a view of
+        # `distances.data`, sees too; otherwise the cell itself would be its own nearest non-zero neighbour (rho)
+        distances[np.diag_indices_from(distances)] = 0
+        distances = _get_sparse_matrix_from_indices_distances(knn_indices, knn_dists, keep_self=False)
+    adata.uns["neighbors"] = {"connectivities_key": "connectivities", "distances_key": "distances",
+                              "params": {"n_neighbors": k, "method": "umap", "random_state": seed,
+                                         "metric": "euclidean", "use_rep": "X_pca"}}
+    adata.obsp["distances"] = distances
+    adata.obsp["connectivities"] = fuzzy_simplicial_set(knn_indices, knn_dists, n_obs=adata.n_obs, n_neighbors=k)
+
+
+def smooth_knn_dist(knn_dists: np.ndarray, n_neighbors: int, n_iter: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """umap-learn's `smooth_knn_dist` (local_connectivity 1, bandwidth 1), all rows at once: per row, rho (the
+    nearest non-zero distance) and sigma, binary-searched until sum_j exp(-(d_j - rho)/sigma) over the neighbours
+    (the first column, the cell itself, left out) is log2(k) within 1e-5. The same arithmetic in the same order as
+    umap's numba loop: d_j - rho in float32, the rest in float64 (umap's float32 `locals` do not reach the body of
+    its `prange` loop), the sum in column order; sigma and rho returned as float32."""
+    d = np.ascontiguousarray(knn_dists, dtype=np.float32)
+    n, k = d.shape
+    target = np.log2(float(n_neighbors))
+    floatmax = float(np.finfo(np.float32).max)
+    positive = d > 0
+    rho = np.where(positive.any(axis=1), d[np.arange(n), positive.argmax(axis=1)], 0).astype(np.float32)
+    lo = np.zeros(n)
+    hi = np.full(n, floatmax)
+    mid = np.ones(n)
+    active = np.ones(n, bool)
+    above = (d[:, 1:] - rho[:, None]).astype(np.float64)  # float32 difference, as umap's d
+    pos = above > 0
+    for _ in range(n_iter):
+        if not active.any():
+            break
+        with np.errstate(over="ignore"):
+            terms = np.where(pos, np.exp(-(above / mid[:, None])), 1.0)
+        psum = np.zeros(n)
+        for j in range(k - 1):  # umap sums the neighbours in order
+            psum += terms[:, j]
+        active &= ~(np.abs(psum - target) < 1e-5)  # SMOOTH_K_TOLERANCE: that row stops here
+        down = active & (psum > target)
+        up = active & ~down
+        hi[down] = mid[down]
+        lo[up] = mid[up]
+        double = up & (hi >= floatmax)
+        halve = down | (up & ~double)
+        mid[double] *= 2
+        mid[halve] = (lo[halve] + hi[halve]) / 2.0
+    sigma = mid.astype(np.float32)
+    # MIN_K_DIST_SCALE floors. numba's mean of a row: a float32 sum in order (a float32 cumsum's last value), divided
+    # by the size in float64, returned as float32. The mean of all distances (rows without a non-zero distance) is a
+    # parallel reduction there, its order set by the thread count; it cannot change a membership (all such rows'
+    # are 1), so a float64 mean does.
+    row_mean = (np.cumsum(d, axis=1, dtype=np.float32)[:, -1] / np.float64(k)).astype(np.float32).astype(np.float64)
+    all_mean = float(np.float32(d.mean(dtype=np.float64)))
+    floor = 1e-3 * np.where(rho > 0, row_mean, all_mean)
+    sigma = np.where(sigma < floor, floor.astype(np.float32), sigma).astype(np.float32)
+    return sigma, rho
+
+
+def fuzzy_simplicial_set(knn_indices: np.ndarray, knn_dists: np.ndarray, *, n_obs: int,
+                         n_neighbors: int) -> sp.csr_matrix:
+    """umap-learn's `fuzzy_simplicial_set` on a precomputed kNN graph (scanpy's `method='umap'` connectivities:
+    local_connectivity 1, set_op_mix_ratio 1), vectorised: membership exp(-(d - rho)/sigma) of each neighbour
+    (1 within rho, 0 for the cell itself), then the fuzzy union A + Aᵀ - A∘Aᵀ, as float32 CSR."""
+    d = np.ascontiguousarray(knn_dists, dtype=np.float32)
+    idx = np.asarray(knn_indices)
+    n, k = idx.shape
+    sigma, rho = smooth_knn_dist(d, n_neighbors)
+    above = d - rho[:, None]  # float32 throughout, as umap
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        vals = expf(-(above / sigma[:, None]))
+    vals[(above <= 0) | (sigma[:, None] == 0)] = 1
+    rows = np.broadcast_to(np.arange(n, dtype=np.int32)[:, None], (n, k))
+    vals[idx == rows] = 0
+    missing = idx == -1  # an incomplete approximate search: umap leaves (0, 0, 0), dropped below
+    vals[missing] = 0
+    result = sp.coo_matrix((vals.ravel(), (np.where(missing, 0, rows).ravel(),
+                                           np.where(missing, 0, idx).astype(np.int32).ravel())),
+                           shape=(n_obs, n_obs))
+    result.eliminate_zeros()
+    transpose = result.transpose()
+    prod = result.multiply(transpose)
+    result = 1.0 * (result + transpose - prod) + 0.0 * prod
+    result.eliminate_zeros()
+    return sp.csr_matrix(result.tocsr())
+
+
+# glibc's expf (sysdeps/ieee754/flt-32/e_expf.c, e_exp2f_data.c): tab[i] = bits(2^(i/32)) - (i << 52)/32
+_EXP2F_TAB = np.array([
+    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51,
+    0x3fef72b83c7d517b, 0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1,
+    0x3fef06fe0a31b715, 0x3feef1a7373aa9cb, 0x3feedea64c123422, 0x3feece086061892d,
+    0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429, 0x3feea47eb03a5585,
+    0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
+    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d,
+    0x3feee89f995ad3ad, 0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069,
+    0x3fef5818dcfba487, 0x3fef7c97337b9b5f, 0x3fefa4afa2a490da, 0x3fefd0765b6e4540], dtype=np.uint64)
+_EXPF_SHIFT = float.fromhex("0x1.8p+52")
+_EXPF_INVLN2N = float.fromhex("0x1.71547652b82fep+0") * 32
+_EXPF_C = (float.fromhex("0x1.c6af84b912394p-5") / 32 ** 3, float.fromhex("0x1.ebfce50fac4f3p-3") / 32 ** 2,
+           float.fromhex("0x1.62e42ff0c52d6p-1") / 32)
+_EXPF_UNDERFLOW = np.float32(-float.fromhex("0x1.9fe368p6"))  # below, glibc returns 0
+
+
+def expf(x: np.ndarray) -> np.ndarray:
+    """exp of a float32 array, bit for bit as glibc's `expf` for x ≤ 0 (the exp that umap's numba code calls; numpy's
+    float32 exp differs by an ulp in a third of the memberships, which moves the UMAP layout): x·32/ln2 = k + r,
+    2^(k/32) from the table, a cubic in r, all in float64, rounded once to float32."""
+    x = np.asarray(x, dtype=np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        z = _EXPF_INVLN2N * x.astype(np.float64)
+        kd = z + _EXPF_SHIFT
+        ki = kd.view(np.uint64)
+        r = z - (kd - _EXPF_SHIFT)
+        s = (_EXP2F_TAB[(ki % np.uint64(32)).astype(np.intp)] + (ki << np.uint64(47))).view(np.float64)
+        y = ((_EXPF_C[0] * r + _EXPF_C[1]) * (r * r) + (_EXPF_C[2] * r + 1)) * s
+    out = y.astype(np.float32)
+    out[x < _EXPF_UNDERFLOW] = 0
+    return out
 
 
 def umap_init(pcs: np.ndarray) -> str | np.ndarray:
