@@ -71,17 +71,29 @@ workflow SCDEAL {
         }
 
     //
-    // One bulk model per drug, shared by every sample treated with it
+    // One set of bulk lines per drug, shared by every sample treated with it. A bulk model is pretrained only
+    // where the transfer reads its weights (--member_init pretrained); by default each ensemble member fits its own.
     //
     ch_drugs = ch_rows.single
         .map { meta, _input -> metaFor('SCDEAL_BULK_PREPARE', [ id: meta.drug_key ]) }
         .unique()
 
     SCDEAL_BULK_PREPARE ( ch_drugs, bulk_expression, bulk_response, cosmic_map )
-    SCDEAL_BULK_PRETRAIN (
-        SCDEAL_BULK_PREPARE.out.h5ad.map { meta, bulk -> [ metaFor('SCDEAL_BULK_PRETRAIN', meta), bulk ] }
-    )
-    ch_mqc = ch_mqc.mix(SCDEAL_BULK_PRETRAIN.out.mqc.flatten())
+    ch_mqc = ch_mqc.mix(SCDEAL_BULK_PREPARE.out.mqc.flatten())
+
+    if (params.member_init == 'pretrained') {
+        SCDEAL_BULK_PRETRAIN (
+            SCDEAL_BULK_PREPARE.out.h5ad.map { meta, bulk -> [ metaFor('SCDEAL_BULK_PRETRAIN', meta), bulk ] }
+        )
+        ch_mqc = ch_mqc.mix(SCDEAL_BULK_PRETRAIN.out.mqc.flatten())
+        ch_bulk = SCDEAL_BULK_PREPARE.out.h5ad
+            .join(SCDEAL_BULK_PRETRAIN.out.model)
+            .map { meta, bulk, model -> [ meta.id, bulk, model ] }
+    }
+    else {
+        ch_bulk = SCDEAL_BULK_PREPARE.out.h5ad
+            .map { meta, bulk -> [ meta.id, bulk, [] ] }
+    }
 
     //
     // The screen's one multi-drug bulk data set and model (screen/_bulk/: no sample id starts with '_'),
@@ -108,12 +120,8 @@ workflow SCDEAL {
     ch_mqc = ch_mqc.mix(SCDEAL_CLUSTER.out.mqc.flatten())
 
     //
-    // Transfer per (sample, drug): the sample's clustered cells + the drug's bulk data and model
+    // Transfer per (sample, drug): the sample's clustered cells + the drug's bulk lines (and pretrained model)
     //
-    ch_bulk = SCDEAL_BULK_PREPARE.out.h5ad
-        .join(SCDEAL_BULK_PRETRAIN.out.model)
-        .map { meta, bulk, model -> [ meta.id, bulk, model ] }
-
     ch_transfer_in = ch_rows.single
         .map { meta, _input -> [ meta.id, meta ] }
         .combine(SCDEAL_CLUSTER.out.h5ad.map { meta, h5ad -> [ meta.id, h5ad ] }, by: 0)

@@ -181,14 +181,19 @@ def test_module_gives_the_step_its_cpus(path):
     assert "--threads ${task.cpus}" in step_call(path)
 
 
-def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path):
+@pytest.mark.parametrize("member_init", ["independent", "pretrained"])
+def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path, member_init):
     from scdeal.pipeline.runner import PROCESS, build_tasks
     from scdeal.pipeline.samplesheet import Row
-    params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r.csv", "drugs": "panel.txt"}
+    params = schema_defaults(ROOT) | {"bulk_expression": "e.csv", "bulk_response": "r.csv", "drugs": "panel.txt",
+                                      "member_init": member_init}
     rows = [Row("s1", tmp_path / "s1.h5ad", "Erlotinib", "human", "response"),
             Row("s1", tmp_path / "s1.h5ad", "all", "human", None)]
     tasks = build_tasks(rows, params, outdir=tmp_path)
-    assert {PROCESS[task.step] for task in tasks} == {process_name(p) for p in SCDEAL_MODULES}, "every module is run"
+    # the bulk model is pretrained only where the transfer reads its weights, as in workflows/scdeal.nf
+    unused = set() if member_init == "pretrained" else {"SCDEAL_BULK_PRETRAIN"}
+    assert {PROCESS[task.step] for task in tasks} == {process_name(p) for p in SCDEAL_MODULES} - unused
+    optional = {"cosmic", "cosmic_map"} | ({"model"} if member_init == "independent" else set())
     # the local runner validates in its preflight, in process (check_sample, as scdeal_validate.py does)
     for task in (t for t in tasks if t.step != "validate"):
         module = ROOT / "modules" / "local" / "scdeal" / task.step / "main.nf"
@@ -196,7 +201,20 @@ def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path):
         module_flags |= {flag for flag, _ in step_flags()[PROCESS[task.step]]}
         runner_flags = {a[2:] for a in task.args if a.startswith("--")}
         assert runner_flags <= module_flags | {"cosmic_map"}, task.name
-        assert module_flags - {"cosmic"} <= runner_flags | {"cosmic_map"}, task.name
+        assert module_flags - optional <= runner_flags, task.name
+
+
+def test_workflow_pretrains_the_bulk_model_only_for_member_init_pretrained():
+    """The transfer reads the pretrained weights only with --member_init pretrained: the workflow runs
+    SCDEAL_BULK_PRETRAIN under that condition alone and gives the transfer an empty model otherwise."""
+    workflow = (ROOT / "workflows" / "scdeal.nf").read_text()
+    guarded = re.search(r"if \(params\.member_init == 'pretrained'\) \{(.*?)\n    \}\n    else \{(.*?)\n    \}",
+                        workflow, re.S)
+    assert guarded, "SCDEAL_BULK_PRETRAIN is not under `if (params.member_init == 'pretrained')`"
+    assert "SCDEAL_BULK_PRETRAIN (" in guarded.group(1) and workflow.count("SCDEAL_BULK_PRETRAIN (") == 1
+    assert "[ meta.id, bulk, [] ]" in guarded.group(2)
+    transfer = (ROOT / "modules" / "local" / "scdeal" / "transfer" / "main.nf").read_text()
+    assert 'model ? "--model ${model}" : \'\'' in transfer
 
 
 def test_local_runner_arguments_parse_with_the_steps_parsers(tmp_path):
@@ -815,7 +833,8 @@ def test_nf_test_snapshot_lists_the_expected_outputs():
     versions = real["content"][1]
     assert versions["Workflow"] == {"scdeal/scdeal": f"v{manifest_version()}"}
     assert "multiqc" in versions["MULTIQC"] and "SCDEAL_VALIDATE" in versions
-    assert set(versions) - {"Workflow", "MULTIQC"} == {process_name(p) for p in SCDEAL_MODULES}
+    # every process runs on the test profile but the bulk pretraining (only with --member_init pretrained)
+    assert set(versions) - {"Workflow", "MULTIQC"} == {process_name(p) for p in SCDEAL_MODULES} - {"SCDEAL_BULK_PRETRAIN"}
     assert re.search(r'"nf-test": "[\d.]+"', (ROOT / "tests" / "default.nf.test.snap").read_text())
     assert "validation/**" in (ROOT / "tests" / ".nftignore").read_text().split()
 

@@ -221,9 +221,20 @@ def test_dag_shape_for_many_samples_and_drugs(tmp_path):
     rows = [Row(f"s{i}", tmp_path / f"s{i}.h5ad", drug, "human", None)
             for i in range(10) for drug in ("Erlotinib", "Gefitinib", "I-BET-762")]
     params = schema_defaults(ROOT) | {"bulk_expression": "e", "bulk_response": "r"}
-    steps = pd.Series([t.step for t in build_tasks(rows, params, outdir=tmp_path)]).value_counts()
-    assert steps["bulk_pretrain"] == 3 and steps["cluster"] == 10 and steps["transfer"] == 30
-    assert "evaluate" not in steps
+    tasks = {t.name: t for t in build_tasks(rows, params, outdir=tmp_path)}
+    steps = pd.Series([t.step for t in tasks.values()]).value_counts()
+    # bulk work once per drug; by default no bulk model is pretrained (the members fit their own)
+    assert steps["bulk_prepare"] == 3 and steps["cluster"] == 10 and steps["transfer"] == 30
+    assert "evaluate" not in steps and "bulk_pretrain" not in steps
+    transfer = tasks["transfer:s3:ERLOTINIB"]
+    assert transfer.deps == ["cluster:s3", "bulk_prepare:ERLOTINIB"] and "--model" not in transfer.args
+    assert args_of(transfer)["bulk_lr"] == "0.001" and args_of(transfer)["lr"] == "0.0001"
+    params["member_init"] = "pretrained"
+    tasks = {t.name: t for t in build_tasks(rows, params, outdir=tmp_path)}
+    assert sum(t.step == "bulk_pretrain" for t in tasks.values()) == 3
+    transfer = tasks["transfer:s3:ERLOTINIB"]
+    assert transfer.deps == ["cluster:s3", "bulk_pretrain:ERLOTINIB"]
+    assert args_of(transfer)["model"] == str(tmp_path / "bulk" / "ERLOTINIB" / "bulk_model.pt")
 
 
 @pytest.mark.slow
@@ -261,7 +272,7 @@ def test_killed_run_leaves_nothing_that_looks_finished_and_resumes(tmp_path, tes
     proc = subprocess.Popen([*SCDEAL, "run", "-profile", "test", "--outdir", str(outdir), *FAST],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     deadline = time.time() + 300
-    while time.time() < deadline and not list(outdir.glob("bulk/*/.scdeal_bulk_pretrain.done.json")):
+    while time.time() < deadline and not list(outdir.glob("cluster/*/.scdeal_cluster.done.json")):
         time.sleep(0.2)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -299,7 +310,7 @@ def test_a_screen_builds_its_bulk_model_once_and_one_screen_per_sample(tmp_path)
     tasks = screen_tasks(tmp_path, rows)
     steps = pd.Series([t.step for t in tasks.values()]).value_counts().to_dict()
     assert steps == {"validate": 3, "screen_prepare": 1, "screen_pretrain": 1, "screen": 2, "cluster": 3, "bulk_prepare": 1,
-                     "bulk_pretrain": 1, "transfer": 2, "explain": 2, "evaluate": 1}
+                     "transfer": 2, "explain": 2, "evaluate": 1}
     assert not [name for name in tasks if name.endswith(":ALL")], "no single-drug step for a screen row"
     bulk = tmp_path / "screen" / "_bulk"
     prepare, pretrain, screen = tasks["screen_prepare"], tasks["screen_pretrain"], tasks["screen:s1"]

@@ -7,8 +7,8 @@ Each ensemble member:
    bootstrap and initialisation as runs with other seeds do, so their disagreement shows where another seed
    would call the cells otherwise, and the lines each member did not learn from give the out-of-fold bulk
    evidence, over every line and over the lines nearest the sample;
-2. fits its own *direct model*: the bulk model refitted on exactly the genes the sample has, from its own
-   random weights (or from the pretrained bulk model), early-stopped on held-out bulk lines. It is the
+2. fits its own *direct model*: the bulk model fitted on exactly the genes the sample has, from its own
+   random weights (or from a pretrained bulk model), early-stopped on held-out bulk lines. It is the
    validated "no transfer" model (`prob_sensitive_direct`; the flags `--source_epochs` and `--anchor_to
    source` name it the source). Members that share no weights disagree where the bulk evidence leaves the
    call open; members copied from one pretrained model share its errors;
@@ -127,6 +127,24 @@ class TransferConfig:
 
 
 @dataclass
+class Start:
+    """What every member starts from: the bulk model's genes, drugs and settings, and its pretrained networks
+    (None: each member fits its own from random weights, `--member_init independent`, so nothing is pretrained)."""
+
+    genes: list[str]
+    drugs: list[str]
+    config: BulkConfig
+    pretrained: BulkModel | None
+
+    @classmethod
+    def of(cls, model: BulkModel | BulkConfig, bulk: BulkData) -> Start:
+        """The start given a pretrained bulk model, or only the settings of the one each member fits."""
+        if isinstance(model, BulkModel):
+            return cls(list(model.genes), list(model.drugs), model.config, model)
+        return cls(list(bulk.genes), list(bulk.drugs), model, None)
+
+
+@dataclass
 class Networks:
     """A bulk-side encoder and classifier head (cells are read through `encoder`) and their Platt calibration."""
 
@@ -172,6 +190,7 @@ class DrugResult:
     source_prior: float              # fraction of sensitive lines the calibration is relative to
     oof_auroc: float                 # out-of-fold bulk AUROC over every line
     local_auroc: float               # out-of-fold bulk AUROC over the lines nearest the sample (NaN: too few)
+    test_auroc: float                # the direct models' AUROC on the held-out test lines
 
     @property
     def bulk_evidence(self) -> float:
@@ -203,6 +222,7 @@ class TransferResult:
     config: BulkConfig
     oof_auroc: np.ndarray            # per drug: out-of-fold bulk AUROC over every line
     local_auroc: np.ndarray          # per drug: the same over the lines nearest the sample (NaN: too few)
+    test_auroc: np.ndarray           # per drug: the direct models' (mean probability) on the held-out test lines
     history: list[dict] = field(default_factory=list)
 
     @property
@@ -259,7 +279,7 @@ class TransferResult:
                           embedding=first.direct_embedding if first.reset[d] else first.embedding, genes=self.genes,
                           history=self.history, cell_model=cell_model, members=members,
                           source_prior=float(self.rate[d]), oof_auroc=float(self.oof_auroc[d]),
-                          local_auroc=float(self.local_auroc[d]))
+                          local_auroc=float(self.local_auroc[d]), test_auroc=float(self.test_auroc[d]))
 
 
 def drug_head(head: Head, column: int) -> Head:
@@ -278,9 +298,12 @@ class BulkEvidence:
     validates one, and the members differ in their split as runs with other seeds do."""
 
     def __init__(self, bulk: BulkData, genes: list[str], device: torch.device, *, n_folds: int, seed: int):
-        keep = bulk.split != "test"
-        self.x_np, (self.gene_mean, self.gene_sd) = model_features(bulk.expression(genes)[keep])
+        keep, expression = bulk.split != "test", bulk.expression(genes)
+        self.x_np, stats = model_features(expression[keep])
+        self.gene_mean, self.gene_sd = stats
         self.labels, self.responses, self.strata = bulk.labels[keep], bulk.responses[keep], bulk.strata[keep]
+        self.test_x = torch.from_numpy(model_features(expression[~keep], stats)[0]).to(device)
+        self.test_labels = bulk.labels[~keep]
         self.folds = stratified_folds(self.strata, n_folds, np.random.default_rng(seed))
         self.x, self.y, self.r = (torch.from_numpy(np.asarray(a, np.float32)).to(device)
                                   for a in (self.x_np, self.labels, self.responses))
@@ -352,13 +375,18 @@ class LineSampler:
         return self.evidence.x[self.pool[draw]]
 
 
-def check_transfer_config(cfg: TransferConfig, n_drugs: int = 1) -> None:
-    """Settings that cannot work together.
+def check_transfer_config(cfg: TransferConfig, n_drugs: int = 1, *, pretrained: bool = True) -> None:
+    """Settings that cannot work together (`pretrained`: a pretrained bulk model is given).
 
     Raises:
         InputError: members with their own random weights and no direct-model fit (they would know nothing),
-            or bulk lines drawn in one drug's estimated class mix for several drugs.
+            members to start from a pretrained model that is not given, or bulk lines drawn in one drug's
+            estimated class mix for several drugs.
     """
+    if cfg.member_init == "pretrained" and not pretrained:
+        raise InputError("--member_init pretrained starts every member from the pretrained bulk model: give it "
+                         "(--model, the bulk_pretrain step's bulk_model.pt; the pipeline pretrains it only with "
+                         "this setting), or use --member_init independent.")
     if cfg.member_init == "independent" and cfg.source_epochs < 1:
         raise InputError("--member_init independent fits each member's bulk model from random weights, so it needs "
                          "--source_epochs of at least 1; use --member_init pretrained to transfer the pretrained bulk "
@@ -368,31 +396,37 @@ def check_transfer_config(cfg: TransferConfig, n_drugs: int = 1) -> None:
                          "lines carry every drug: use --mmd_class_mix bulk, or run the drug on its own.")
 
 
-def transfer(model: BulkModel, bulk: BulkData, cells: ad.AnnData, *, cfg: TransferConfig, device: torch.device,
-             what: str = "sample") -> TransferResult:
+def transfer(model: BulkModel | BulkConfig, bulk: BulkData, cells: ad.AnnData, *, cfg: TransferConfig,
+             device: torch.device, what: str = "sample") -> TransferResult:
     """Train `cfg.n_ensemble` anchored transfer members (seeds seed, seed+1, …) and predict every cell and drug.
+    `model`: a bulk model pretrained on `bulk`, or the settings of the bulk model each member fits itself (enough
+    for `--member_init independent`, the default).
 
     Raises:
         InputError: settings that cannot work together, a bulk set of other drugs than the model's, or too
             few shared genes.
     """
-    check_transfer_config(cfg, len(model.drugs))
-    if list(bulk.drugs) != list(model.drugs):
-        raise InputError(f"The bulk lines carry drugs {bulk.drugs[:5]}, the bulk model {model.drugs[:5]}: use the bulk "
+    start = Start.of(model, bulk)
+    check_transfer_config(cfg, len(start.drugs), pretrained=start.pretrained is not None)
+    if list(bulk.drugs) != start.drugs:
+        raise InputError(f"The bulk lines carry drugs {bulk.drugs[:5]}, the bulk model {start.drugs[:5]}: use the bulk "
                          "set the model was pretrained on.")
-    genes, gene_pos, features, clusters = cell_inputs(model.genes, cells, cfg=cfg, device=device, what=what)
+    genes, gene_pos, features, clusters = cell_inputs(start.genes, cells, cfg=cfg, device=device, what=what)
     evidence = BulkEvidence(bulk, genes, device, n_folds=max(2, cfg.n_ensemble), seed=cfg.seed)
-    members = [train_member(model, gene_pos, evidence, fold=k, features=features, clusters=clusters, cfg=cfg,
+    members = [train_member(start, gene_pos, evidence, fold=k, features=features, clusters=clusters, cfg=cfg,
                             device=device, seed=cfg.seed + k) for k in range(cfg.n_ensemble)]
     signature = class_mean_signature(evidence.x_np, evidence.labels, evidence.gene_sd)
     oof_lines = np.concatenate([m.val_lines for m in members])
     oof_prob = np.concatenate([m.val_prob for m in members])
     nearest = np.isin(oof_lines, evidence.nearest(features))
-    return TransferResult(drugs=list(model.drugs), genes=genes, members=members, rate=evidence.rate,
-                          signature=signature_scores(features, signature), features=features, config=model.config,
+    test_prob = np.mean([calibrated(bulk_logits(m.direct.encoder, m.direct.predictor, evidence.test_x),
+                                    m.direct.calibration) for m in members], axis=0)
+    return TransferResult(drugs=start.drugs, genes=genes, members=members, rate=evidence.rate,
+                          signature=signature_scores(features, signature), features=features, config=start.config,
                           oof_auroc=column_aurocs(evidence.labels[oof_lines], oof_prob),
                           local_auroc=column_aurocs(evidence.labels[oof_lines][nearest], oof_prob[nearest],
                                                     min_per_class=MIN_PER_CLASS),
+                          test_auroc=column_aurocs(evidence.test_labels, test_prob),
                           history=[{**row, "member": k} for k, m in enumerate(members) for row in m.curve])
 
 
@@ -411,33 +445,34 @@ def cell_inputs(model_genes: list[str], cells: ad.AnnData, *, cfg: TransferConfi
             torch.from_numpy(codes).to(device))
 
 
-def initial_networks(model: BulkModel, gene_pos: torch.Tensor, cfg: TransferConfig):
+def initial_networks(start: Start, gene_pos: torch.Tensor, cfg: TransferConfig):
     """The member's starting bulk encoder on the shared genes, predictor and regressor: copies of the
     pretrained bulk model's, or networks of the same architecture with their own random weights (drawn from
     the member's seed)."""
     if cfg.member_init == "pretrained":
+        model = start.pretrained
         enc_b, pred, reg = model.encoder, model.predictor, model.regressor
     else:
-        enc_b, _, pred, reg = build_networks(len(model.genes), model.config, n_drugs=len(model.drugs))
+        enc_b, _, pred, reg = build_networks(len(start.genes), start.config, n_drugs=len(start.drugs))
     return encoder_on_genes(enc_b, gene_pos), copy.deepcopy(pred), copy.deepcopy(reg)
 
 
-def fit_direct(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidence, *, pool: np.ndarray,
+def fit_direct(start: Start, gene_pos: torch.Tensor, evidence: BulkEvidence, *, pool: np.ndarray,
                val_lines: np.ndarray, cfg: TransferConfig, device: torch.device, seed: int):
-    """The direct model: the bulk model refitted on the sample's genes and the member's bootstrap of its
+    """The direct model: the bulk model fitted on the sample's genes and the member's bootstrap of its
     training folds, early-stopped on its own fold (pretraining's predictor stage)."""
-    enc_b, pred, reg = (m.to(device) for m in initial_networks(model, gene_pos, cfg))
+    enc_b, pred, reg = (m.to(device) for m in initial_networks(start, gene_pos, cfg))
     curve = []
     if cfg.source_epochs > 0:
         curve = train_predictor(enc_b, pred, reg, feats={"train": evidence.x_np[pool], "val": evidence.x_np[val_lines]},
                                 labels={"train": evidence.labels[pool], "val": evidence.labels[val_lines]},
                                 responses={"train": evidence.responses[pool], "val": evidence.responses[val_lines]},
                                 strata=evidence.strata[pool], device=device,
-                                cfg=replace(model.config, predictor_epochs=cfg.source_epochs, seed=seed))
+                                cfg=replace(start.config, predictor_epochs=cfg.source_epochs, seed=seed))
     return enc_b, pred, reg, [{**row, "stage": "source"} for row in curve]
 
 
-def train_member(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidence, *, fold: int,
+def train_member(start: Start, gene_pos: torch.Tensor, evidence: BulkEvidence, *, fold: int,
                  features: CellFeatures, clusters: torch.Tensor, cfg: TransferConfig, device: torch.device,
                  seed: int) -> Member:
     """Direct-model fit on the lines outside `fold`, anchored transfer and the per-drug orientation guard of
@@ -446,7 +481,7 @@ def train_member(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidenc
     rng = np.random.default_rng(seed)
     lines, val_lines = evidence.fold(fold)
     pool = evidence.bootstrap(lines, rng) if cfg.member_bulk == "bootstrap" else lines
-    enc_b, pred, reg, curve = fit_direct(model, gene_pos, evidence, pool=pool, val_lines=val_lines, cfg=cfg,
+    enc_b, pred, reg, curve = fit_direct(start, gene_pos, evidence, pool=pool, val_lines=val_lines, cfg=cfg,
                                          device=device, seed=seed)
     val_logit, val_y = bulk_logits(enc_b, pred, evidence.x[val_lines]), evidence.labels[val_lines]
     direct = Networks(enc_b, pred, calibration_for(cfg, val_logit, val_y))
@@ -456,7 +491,7 @@ def train_member(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidenc
     prior = np.array([estimate_target_prior(direct_prob[:, d], float(r)) for d, r in enumerate(evidence.rate)])
     val_auroc = column_aurocs(val_y, val_logit)
     if cfg.epochs == 0:
-        n = len(model.drugs)
+        n = len(start.drugs)
         return Member(direct, direct, direct_prob, direct_prob, direct_emb, direct_emb, val_auroc, prior, np.ones(n),
                       np.zeros(n, bool), curve, val_lines, val_prob)
     sampler = LineSampler(evidence, pool, val_lines=val_lines,
@@ -466,7 +501,7 @@ def train_member(model: BulkModel, gene_pos: torch.Tensor, evidence: BulkEvidenc
     anchor = anchor_scores(cfg, direct_logit, evidence=evidence, pool=pool, features=features)
     curve += transfer_epochs(enc_b, enc_c, pred, reg=reg, sampler=sampler, features=features, clusters=clusters,
                              teacher=torch.from_numpy(anchor).to(device), cfg=cfg, device=device, seed=seed,
-                             w_response=model.config.w_response)
+                             w_response=start.config.w_response)
     logit, emb = predict_cells(enc_c, pred, features, device=device)
     rho = np.array([rank_correlation(logit[:, d], anchor[:, d]) for d in range(logit.shape[1])])
     reset = np.array([not oriented_like(logit[:, d], anchor[:, d]) for d in range(logit.shape[1])])

@@ -69,7 +69,7 @@ def cmd_run(argv: list[str]) -> int:
     """`scdeal run`: check the inputs, run every task of the DAG, write pipeline_info and the report."""
     from .config import project_dir, resolve_params
     from .preflight import preflight
-    from .runner import build_tasks, run_dag, run_multiqc, write_pipeline_info, write_validations
+    from .runner import build_tasks, run_dag, run_multiqc, start_task_server, write_pipeline_info, write_validations
     from .samplesheet import validate_samplesheet
 
     overrides, profiles, params_file, options = parse_run_args(argv)
@@ -77,6 +77,7 @@ def cmd_run(argv: list[str]) -> int:
     if overrides.get("help") or overrides.get("help_full"):
         print(run_help(root, overrides))
         return 0
+    start_task_server()  # loads the steps' libraries while the inputs are checked
     params = resolve_params(root, profiles, params_file=params_file, overrides=overrides)
     if not params.get("input") or not params.get("outdir"):
         raise InputError("--input (samplesheet) and --outdir are required (or use -profile test).")

@@ -16,14 +16,14 @@ Config = TypeVar("Config")
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
-def add_config_flags(parser: argparse.ArgumentParser, config: type) -> None:
-    """Add one `--<field>` flag per field of the dataclass `config`. A field whose flag the parser already has (a
-    `seed` shared by two configurations) keeps that flag."""
+def add_config_flags(parser: argparse.ArgumentParser, config: type, prefix: str = "") -> None:
+    """Add one `--<prefix><field>` flag per field of the dataclass `config`. A field whose flag the parser already has
+    (a `seed` shared by two configurations) keeps that flag."""
     hints = typing.get_type_hints(config)
     taken = {action.dest for action in parser._actions}
     for field in fields(config):
-        if field.name not in taken:
-            parser.add_argument(f"--{field.name}", **flag_options(field, hints[field.name]))
+        if prefix + field.name not in taken:
+            parser.add_argument(f"--{prefix}{field.name}", **flag_options(field, hints[field.name]))
 
 
 def flag_options(field: Field, hint: Any) -> dict[str, Any]:
@@ -39,9 +39,9 @@ def flag_options(field: Field, hint: Any) -> dict[str, Any]:
     return options | {"type": hint}
 
 
-def config_from_args(config: type[Config], args: argparse.Namespace) -> Config:
-    """An instance of the dataclass `config` holding the parsed value of each of its flags."""
-    return config(**{field.name: getattr(args, field.name) for field in fields(config)})
+def config_from_args(config: type[Config], args: argparse.Namespace, prefix: str = "") -> Config:
+    """An instance of the dataclass `config` holding the parsed value of each of its flags (`--<prefix><field>`)."""
+    return config(**{field.name: getattr(args, prefix + field.name) for field in fields(config)})
 
 
 def parse_bool(text: str) -> bool:

@@ -34,7 +34,7 @@ def software_versions() -> dict[str, str]:
     # scdeal's own version from the code that runs: under -profile conda it is imported from the checkout, not installed
     versions = {"python": sys.version.split()[0], "platform": platform.platform(), "scdeal": __version__}
     for pkg in ("torch", "numpy", "scipy", "pandas", "scikit-learn", "anndata", "scanpy",
-                "leidenalg", "igraph", "captum", "imbalanced-learn"):
+                "leidenalg", "igraph", "imbalanced-learn"):
         try:
             versions[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -53,7 +53,7 @@ def provenance(step: str, params: dict[str, Any], inputs: dict[str, str | os.Pat
     }
 
 
-VERSIONED = ("python", "scdeal", "torch", "scanpy", "anndata", "scikit-learn", "captum", "leidenalg")
+VERSIONED = ("python", "scdeal", "torch", "scanpy", "anndata", "scikit-learn", "leidenalg")
 
 
 def versions_yaml(process: str) -> str:

@@ -92,24 +92,32 @@ def run_name(sample: str, drug: str) -> str:
 
 # ---------------------------------------------------------------- per step
 
-def bulk_report_files(out: Path, drug: str, *, bulk, model) -> None:
-    """The bulk models table row and the bulk training curves of one drug."""
-    test, val = model.metrics[0]["test"], model.metrics[0]["val"]
+def bulk_lines_report_files(out: Path, drug: str, *, bulk) -> None:
+    """The bulk lines table row of one drug: matched cell lines, class balance and kind of response."""
     info = bulk.uns[keys.BULK]
     row = pd.DataFrame([{"Drug": drug, "Lines": info["n_matched"], "Sensitive": info["n_sensitive"],
-                         "Resistant": info["n_resistant"], "Response": info["response_kind"],
-                         "Val AUROC": val["auroc"], "Test AUROC": test["auroc"], "Test AP": test["ap"],
+                         "Resistant": info["n_resistant"], "Response": info["response_kind"]}])
+    write_mqc_table(out / f"bulk_{drug}_lines_mqc.tsv", Section(
+        "scdeal_bulk_lines", "Bulk lines",
+        "The cell lines each drug's bulk model learns from: lines matched to the expression table and their "
+        "classes. How well the models rank held-out lines is in the trust and baseline tables."), row)
+
+
+def bulk_report_files(out: Path, drug: str, *, model) -> None:
+    """The pretrained bulk models table row and the bulk training curves of one drug (--member_init pretrained)."""
+    test, val = model.metrics[0]["test"], model.metrics[0]["val"]
+    row = pd.DataFrame([{"Drug": drug, "Val AUROC": val["auroc"], "Test AUROC": test["auroc"], "Test AP": test["ap"],
                          "Test F1": test["f1"]}])
     write_mqc_table(out / f"bulk_{drug}_mqc.tsv", Section(
-        "scdeal_bulk_models", "Bulk models",
-        "One bulk model per drug: matched cell lines, class balance and held-out test performance "
+        "scdeal_bulk_models", "Pretrained bulk models",
+        "The bulk model every ensemble member starts from (--member_init pretrained): held-out test performance "
         "(lines never seen in training or early stopping)."), row)
     history = pd.DataFrame(model.history)
     series = {f"{drug} {stage} ({column})": epoch_pairs(history.loc[history["stage"] == stage, "epoch"],
                                                         history.loc[history["stage"] == stage, column])
               for stage, column in (("autoencoder", "val_recon"), ("predictor", "val_loss"))}
     write_mqc_linegraph(out / f"bulk_{drug}_curve_mqc.json", Section(
-        f"scdeal_bulk_curve_{drug}", f"Bulk training: {drug}",
+        f"scdeal_bulk_curve_{drug}", f"Bulk pretraining: {drug}",
         "Validation loss per epoch of the autoencoder and the response predictor "
         "(training stops when it no longer improves)."), series, xlab="epoch", ylab="validation loss")
 

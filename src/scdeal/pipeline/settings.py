@@ -63,7 +63,7 @@ def parser_of(step: str) -> argparse.ArgumentParser:
 def settings_of(step: str) -> tuple[Setting, ...]:
     """The settings of a step in its parser's order, each with its parameter and schema definition."""
     parser = parser_of(step)
-    owners = {f.name: (config, f) for config in getattr(parser, "configs", ()) for f in fields(config)}
+    owners = {prefix + f.name: (config, f) for config, prefix in getattr(parser, "configs", ()) for f in fields(config)}
     wanted = set(owners) | set(EXTRA_SETTINGS.get(step, ())) | {"device"}
     out = []
     for action in parser._actions:
@@ -71,7 +71,7 @@ def settings_of(step: str) -> tuple[Setting, ...]:
             continue
         config, field = owners.get(action.dest, (None, None))
         renamed = config is not None and config.__name__ in RENAMED_IN
-        param = PARAM_OF.get(action.dest, action.dest) if renamed else action.dest
+        param = PARAM_OF.get(field.name, field.name) if renamed else action.dest
         out.append(Setting(step, action.dest, param, parameter_spec(action, field)))
     return tuple(out)
 

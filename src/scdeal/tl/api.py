@@ -98,9 +98,10 @@ def predict(adata: ad.AnnData, bulk: BulkData, *, drug: str | None = None, model
         adata: Clustered cells (`obs['cluster']`, e.g. from `cluster`).
         bulk: Bulk lines; `drug` may be left out when they carry one drug.
         drug: The drug (any case or punctuation).
-        model: A bulk model pretrained on `bulk` (default: pretrained here with `bulk_config`).
+        model: A bulk model pretrained on `bulk`, read only with `config.member_init` pretrained (default:
+            pretrained here with `bulk_config` where it is read; each member fits its own otherwise).
         config: Transfer and calling settings (default: the pipeline's defaults).
-        bulk_config: Bulk pretraining settings when `model` is None.
+        bulk_config: Settings of the bulk model when `model` is None.
         baseline: The model predicted beside scdeal: logistic, gbt or none.
         device: auto, cpu, cuda or cuda:N.
         what: How errors name the sample.
@@ -116,8 +117,8 @@ def predict(adata: ad.AnnData, bulk: BulkData, *, drug: str | None = None, model
     """
     config, dev = config or TransferConfig(), select_device(device)
     column = drug_column(bulk, drug)
-    model = model or pretrain_bulk(bulk, bulk_config or BulkConfig(), dev)
-    result = transfer(model, bulk, adata, cfg=config, device=dev, what=what).drug(column)
+    start = model or bulk_start(bulk, bulk_config or BulkConfig(), config, dev)
+    result = transfer(start, bulk, adata, cfg=config, device=dev, what=what).drug(column)
     threshold = threshold_for(config.threshold_rule, result, config.threshold)
     base = baseline_predictions(baseline, bulk, adata, genes=result.genes, seed=config.seed, drug=column)
     trust = trust_diagnostic(result.member_probs, result.direct_prob, base.prob if base else None,
@@ -133,9 +134,14 @@ def predict(adata: ad.AnnData, bulk: BulkData, *, drug: str | None = None, model
                **sensitive_fraction_interval(result.member_probs, threshold, adata.n_obs),
                "uncertain_fraction": float((adata.obs[keys.CALL] == "uncertain").mean()),
                "trust": trust, "members": result.members,
-               "comparison": compare_with_baseline(model.metrics[column]["test"].get("auroc", np.nan), result.prob,
-                                                   base)}
+               "comparison": compare_with_baseline(result.test_auroc, result.prob, base)}
     return Prediction(result, threshold, base, trust, summary)
+
+
+def bulk_start(bulk: BulkData, bulk_config: BulkConfig, config: TransferConfig, device) -> BulkModel | BulkConfig:
+    """What the members start from when no bulk model is given: one pretrained here where they read its weights
+    (`member_init` pretrained), else only its settings (each member fits its own)."""
+    return pretrain_bulk(bulk, bulk_config, device) if config.member_init == "pretrained" else bulk_config
 
 
 def drug_column(bulk: BulkData, drug: str | None) -> int:
@@ -161,7 +167,8 @@ def screen(adata: ad.AnnData, bulk: BulkData, *, model: BulkModel | None = None,
     Args:
         adata: Clustered cells (`obs['cluster']`).
         bulk: Bulk lines of a panel of drugs.
-        model: A bulk model pretrained on `bulk` (default: pretrained here, with one linear output per drug).
+        model: A bulk model pretrained on `bulk`, read only with `config.member_init` pretrained (default: as in
+            `predict`, with one linear output per drug).
         config: Transfer settings. bulk_config: Pretraining settings when `model` is None.
         screen_config: How drugs are ranked. device: auto, cpu, cuda or cuda:N. what: How errors name the sample.
 
@@ -171,8 +178,9 @@ def screen(adata: ad.AnnData, bulk: BulkData, *, model: BulkModel | None = None,
         screen_config).
     """
     config, screen_config, dev = config or TransferConfig(), screen_config or ScreenConfig(), select_device(device)
-    model = model or pretrain_bulk(bulk, replace(bulk_config or BulkConfig(), predictor_hidden_dims=SCREEN_HEADS), dev)
-    result = transfer(model, bulk, adata, cfg=config, device=dev, what=what)
+    start = model or bulk_start(bulk, replace(bulk_config or BulkConfig(), predictor_hidden_dims=SCREEN_HEADS), config,
+                                dev)
+    result = transfer(start, bulk, adata, cfg=config, device=dev, what=what)
     trust = drug_trust(result, screen_config)
     member_probs = result.member_probs
     ranking = sample_ranking(member_probs, result.drugs, bulk_rate=result.rate, trust=trust, config=screen_config)

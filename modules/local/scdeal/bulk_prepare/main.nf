@@ -13,6 +13,7 @@ process SCDEAL_BULK_PREPARE {
     output:
     tuple val(meta), path("${prefix}/bulk.h5ad"), emit: h5ad
     path("${prefix}/bulk_summary.json")         , emit: summary
+    path("${prefix}/*_mqc.tsv")                 , emit: mqc
     path("versions.yml")                        , emit: versions, topic: versions
 
     when:
@@ -40,7 +41,7 @@ process SCDEAL_BULK_PREPARE {
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     mkdir -p ${prefix}
-    touch ${prefix}/bulk.h5ad ${prefix}/bulk_summary.json
+    touch ${prefix}/bulk.h5ad ${prefix}/bulk_summary.json ${prefix}/bulk_${meta.id}_lines_mqc.tsv
     scdeal_versions.py "${task.process}" > versions.yml
     """
 }

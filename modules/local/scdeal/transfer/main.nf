@@ -22,11 +22,12 @@ process SCDEAL_TRANSFER {
     script:
     def args = task.ext.args ?: ''
     prefix   = task.ext.prefix ?: "${meta.id}/${meta.drug_key}"
+    def pretrained = model ? "--model ${model}" : ''
     """
     scdeal_transfer.py \\
         --cells ${cells} \\
         --bulk ${bulk} \\
-        --model ${model} \\
+        ${pretrained} \\
         --sample ${meta.id} \\
         --drug ${meta.drug_key} \\
         --outdir ${prefix} \\

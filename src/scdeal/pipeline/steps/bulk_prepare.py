@@ -13,6 +13,7 @@ from ...data.readers import line_key, read_bulk_expression, read_cosmic_map, rea
 from ...data.writers import write_h5ad, write_json
 from ..flags import config_from_args
 from ..provenance import provenance
+from ..report import bulk_lines_report_files
 from .common import step_main, step_parser
 
 __all__ = ["NAME", "add_bulk_table_flags", "body", "build_parser", "main", "read_bulk_tables"]
@@ -59,6 +60,7 @@ def body(args: argparse.Namespace) -> None:
     counts = {f"{split}_{'sensitive' if label else 'resistant'}": int(n)
               for (split, label), n in bulk.obs.groupby([keys.SPLIT, keys.LABEL], observed=True).size().items()}
     write_json(out / "bulk_summary.json", {**bulk.uns[keys.BULK], "split_counts": counts, "provenance": meta})
+    bulk_lines_report_files(out, args.drug, bulk=bulk)
 
 
 main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status (bin/, `scdeal STEP`)

@@ -1,4 +1,5 @@
-"""Step: pretrain the bulk autoencoder and response predictor for one drug; save a checkpoint."""
+"""Step: pretrain the bulk autoencoder and response predictor for one drug; save a checkpoint. The pipeline runs it
+only with --member_init pretrained, the one setting whose transfer starts from its weights."""
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,7 @@ def body(args: argparse.Namespace) -> None:
     write_json(out / "bulk_metrics.json", {"drug": args.drug, "metrics": {s: metrics[s] for s in ("val", "test")},
                                            "train_prevalence": metrics["train_prevalence"],
                                            "n_genes": len(model.genes), "provenance": meta})
-    bulk_report_files(out, args.drug, bulk=bulk, model=model)
+    bulk_report_files(out, args.drug, model=model)
 
 
 main = step_main(NAME, build_parser, body)  # main(argv=None) → the exit status (bin/, `scdeal STEP`)

@@ -18,9 +18,11 @@ __all__ = ["EXIT_DATA_ERROR", "configure", "limit_threads", "run_step", "step_ma
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-def step_parser(prog: str, description: str, *configs: type, device: bool = False) -> argparse.ArgumentParser:
+def step_parser(prog: str, description: str, *configs: type | tuple[type, str],
+                device: bool = False) -> argparse.ArgumentParser:
     """The parser of one step (`prog`: its bin/ script; `description`: its module docstring): the options every
-    step has (and `--device` if `device`), then one flag per field of each configuration dataclass of `configs`."""
+    step has (and `--device` if `device`), then one flag per field of each configuration dataclass of `configs`
+    (`(config, prefix)`: flags `--<prefix><field>`, for a configuration whose names another one uses)."""
     parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--outdir", required=True, help="directory that receives this step's outputs")
@@ -30,9 +32,9 @@ def step_parser(prog: str, description: str, *configs: type, device: bool = Fals
     if device:
         parser.add_argument("--device", default="auto", type=device_flag,
                             help="auto (CUDA when present), cpu, cuda or cuda:N")
-    for config in configs:
-        add_config_flags(parser, config)
-    parser.configs = configs  # the step's settings are their fields (pipeline/settings.py)
+    parser.configs = [config if isinstance(config, tuple) else (config, "") for config in configs]
+    for config, prefix in parser.configs:  # the step's settings are their fields (pipeline/settings.py)
+        add_config_flags(parser, config, prefix)
     return parser
 
 
