@@ -229,7 +229,7 @@ def fuzzy_simplicial_set(knn_indices: np.ndarray, knn_dists: np.ndarray, *, n_ob
     sigma, rho = smooth_knn_dist(d, n_neighbors)
     above = d - rho[:, None]  # float32 throughout, as umap
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        vals = expf(-(above / sigma[:, None]))
+        vals = np.exp(-(above / sigma[:, None]))  # float32: within an ulp of umap's (libm's expf)
     vals[(above <= 0) | (sigma[:, None] == 0)] = 1
     rows = np.broadcast_to(np.arange(n, dtype=np.int32)[:, None], (n, k))
     vals[idx == rows] = 0
@@ -244,40 +244,6 @@ def fuzzy_simplicial_set(knn_indices: np.ndarray, knn_dists: np.ndarray, *, n_ob
     result = 1.0 * (result + transpose - prod) + 0.0 * prod
     result.eliminate_zeros()
     return sp.csr_matrix(result.tocsr())
-
-
-# glibc's expf (sysdeps/ieee754/flt-32/e_expf.c, e_exp2f_data.c): tab[i] = bits(2^(i/32)) - (i << 52)/32
-_EXP2F_TAB = np.array([
-    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51,
-    0x3fef72b83c7d517b, 0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1,
-    0x3fef06fe0a31b715, 0x3feef1a7373aa9cb, 0x3feedea64c123422, 0x3feece086061892d,
-    0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429, 0x3feea47eb03a5585,
-    0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
-    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d,
-    0x3feee89f995ad3ad, 0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069,
-    0x3fef5818dcfba487, 0x3fef7c97337b9b5f, 0x3fefa4afa2a490da, 0x3fefd0765b6e4540], dtype=np.uint64)
-_EXPF_SHIFT = float.fromhex("0x1.8p+52")
-_EXPF_INVLN2N = float.fromhex("0x1.71547652b82fep+0") * 32
-_EXPF_C = (float.fromhex("0x1.c6af84b912394p-5") / 32 ** 3, float.fromhex("0x1.ebfce50fac4f3p-3") / 32 ** 2,
-           float.fromhex("0x1.62e42ff0c52d6p-1") / 32)
-_EXPF_UNDERFLOW = np.float32(-float.fromhex("0x1.9fe368p6"))  # below, glibc returns 0
-
-
-def expf(x: np.ndarray) -> np.ndarray:
-    """exp of a float32 array, bit for bit as glibc's `expf` for x ≤ 0 (the exp that umap's numba code calls; numpy's
-    float32 exp differs by an ulp in a third of the memberships, which moves the UMAP layout): x·32/ln2 = k + r,
-    2^(k/32) from the table, a cubic in r, all in float64, rounded once to float32."""
-    x = np.asarray(x, dtype=np.float32)
-    with np.errstate(invalid="ignore", over="ignore"):
-        z = _EXPF_INVLN2N * x.astype(np.float64)
-        kd = z + _EXPF_SHIFT
-        ki = kd.view(np.uint64)
-        r = z - (kd - _EXPF_SHIFT)
-        s = (_EXP2F_TAB[(ki % np.uint64(32)).astype(np.intp)] + (ki << np.uint64(47))).view(np.float64)
-        y = ((_EXPF_C[0] * r + _EXPF_C[1]) * (r * r) + (_EXPF_C[2] * r + 1)) * s
-    out = y.astype(np.float32)
-    out[x < _EXPF_UNDERFLOW] = 0
-    return out
 
 
 def umap_init(pcs: np.ndarray) -> str | np.ndarray:
