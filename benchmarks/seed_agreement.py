@@ -4,9 +4,8 @@
 Per partition (SCAD, PC9, the simulator's orientation trap) and seed: the default single-drug run of each
 labelled drug, and one default screen of a fixed draw of random drugs (numpy seed 7, drawn once from every
 drug the response tables hold, labelled drugs excluded). Clustering is the same for every seed; the bulk
-split, the members' folds, bootstraps and initialisation follow the seed, as in the pipeline. The
-pretrained bulk model's weights are not used by the default transfer (members start from their own
-weights), so it is pretrained for one epoch here: the calls are those of the default pipeline.
+split, the members' folds, bootstraps and initialisation follow the seed, as in the pipeline, which
+pretrains no bulk model by default (each member fits its own).
 
 Per drug: the pairwise Spearman of the per-cell calls between seeds, the verdicts, and the pairs in which
 both runs say `consistent` yet rank the cells with Spearman below 0.8. No cell label is read: defaults may
@@ -20,7 +19,6 @@ import itertools
 import platform
 import tempfile
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -37,25 +35,17 @@ from scdeal.data.screen import prepare_screen
 from scdeal.model.orientation import rank_correlation
 from scdeal.model.training import BulkConfig
 from scdeal.model.transfer import TransferConfig
-from scdeal.tl.screen import SCREEN_HEADS
 
 AGREEMENT = 0.8        # two runs that both say `consistent` should rank the cells at least this alike
 RANDOM_SEED = 7
 RUN_FIELDS = ("verdict", "members_mean_spearman", "members_lowest_spearman", "bulk_val_auroc_genes_used")
 
 
-def unused_weights(config: BulkConfig) -> BulkConfig:
-    """The bulk settings with one pretraining epoch: the default transfer reads the model's settings and
-    genes, not its weights."""
-    return replace(config, ae_epochs=1, predictor_epochs=1)
-
-
 def single_runs(name: str, drug: str, cells, *, expression, response, seed: int) -> dict:
     """One default single-drug run: the call and the run's trust figures."""
     bulk = BulkData.from_anndata(prepare_bulk(expression, response, drug, config=BulkPrepareConfig(seed=seed)))
-    model = scdeal.tl.pretrain(bulk, unused_weights(BulkConfig(seed=seed)), device="cpu")
-    prediction = scdeal.tl.predict(cells.copy(), bulk, model=model, config=TransferConfig(seed=seed), device="cpu",
-                                   what=drug)
+    prediction = scdeal.tl.predict(cells.copy(), bulk, bulk_config=BulkConfig(seed=seed),
+                                   config=TransferConfig(seed=seed), device="cpu", what=drug)
     trust = prediction.trust
     return {"partition": name, "path": "single drug", "drug": drug, "seed": seed,
             **{k: trust[k] for k in RUN_FIELDS}, "prob": prediction.result.prob}
@@ -64,10 +54,8 @@ def single_runs(name: str, drug: str, cells, *, expression, response, seed: int)
 def screen_runs(name: str, drugs: list[str], cells, *, expression, response, seed: int) -> list[dict]:
     """One default screen of `drugs`: each drug's call and trust figures."""
     bulk = BulkData.from_anndata(prepare_screen(expression, response, drugs=drugs, config=BulkPrepareConfig(seed=seed)))
-    model = scdeal.tl.pretrain(bulk, unused_weights(BulkConfig(seed=seed, predictor_hidden_dims=SCREEN_HEADS)),
-                               device="cpu")
-    outcome = scdeal.tl.screen(cells.copy(), bulk, model=model, config=TransferConfig(seed=seed), device="cpu",
-                               what="screen")
+    outcome = scdeal.tl.screen(cells.copy(), bulk, bulk_config=BulkConfig(seed=seed), config=TransferConfig(seed=seed),
+                               device="cpu", what="screen")
     trust = outcome.trust.set_index("drug").rename(columns={"bulk_val_auroc": "bulk_val_auroc_genes_used"})
     return [{"partition": name, "path": "screen", "drug": drug, "seed": seed,
              **{k: trust.loc[drug, k] for k in RUN_FIELDS}, "prob": outcome.result.prob[:, d]}

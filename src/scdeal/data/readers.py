@@ -75,7 +75,9 @@ def read_bulk_expression(path: str | Path, line_ids: set[str] | None = None) -> 
     path = require_file(path, "Bulk expression file")
     frame = read_h5ad_input(path, "Bulk expression file").to_df() if path.name.endswith(".h5ad") else \
         read_table(path, "Bulk expression file", index_col=0)
-    frame = frame.apply(pd.to_numeric, errors="coerce")
+    for i, dtype in enumerate(frame.dtypes):  # only columns not read as numbers (all of them: ~1 s on GDSC)
+        if not pd.api.types.is_numeric_dtype(dtype):
+            frame.isetitem(i, pd.to_numeric(frame.iloc[:, i], errors="coerce"))
     if frame.size == 0:
         raise InputError(f"Bulk expression file '{path}' holds no values.")
     if _lines_are_columns(frame, line_ids):

@@ -11,7 +11,7 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 
-__all__ = ["DEVICE_CHOICES", "DeviceChoice", "autocast", "check_device", "seed_everything", "select_device"]
+__all__ = ["DEVICE_CHOICES", "DeviceChoice", "adam", "autocast", "check_device", "seed_everything", "select_device"]
 
 log = logging.getLogger(__name__)
 DeviceChoice = Literal["auto", "cpu", "cuda"]
@@ -45,6 +45,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def adam(params, *, lr: float, weight_decay: float) -> torch.optim.Adam:
+    """Adam with its fused kernel: one pass over each parameter instead of a dozen (on a CPU the optimiser step
+    took a sixth of the transfer's time)."""
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
 
 
 def autocast(device: torch.device):

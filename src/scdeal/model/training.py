@@ -21,7 +21,7 @@ from ..data.bulkdata import BulkData
 from ..data.features import model_features
 from ..data.writers import atomic_path
 from ..errors import InputError
-from .device import autocast, seed_everything
+from .device import adam, autocast, seed_everything
 from .metrics import binary_metrics, column_spearman
 from .networks import Decoder, Encoder, EncoderKind, Head, autoencoder_loss, response_terms, weighted_response_loss
 
@@ -204,7 +204,7 @@ def train_autoencoder(enc: Encoder, dec: Decoder, feats: dict, *, cfg: BulkConfi
         One history row per epoch (`stage`, `epoch`, `val_recon`).
     """
     params = list(enc.parameters()) + list(dec.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed)
     xt, xv = (torch.from_numpy(feats[s]).to(device) for s in ("train", "val"))
     stopper, history = EarlyStopping(cfg.patience, [enc, dec]), []
@@ -255,7 +255,7 @@ def train_predictor(enc: Encoder, pred: Head, reg: Head, *, feats: dict, labels:
     xt, yt, rt = tensor(x), tensor(y), tensor(r)
     xv, yv, rv = tensor(feats["val"]), tensor(labels["val"]), tensor(responses["val"])
     params = list(enc.parameters()) + list(pred.parameters()) + list(reg.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     stopper, history = EarlyStopping(cfg.patience, [enc, pred, reg]), []
     for epoch in (bar := tqdm(range(cfg.predictor_epochs), desc="bulk predictor", leave=False, disable=None)):

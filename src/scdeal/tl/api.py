@@ -117,7 +117,7 @@ def predict(adata: ad.AnnData, bulk: BulkData, *, drug: str | None = None, model
     """
     config, dev = config or TransferConfig(), select_device(device)
     column = drug_column(bulk, drug)
-    start = model or bulk_start(bulk, bulk_config or BulkConfig(), config, dev)
+    start = model or bulk_start(bulk, bulk_config or BulkConfig(), config=config, device=dev)
     result = transfer(start, bulk, adata, cfg=config, device=dev, what=what).drug(column)
     threshold = threshold_for(config.threshold_rule, result, config.threshold)
     base = baseline_predictions(baseline, bulk, adata, genes=result.genes, seed=config.seed, drug=column)
@@ -138,7 +138,7 @@ def predict(adata: ad.AnnData, bulk: BulkData, *, drug: str | None = None, model
     return Prediction(result, threshold, base, trust, summary)
 
 
-def bulk_start(bulk: BulkData, bulk_config: BulkConfig, config: TransferConfig, device) -> BulkModel | BulkConfig:
+def bulk_start(bulk: BulkData, bulk_config: BulkConfig, *, config: TransferConfig, device) -> BulkModel | BulkConfig:
     """What the members start from when no bulk model is given: one pretrained here where they read its weights
     (`member_init` pretrained), else only its settings (each member fits its own)."""
     return pretrain_bulk(bulk, bulk_config, device) if config.member_init == "pretrained" else bulk_config
@@ -178,8 +178,8 @@ def screen(adata: ad.AnnData, bulk: BulkData, *, model: BulkModel | None = None,
         screen_config).
     """
     config, screen_config, dev = config or TransferConfig(), screen_config or ScreenConfig(), select_device(device)
-    start = model or bulk_start(bulk, replace(bulk_config or BulkConfig(), predictor_hidden_dims=SCREEN_HEADS), config,
-                                dev)
+    start = model or bulk_start(bulk, replace(bulk_config or BulkConfig(), predictor_hidden_dims=SCREEN_HEADS),
+                                config=config, device=dev)
     result = transfer(start, bulk, adata, cfg=config, device=dev, what=what)
     trust = drug_trust(result, screen_config)
     member_probs = result.member_probs
