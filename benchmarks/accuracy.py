@@ -82,7 +82,7 @@ def run_task(task: Task, cells, expression, *, response, seeds: int, ablations: 
     rows = []
     for seed in range(seeds):
         bulk, model, prediction, seconds = single_drug_default(task.drug, cells, expression=expression,
-                                                               response=response, seed=seed)
+                                                               response=response, seed=seed, pretrain=ablations)
         result, trust = prediction.result, prediction.trust
         labels = cells.obs[keys.CALL].astype(str).to_numpy()
         baselines = {"logistic (profile)": prediction.baseline.prob,

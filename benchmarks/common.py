@@ -75,14 +75,16 @@ def load(partition: Partition, data: Path, workdir: Path):
     return cells, None, {t.drug: readers.read_responses([data / f for f in t.responses]) for t in partition.tasks}
 
 
-def single_drug_default(drug: str, cells, *, expression, response: pd.DataFrame, seed: int
-                        ) -> tuple[BulkData, BulkModel, Prediction, float]:
-    """The single-drug default on `cells` (CPU, written into their obs): its bulk lines, bulk model,
-    prediction, and the seconds pretraining and prediction took."""
+def single_drug_default(drug: str, cells, *, expression, response: pd.DataFrame, seed: int, pretrain: bool = False
+                        ) -> tuple[BulkData, BulkModel | BulkConfig, Prediction, float]:
+    """The single-drug default on `cells` (CPU, written into their obs): its bulk lines, the bulk model (pretrained
+    only with `pretrain`, for transfers that start from it; else its settings, which the default reads),
+    prediction, and the seconds (pretraining and) prediction took."""
     bulk = BulkData.from_anndata(prepare_bulk(expression, response, drug, config=BulkPrepareConfig(seed=seed)))
     started = time.time()
-    model = scdeal.tl.pretrain(bulk, BulkConfig(seed=seed), device="cpu")
-    prediction = scdeal.tl.predict(cells, bulk, model=model, config=TransferConfig(seed=seed), device="cpu", what=drug)
+    model = scdeal.tl.pretrain(bulk, BulkConfig(seed=seed), device="cpu") if pretrain else BulkConfig(seed=seed)
+    prediction = scdeal.tl.predict(cells, bulk, model=model if pretrain else None, bulk_config=BulkConfig(seed=seed),
+                                   config=TransferConfig(seed=seed), device="cpu", what=drug)
     return bulk, model, prediction, time.time() - started
 
 

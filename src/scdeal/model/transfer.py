@@ -22,7 +22,9 @@ Each ensemble member:
    resistant mean profile, `signature.py`) scored on each cell's own profile, else its direct model. A deep
    model can rank bulk lines well and still point either way on cells; the signature has no weights to
    fit and compares each profile with itself, so it carries the bulk evidence's direction across the shift;
-4. keeps its direct model, drug by drug, wherever its cell ranking still ends up reversed against the anchor.
+4. stops once its call has settled: when its ranking of the cells (a fixed draw of up to PROBE_CELLS) correlates
+   with its ranking SETTLE_WINDOW epochs before at `--settled` or above, or after `--epochs`;
+5. keeps its direct model, drug by drug, wherever its cell ranking still ends up reversed against the anchor.
 
 Probabilities are Platt-calibrated per drug on the member's own fold. Both encoders read
 the same genes and the cell encoder E_c starts as a copy of E_b. No cell label is read anywhere here.
@@ -48,7 +50,7 @@ from ..data.features import CellFeatures, align_genes, model_features
 from ..data.keys import CLUSTER
 from ..errors import InputError
 from .cell_model import CellModel
-from .device import autocast, seed_everything
+from .device import adam, autocast, seed_everything
 from .metrics import column_aurocs
 from .networks import Head, cluster_loss, encoder_on_genes, mmd, response_terms, weighted_response_loss
 from .orientation import (
@@ -78,13 +80,20 @@ THRESHOLD_RULES: tuple[str, ...] = get_args(ThresholdRule)
 NEAREST_FRACTION = 0.5    # the sample's context: this fraction of the lines, those nearest it in expression
 MIN_NEAREST = 100         # ... and at least this many
 MIN_PER_CLASS = 5         # an AUROC on fewer lines of a class says nothing
+PROBE_CELLS = 2000        # cells whose ranking, epoch to epoch, shows when a member's call has settled
+SETTLE_WINDOW = 5         # ... compared with the ranking this many epochs before
 
 
 @dataclass(frozen=True)
 class TransferConfig:
     """The transfer and the per-cell calls (the transfer step's flags)."""
 
-    epochs: int = setting(30, "transfer epochs (fixed; no cell labels are used)", minimum=0)
+    epochs: int = setting(30, "transfer epochs at most (a member stops sooner once its call has settled: --settled)",
+                          minimum=0)
+    settled: float = setting(
+        0.995, f"a member's transfer stops once its ranking of the cells has a Spearman correlation of at least this "
+               f"with its ranking {SETTLE_WINDOW} epochs before (label-free; 1: only when the ranking no longer moves)",
+        minimum=0, maximum=1)
     batch_size: int = setting(256, "cells (and bulk lines) per step", minimum=2)
     lr: float = setting(1e-4, "Adam learning rate of the transfer", minimum=0)
     weight_decay: float = setting(1e-4, "Adam weight decay of the transfer", minimum=0)
@@ -530,10 +539,12 @@ def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: 
                     w_response: float) -> list[dict]:
     """The anchored transfer loop; one history row per epoch."""
     params = [p for m in (enc_b, enc_c, pred, reg) for p in m.parameters()]
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     gen = torch.Generator().manual_seed(seed)
     batch = min(cfg.batch_size, features.n)
     n_clusters = int(clusters.max()) + 1
+    probe = features.batch(np.sort(np.random.default_rng(seed).permutation(features.n)[:PROBE_CELLS]), device)
+    recent: list[torch.Tensor] = []  # the cells' ranks after each of the last SETTLE_WINDOW epochs
     curve = []
     for epoch in (bar := tqdm(range(cfg.epochs), desc=f"transfer (seed {seed})", leave=False, disable=None)):
         started = time.perf_counter()
@@ -564,13 +575,31 @@ def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: 
             steps += 1
         row = {"stage": "transfer", "epoch": epoch, **{k: float(v) / max(steps, 1) for k, v in sums.items()}}
         row["bulk_val_auroc"] = float(np.nanmedian(sampler.evidence.aurocs(enc_b, pred, sampler.val_lines)))
+        recent = [*recent, cell_ranks(enc_c, pred, probe)][-SETTLE_WINDOW - 1:]
+        row["cells_settled"] = mean_rank_correlation(recent[-1], recent[0]) if len(recent) > SETTLE_WINDOW \
+            else float("nan")
         row["seconds"] = time.perf_counter() - started
         curve.append(row)
         bar.set_postfix({k: f"{v:.3f}" for k, v in row.items() if k not in ("epoch", "stage")})
+        if row["cells_settled"] >= cfg.settled:  # the last epochs no longer change the call
+            break
     if curve:
-        log.info("transfer seed %d: last epoch %s", seed,
+        log.info("transfer seed %d: %d of %d epochs; last %s", seed, len(curve), cfg.epochs,
                  {k: round(v, 4) for k, v in curve[-1].items() if k != "stage"})
     return curve
+
+
+@torch.no_grad()
+def cell_ranks(enc_c, pred, x: torch.Tensor) -> torch.Tensor:
+    """Each drug's ranks of the cells `x` by the member's logits (cells × drugs, the networks in eval mode)."""
+    enc_c.eval(), pred.eval()
+    return pred(enc_c(x)).float().argsort(0).argsort(0).float()
+
+
+def mean_rank_correlation(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Spearman correlation of two rankings of the cells (cells × drugs ranks, no ties), averaged over drugs."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    return float(((a * b).sum(0) / (a.norm(dim=0) * b.norm(dim=0)).clamp_min(1e-12)).mean())
 
 
 def anchor_term(student: torch.Tensor, teacher: torch.Tensor, clusters: torch.Tensor, *, n_clusters: int,
