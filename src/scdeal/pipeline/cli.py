@@ -69,7 +69,15 @@ def cmd_run(argv: list[str]) -> int:
     """`scdeal run`: check the inputs, run every task of the DAG, write pipeline_info and the report."""
     from .config import project_dir, resolve_params
     from .preflight import preflight
-    from .runner import build_tasks, run_dag, run_multiqc, start_task_server, write_pipeline_info, write_validations
+    from .runner import (
+        build_tasks,
+        run_dag,
+        run_multiqc,
+        start_task_server,
+        stop_task_server,
+        write_pipeline_info,
+        write_validations,
+    )
     from .samplesheet import validate_samplesheet
 
     overrides, profiles, params_file, options = parse_run_args(argv)
@@ -97,6 +105,7 @@ def cmd_run(argv: list[str]) -> int:
     parallel = options["max_parallel"] or min(2, cores)
     log.info("%d samples × drugs → %d tasks, up to %d in parallel; outputs in %s", len(rows), len(tasks), parallel, outdir)
     run_dag(tasks, outdir, max_parallel=parallel, total_threads=cores)
+    stop_task_server()
     write_pipeline_info(outdir, root, params, tasks=tasks, rows=rows)
     failed = [t for t in tasks if t.status not in ("done", "cached")]
     if not run_multiqc(outdir, root, params):

@@ -48,8 +48,8 @@ from .samplesheet import Row
 from .settings import step_flags
 from .steps import STEPS
 
-__all__ = ["PROCESS", "Task", "build_tasks", "run_dag", "run_multiqc", "start_task_server", "task_fingerprint",
-           "write_pipeline_info", "write_validations"]
+__all__ = ["PROCESS", "Task", "build_tasks", "run_dag", "run_multiqc", "start_task_server", "stop_task_server",
+           "task_fingerprint", "write_pipeline_info", "write_validations"]
 
 log = logging.getLogger("scdeal.run")
 PROCESS = {step: f"SCDEAL_{step.upper()}" for step in STEPS}  # Nextflow's process names
@@ -181,6 +181,12 @@ def start_task_server() -> None:
     once (a fresh interpreter spends ~4 s importing them); the first task waits for it."""
     TASK_PROCESSES.set_forkserver_preload([f"scdeal.pipeline.steps.{step}" for step in STEPS])
     threading.Thread(target=multiprocessing.forkserver.ensure_running, daemon=True).start()
+
+
+def stop_task_server() -> None:
+    """Stop the task server and reap it, so that the run's resource usage counts every task's (`/usr/bin/time`,
+    a scheduler's accounting: the server has reaped its tasks). Python has no public call for it."""
+    multiprocessing.forkserver._forkserver._stop()
 
 
 def run_task_process(argv: list[str], logfile: str) -> None:
