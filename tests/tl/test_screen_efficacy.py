@@ -74,7 +74,7 @@ def test_the_sample_figure_weights_clusters_by_their_cells_and_carries_its_sprea
 
 
 def test_the_cells_predicted_auc_ranks_the_killed_population_first(panel):
-    cells, _, outcome = panel
+    cells, _, _ = panel
     auc = cells.obsm[keys.SCREEN_AUC][KILLER].to_numpy()
     hit = (cells.obs["population"] == "0").to_numpy()
     assert auc[hit].mean() < auc[~hit].mean() - 0.1
