@@ -84,5 +84,5 @@ def test_a_screen_without_any_measured_auc_is_refused_with_the_fix(panel):
     cells, bulk, _ = panel
     no_auc = BulkData(bulk.adata.copy(), bulk.drugs, bulk.labels, bulk.responses, bulk.strata)
     del no_auc.adata.obsm[keys.AUC]
-    with pytest.raises(InputError, match="no AUC for any drug.*--bulk_response"):
+    with pytest.raises(InputError, match=r"no AUC for any drug.*--bulk_response"):
         scdeal.tl.screen(cells.copy(), no_auc, config=FAST_TRANSFER, bulk_config=FAST_BULK, device=str(CPU))
