@@ -26,11 +26,13 @@ from scdeal.data.singlecell import ClusterConfig
 from scdeal.model.training import BulkConfig, BulkModel
 from scdeal.model.transfer import TransferConfig, TransferResult
 from scdeal.tl.api import Prediction
+from scdeal.tl.screen import Efficacy
 
 ROOT = Path(__file__).resolve().parents[1]
 CPU = torch.device("cpu")
 os.environ.setdefault("TQDM_DISABLE", "1")
 BINARY, IC50 = ["bulk/gdsc_binary_labels_scdeal.csv"], ["bulk/gdsc1_ic50_long.csv.gz", "bulk/gdsc2_ic50_long.csv.gz"]
+AUC = ["bulk/gdsc1_auc_long.csv.gz", "bulk/gdsc2_auc_long.csv.gz"]
 TRAP = SimParams(n_genes=600, n_lines=400, n_cells=300, sensitive_fraction=0.1, effect=0.6, clone_effect=2.5,
                  gene_bias_sd=1.5, n_samples=1)
 
@@ -93,6 +95,7 @@ class ScreenRun:
     """One screen transfer of a sample with the default settings, and every drug's trust verdict."""
 
     result: TransferResult
+    efficacy: Efficacy           # the efficacy model's predicted AUC per cluster and cell
     trust: pd.DataFrame          # drug_trust, one row per drug in the result's order
     columns: dict[str, int]      # normalised drug name → column of the result and row of `trust`
     seconds: float               # the transfer and rankings
@@ -106,7 +109,8 @@ def run_screen(model: BulkModel, bulk: BulkData, cells, *, seed: int, what: str)
     """Screen `cells` on the CPU with the default transfer settings of `seed`."""
     started = time.time()
     outcome = scdeal.tl.screen(cells, bulk, model=model, config=TransferConfig(seed=seed), device="cpu", what=what)
-    return ScreenRun(outcome.result, outcome.trust, {normalise_name(d): i for i, d in enumerate(outcome.result.drugs)},
+    return ScreenRun(outcome.result, outcome.efficacy, outcome.trust,
+                     {normalise_name(d): i for i, d in enumerate(outcome.result.drugs)},
                      time.time() - started)
 
 

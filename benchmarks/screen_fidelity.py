@@ -14,7 +14,7 @@ Figures per drug, over seeds:
   single-drug run's;
 - reversals: seeds where fidelity < 0 (the two calls point opposite ways), and whether the screen's
   verdict flagged them (anything but `consistent`);
-- both paths' trust verdicts (the screen's against the drug's bulk signature, the single-drug run's
+- both paths' trust verdicts (the screen's against the efficacy model's cell ranking, the single-drug run's
   against the logistic baseline) and how often they agree.
 
 Writes benchmarks/results/screen_fidelity.md and screen_fidelity_per_seed.tsv.
@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import torch
 from common import (
+    AUC,
     BINARY,
     IC50,
     PARTITIONS,
@@ -83,7 +84,7 @@ def partition_rows(model, bulk, cells, *, drugs: dict[str, pd.DataFrame], expres
         single_prob, single_verdict = single_drug_call(drug, cells, expression=expression, response=response, seed=seed)
         rows.append({"seed": seed, "drug": drug, "fidelity": rank_correlation(run.result.prob[:, d], single_prob),
                      "screen_verdict": run.trust["verdict"].iloc[d], "single_verdict": single_verdict,
-                     "screen_vs_signature": float(run.trust["spearman_transfer_vs_signature"].iloc[d])})
+                     "screen_vs_linear": float(run.trust["spearman_transfer_vs_linear"].iloc[d])})
     return rows
 
 
@@ -126,7 +127,7 @@ def report(frame: pd.DataFrame, *, seeds: int, code: str, seconds: float) -> str
              "a dedicated single-drug run's, same cells and seed. No cell label is read; the labelled drugs are "
              "those of benchmarks/results/screen.md, the others drawn at random (numpy seed "
              f"{DRAW_SEED}) from the screen's drugs. A verdict other than `consistent` is a flag. The screen's "
-             "verdict compares its call with the drug's bulk signature; the single-drug run's compares it with "
+             "verdict compares its call with the efficacy model's cell ranking; the single-drug run's compares it with "
              "the logistic baseline.", "",
              *drug_table(frame), "", *summary(frame), ""]
     return "\n".join(lines)
@@ -152,7 +153,7 @@ def main() -> int:
     real = [p for p in PARTITIONS if not p.simulated]
     tables = {files: readers.read_responses([args.data / f for f in files])
               for files in {tuple(BINARY + IC50), *(tuple(t.responses) for p in real for t in p.tasks)}}
-    response = tables[tuple(BINARY + IC50)]
+    response = readers.read_responses([args.data / f for f in BINARY + IC50 + AUC])  # the screen's: efficacy is AUC
     expression = readers.read_bulk_expression(args.data / "bulk" / "gdsc_expression_rowz.csv.gz")
     cells = {p.name: load(p, args.data, Path("."))[0] for p in real}
     rows = []

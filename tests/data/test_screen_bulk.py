@@ -53,6 +53,19 @@ def test_unmeasured_pairs_are_missing_and_rare_drugs_are_left_out_with_the_reaso
     assert set(screen.obs["split"]) == {"train", "val", "test"}
 
 
+def test_measured_auc_is_kept_as_measured_averaged_over_the_tables():
+    """The efficacy model learns AUC on its own scale: not z-scored, two releases averaged, NaN where unmeasured."""
+    auc = pd.DataFrame({"line": ["Line-0", "Line-0", "Line-1"], "drug": "Drugb", "value": [0.4, 0.6, 0.9],
+                        "kind": "AUC", "source": ["gdsc1.csv", "gdsc2.csv", "gdsc1.csv"]})
+    screen = prepare_screen(expression(), pd.concat([responses(), auc], ignore_index=True),
+                            config=BulkPrepareConfig(min_lines_per_class=5))
+    measured = pd.DataFrame(screen.obsm["auc"], index=screen.obs_names, columns=screen.uns[SCREEN]["drugs"])
+    assert measured.loc["LINE0", "Drugb"] == pytest.approx(0.5) and measured.loc["LINE1", "Drugb"] == pytest.approx(0.9)
+    assert measured["Drugb"].notna().sum() == 2 and measured["DRUGA"].isna().all()
+    assert np.isnan(prepare_screen(expression(), responses(), config=BulkPrepareConfig(min_lines_per_class=5))
+                    .obsm["auc"]).all()
+
+
 def test_a_drug_list_restricts_the_screen_and_unknown_names_are_errors(tmp_path):
     listing = tmp_path / "drugs.txt"
     listing.write_text("# my panel\n\ndrug-b\n")

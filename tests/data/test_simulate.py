@@ -13,8 +13,8 @@ def test_shipped_test_data_is_what_the_simulator_makes(tmp_path):
     shipped = ROOT / "assets" / "test_data"
     pd.testing.assert_frame_equal(pd.read_csv(paths["bulk_expression"], index_col=0),
                                   pd.read_csv(shipped / "bulk_expression.csv.gz", index_col=0))
-    pd.testing.assert_frame_equal(pd.read_csv(paths["bulk_screen_ic50"]),
-                                  pd.read_csv(shipped / "bulk_screen_ic50_long.csv"))
+    for key in ("bulk_screen_ic50", "bulk_screen_auc"):
+        pd.testing.assert_frame_equal(pd.read_csv(paths[key]), pd.read_csv(shipped / paths[key].name))
     for k in (1, 2):
         made, ours = ad.read_h5ad(paths[f"sample{k}"]), ad.read_h5ad(shipped / f"sample{k}.h5ad")
         assert (made.X != ours.X).nnz == 0 and list(made.obs_names) == list(ours.obs_names)

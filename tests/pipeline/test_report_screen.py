@@ -15,10 +15,10 @@ import yaml
 
 from conftest import ROOT
 from scdeal.pipeline.report import screen_bulk_report_files, screen_report_files
-from scdeal.tl.screen import ScreenConfig, cluster_ranking, sample_ranking
+from scdeal.tl.screen import Efficacy, cluster_ranking, sample_ranking
 
 DRUGS = ["Erlotinib", "Gefitinib", "Cisplatin", "I-BET-762", "Nutlin-3a (-)"]
-WEAK = "Cisplatin"  # its bulk head is at chance: reported, not ranked
+WEAK = "Cisplatin"  # no measured AUC, so no efficacy: reported, not ranked
 
 
 def mqc_table(path: Path) -> tuple[dict, pd.DataFrame]:
@@ -40,11 +40,14 @@ def rankings():
     trust = pd.DataFrame({"drug": DRUGS, "bulk_val_auroc": [0.9, 0.8, 0.5, 0.7, 0.75],
                           "members_sign_agreement": [1.0, 1.0, 0.4, 1.0, 0.67],
                           "verdict": ["consistent", "consistent", "weak_bulk_evidence", "consistent", "unstable"]})
-    config = ScreenConfig()
     rate = np.array([0.1, 0.2, 0.2, 0.2, 0.3])
-    sample = sample_ranking(members, DRUGS, bulk_rate=rate, trust=trust, config=config)
-    rankable = pd.Series(sample["ranked"].to_numpy(), index=sample["drug"])
-    return cluster_ranking(members, DRUGS, bulk_rate=rate, clusters=clusters, rankable=rankable), sample
+    auc = 1 - effect + rng.normal(0, 0.02, (4, *effect.shape))   # the full fit and 3 members × clusters × drugs
+    auc[..., 2] = np.nan
+    efficacy = Efficacy(drugs=DRUGS, clusters=["0", "1", "2"], sizes=np.array([40, 40, 40]), auc=auc,
+                        cell_auc=np.zeros((120, len(DRUGS))), val_spearman=np.full(len(DRUGS), 0.4), threshold=0.8,
+                        alpha=1.0)
+    sample = sample_ranking(members, efficacy, bulk_rate=rate, trust=trust)
+    return cluster_ranking(members, efficacy, bulk_rate=rate, clusters=clusters), sample
 
 
 def test_bulk_validation_table_lists_every_drug_best_first(tmp_path):
@@ -55,7 +58,7 @@ def test_bulk_validation_table_lists_every_drug_best_first(tmp_path):
     config, table = mqc_table(tmp_path / "screen_bulk_validation_mqc.tsv")
     assert config["id"] == "scdeal_screen_bulk_validation" and config["plot_type"] == "table"
     assert config["section_name"] == "Screen: bulk validation per drug"
-    assert "not better than chance" in config["description"] and "not ranked" in config["description"]
+    assert "not better than chance" in config["description"] and "weak_bulk_evidence" in config["description"]
     assert table["Drug"].tolist() == ["B", "C", "A"]  # test AUROC, descending
     assert table.loc[table["Drug"] == "A", "test_spearman"].item() == ""  # no continuous measure: empty, not 'nan'
     assert set(table.columns[1:]) <= set(config["headers"]), "MultiQC hides columns left out of `headers`"
@@ -70,12 +73,14 @@ def test_ranking_lists_ranked_drugs_then_the_unranked_ones(tmp_path, rankings):
     assert set(table["Drug"]) == set(DRUGS)
     assert table["Drug"].iloc[-1] == WEAK and table["rank"].iloc[-1] == "not ranked"
     assert table["rank"].iloc[:-1].tolist() == ["1", "2", "3", "4"]
-    lifts = table["lift"].astype(float).iloc[:-1]
-    assert lifts.is_monotonic_decreasing
+    assert table["efficacy"].iloc[:-1].astype(float).is_monotonic_decreasing
+    assert table["efficacy_sd"].iloc[:-1].astype(float).gt(0).all()
     for text in table["sensitive"]:
         assert re.fullmatch(r"\d+ % \(\d+–\d+\)", text), text
-    assert table.loc[table["Drug"] == WEAK, "verdict"].item() == "weak_bulk_evidence"
-    assert "1 of 5 drugs are listed last, not ranked" in config["description"]
+    for text in table["responding"].iloc[:-1]:
+        assert re.fullmatch(r"\d+ % \(± \d+\)", text), text
+    assert table.loc[table["Drug"] == WEAK, "responding"].item() == ""
+    assert "1 of 5 drugs have no measured GDSC AUC" in config["description"]
     assert set(table.columns[1:]) <= set(config["headers"]), "MultiQC hides columns left out of `headers`"
     assert config["pconfig"]["sort_rows"] is False
 
@@ -85,13 +90,13 @@ def test_heatmap_shows_clusters_by_the_top_ranked_drugs(tmp_path, rankings):
     screen_report_files(tmp_path, "pc9", cluster_ranking=clusters, sample_ranking=sample, top_drugs=3)
     heatmap = json.loads((tmp_path / "pc9_screen_heatmap_mqc.json").read_text())
     assert heatmap["plot_type"] == "heatmap" and heatmap["id"] == "scdeal_screen_heatmap_pc9"
-    top = sample.loc[sample["ranked"]].sort_values("lift", ascending=False)["drug"].head(3).tolist()
+    top = sample.loc[sample["ranked"]].sort_values("efficacy", ascending=False)["drug"].head(3).tolist()
     assert heatmap["xcats"] == top and WEAK not in heatmap["xcats"]
     assert heatmap["ycats"] == ["cluster 0", "cluster 1", "cluster 2"]
-    expected = clusters.pivot_table(index="cluster", columns="drug", values="lift").loc[["0", "1", "2"], top]
+    expected = clusters.pivot_table(index="cluster", columns="drug", values="efficacy").loc[["0", "1", "2"], top]
     assert np.allclose(heatmap["data"], expected.to_numpy(), atol=1e-4)
     pconfig = heatmap["pconfig"]
-    assert (pconfig["min"], pconfig["max"]) == (0, 2) and len(pconfig["colstops"]) >= 2
+    assert (pconfig["min"], pconfig["max"]) == (0, 1) and len(pconfig["colstops"]) >= 2
     assert pconfig["xcats_samples"] is False and pconfig["ycats_samples"] is False  # drugs and clusters are not samples
 
 
@@ -148,4 +153,4 @@ def test_a_long_ranking_shows_the_best_ranked_drugs_and_points_to_the_full_table
     config, table = mqc_table(tmp_path / "big_screen_ranking_mqc.tsv")
     assert len(table) == 100 and (table["rank"] != "not ranked").all()
     assert table["rank"].astype(int).is_monotonic_increasing
-    assert "screen_ranking.tsv lists every drug (130 not ranked" in config["description"]
+    assert "screen_ranking.tsv lists every drug (130 not ranked: no measured GDSC AUC" in config["description"]

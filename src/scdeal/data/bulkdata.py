@@ -61,6 +61,13 @@ class BulkData:
         """train / val / test per line."""
         return self.adata.obs[keys.SPLIT].to_numpy()
 
+    @property
+    def auc(self) -> np.ndarray:
+        """Lines × drugs GDSC AUC as measured (a screen's; NaN where none)."""
+        if keys.AUC in self.adata.obsm:
+            return np.asarray(self.adata.obsm[keys.AUC], np.float64)
+        return np.full((self.adata.n_obs, len(self.drugs)), np.nan)
+
     def expression(self, genes: list[str] | None = None) -> np.ndarray:
         """Lines × `genes` (default: all) expression."""
         return self.adata.X if genes is None else self.adata[:, genes].X

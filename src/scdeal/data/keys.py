@@ -1,9 +1,9 @@
 """The AnnData keys scdeal reads and writes, named once (docs/api.md lists what each holds)."""
 from __future__ import annotations
 
-__all__ = ["BULK", "CALL", "CLUSTER", "CLUSTER_INFO", "EMBEDDING", "EXPLAIN", "LABEL", "PROB", "PROB_BASELINE", "PROB_DIRECT",
-           "PROB_SD", "RESPONSE", "SCREEN", "SCREEN_PROB", "SCREEN_PROB_DIRECT", "SCREEN_PROB_SD", "SPLIT",
-           "TRANSFER", "TRUST", "UMAP"]
+__all__ = ["AUC", "BULK", "CALL", "CLUSTER", "CLUSTER_INFO", "EMBEDDING", "EXPLAIN", "LABEL", "PROB", "PROB_BASELINE",
+           "PROB_DIRECT", "PROB_SD", "RESPONSE", "SCREEN", "SCREEN_AUC", "SCREEN_PROB", "SCREEN_PROB_DIRECT",
+           "SCREEN_PROB_SD", "SPLIT", "TRANSFER", "TRUST", "UMAP"]
 
 # cells: obs
 CLUSTER = "cluster"                      # Leiden cluster of each cell (input of the transfer)
@@ -18,6 +18,7 @@ EMBEDDING = "X_scdeal"                   # first member's cell embedding
 UMAP = "X_umap"                          # scanpy's UMAP of the clustering (the report's plots)
 SCREEN_PROB = "prob_sensitive_screen"    # cells × drugs data frames of a screen
 SCREEN_PROB_SD = "prob_sensitive_screen_sd"
+SCREEN_AUC = "auc_screen"               # cells × drugs predicted GDSC AUC of a screen
 SCREEN_PROB_DIRECT = "prob_sensitive_screen_direct"
 # uns
 TRANSFER = "scdeal_transfer"             # cells: the single-drug run's settings, threshold and trust diagnostic
@@ -28,4 +29,5 @@ EXPLAIN = "scdeal_explain"               # cells: the signature genes of the exp
 # bulk lines: obs (one drug) or obsm (lines × drugs)
 LABEL = "label"                          # 1 sensitive, 0 resistant (NaN unmeasured)
 RESPONSE = "response_z"                  # pooled z-scored continuous response (NaN where none)
+AUC = "auc"                              # a screen's GDSC AUC as measured (NaN where none)
 SPLIT = "split"                          # train / val / test

@@ -44,8 +44,9 @@ def screen_drugs(response: pd.DataFrame, wanted: list[str] | None) -> dict[str, 
 
 
 def drug_columns(rows: pd.DataFrame, drugs: dict[str, str], config: BulkPrepareConfig
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Lines × drugs labels and continuous responses (NaN where unmeasured), and each drug's response kind."""
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, str]]:
+    """Lines × drugs labels, continuous responses and GDSC AUC (mean over the tables that measure a pair; NaN where
+    unmeasured), and each drug's response kind."""
     labels, responses, kinds = {}, {}, {}
     for key, group in rows[rows["drug_key"].isin(drugs)].groupby("drug_key", sort=True):
         frame, kind = labels_from_rows(group, config)
@@ -55,7 +56,9 @@ def drug_columns(rows: pd.DataFrame, drugs: dict[str, str], config: BulkPrepareC
     kept = [k for k in drugs if k in labels]
     label = pd.DataFrame(labels).reindex(columns=kept)
     response = pd.DataFrame(responses).reindex(index=label.index, columns=kept)
-    return label, response, kinds
+    auc = rows[(rows["kind"] == "AUC") & rows["drug_key"].isin(kept)].groupby(["key", "drug_key"])["value"].mean()
+    auc = auc.unstack() if len(auc) else pd.DataFrame()
+    return label, response, auc.reindex(index=label.index, columns=kept), kinds
 
 
 def prepare_screen(expression: ad.AnnData, response: pd.DataFrame, *, drugs: list[str] | None = None,
@@ -65,28 +68,30 @@ def prepare_screen(expression: ad.AnnData, response: pd.DataFrame, *, drugs: lis
     `config.min_lines_per_class` lines of a class among the matched lines are left out (listed in `uns`). Expression
     on a linear scale is log2(x + 1)-transformed. InputError when no line matches, or no drug keeps enough lines of
     both classes. Sets `obsm['label']` (lines × drugs: 1 sensitive, 0 resistant, NaN unmeasured), `obsm['response_z']`
-    (pooled continuous response, NaN where none), `obs['split']` and `uns['scdeal_screen']` (drugs, their keys,
+    (pooled continuous response, NaN where none), `obsm['auc']` (GDSC AUC as measured, NaN where none: what
+    the screen's efficacy model predicts), `obs['split']` and `uns['scdeal_screen']` (drugs, their keys,
     response kinds, line and class counts, and the drugs left out with the reason)."""
     config = config or BulkPrepareConfig()
     wanted = screen_drugs(response, drugs)
     rows = response.assign(key=response["line"].map({x: line_key(x, cosmic) for x in response["line"].unique()}),
                            drug_key=response["drug"].map({d: normalise_name(d) for d in response["drug"].unique()}))
-    label, resp, kinds = drug_columns(rows, wanted, config)
+    label, resp, auc, kinds = drug_columns(rows, wanted, config)
     bulk = matched_lines(expression, label.index, cosmic=cosmic, what="the response tables")
-    label, resp = label.reindex(bulk.obs_names), resp.reindex(bulk.obs_names)
+    label, resp, auc = label.reindex(bulk.obs_names), resp.reindex(bulk.obs_names), auc.reindex(bulk.obs_names)
     n_pos, n_neg = (label == 1).sum(), (label == 0).sum()
     enough = (n_pos >= config.min_lines_per_class) & (n_neg >= config.min_lines_per_class)
     dropped = {wanted[k]: f"{int(n_pos[k])} sensitive / {int(n_neg[k])} resistant lines" for k in label.columns[~enough]}
     if not enough.any():
         raise InputError(f"No drug of the screen has {config.min_lines_per_class} sensitive and resistant cell lines "
                          "matched to the bulk expression: check the response tables, or lower --min_lines_per_class.")
-    label, resp = label.loc[:, enough], resp.loc[:, enough]
+    label, resp, auc = label.loc[:, enough], resp.loc[:, enough], auc.loc[:, enough]
     measured = label.notna().any(axis=1).to_numpy()
-    bulk, label, resp = bulk[measured].copy(), label[measured], resp[measured]
+    bulk, label, resp, auc = bulk[measured].copy(), label[measured], resp[measured], auc[measured]
     log_if_linear(bulk)
     kept = list(label.columns)
     bulk.obsm[keys.LABEL] = label.to_numpy(np.float32)
     bulk.obsm[keys.RESPONSE] = resp.to_numpy(np.float32)
+    bulk.obsm[keys.AUC] = auc.to_numpy(np.float32)
     bulk.obs[keys.SPLIT] = split_lines(bulk.n_obs, stratify=None, val_fraction=config.val_fraction,
                                        test_fraction=config.test_fraction, seed=config.seed)
     bulk.uns[keys.SCREEN] = {"drugs": [wanted[k] for k in kept], "drug_keys": kept, "response_kind": [kinds[k] for k in kept],

@@ -17,8 +17,8 @@ from .._utils import batch_slices, gene_positions, setting
 from .species import Species, one_to_one_orthologs
 from .writers import atomic_path, write_h5ad, write_text
 
-__all__ = ["DRUG", "SCREEN_DRUGS", "TRAP_DRUGS", "SimParams", "screen_responses", "simulate",
-           "simulate_orientation_trap"]
+__all__ = ["DRUG", "PANEL_DRUGS", "SCREEN_DRUGS", "TRAP_DRUGS", "SimParams", "screen_auc", "screen_responses", "simulate",
+           "simulate_cluster_screen", "simulate_orientation_trap"]
 
 DRUG = "Simulatin"
 CHUNK = 20_000
@@ -145,8 +145,11 @@ def simulate(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
     paths = write_bulk_tables(outdir, expression, sensitive={DRUG: sensitive}, ln_ic50={DRUG: ln_ic50})
     paths["samplesheet"] = outdir / "samplesheet.csv"
     paths["bulk_screen_ic50"] = outdir / "bulk_screen_ic50_long.csv"
-    with atomic_path(paths["bulk_screen_ic50"]) as tmp:
-        screen_responses(expression, seed=p.seed).to_csv(tmp, index=False)
+    paths["bulk_screen_auc"] = outdir / "bulk_screen_auc_long.csv"
+    screen_ic50 = screen_responses(expression, seed=p.seed)
+    for key, frame in (("bulk_screen_ic50", screen_ic50), ("bulk_screen_auc", screen_auc(screen_ic50, seed=p.seed))):
+        with atomic_path(paths[key]) as tmp:
+            frame.to_csv(tmp, index=False)
     rows = ["sample,input,drug,species,label_key"]
     for k in range(p.n_samples):
         sample = simulate_sample(p, rng, base, genes=genes, k=k)
@@ -195,6 +198,71 @@ def screen_responses(expression: pd.DataFrame, *, seed: int) -> pd.DataFrame:
         frames.append(pd.DataFrame({"CELL_LINE_NAME": expression.index, "DRUG_NAME": drug,
                                     "LN_IC50": (3.0 - 1.5 * z + rng.normal(0, 0.6, len(z))).round(4)}))
     return pd.concat(frames, ignore_index=True)
+
+
+def screen_auc(ln_ic50: pd.DataFrame, *, seed: int) -> pd.DataFrame:
+    """GDSC-style AUC of the screen's drugs (a long table like `screen_responses`'): a logistic of LN_IC50 for the
+    drugs that follow a program, and near 1 on every line for Placebin, which kills nothing. Drawn from its own
+    random stream."""
+    rng = np.random.default_rng(seed + 2)
+    auc = 1 / (1 + np.exp(-(ln_ic50["LN_IC50"].to_numpy() - 2.0)))
+    auc = np.where(ln_ic50["DRUG_NAME"] == "Placebin", 0.97, auc) + rng.normal(0, 0.02, len(auc))
+    return pd.DataFrame({"CELL_LINE_NAME": ln_ic50["CELL_LINE_NAME"], "DRUG_NAME": ln_ic50["DRUG_NAME"],
+                         "AUC": np.clip(auc, 0.01, 1.0).round(4)})
+
+
+# ---------------------------------------------------------------- a screen with a cluster-specific drug
+
+PANEL_DRUGS = ("Clonicide", "Broadcide", "Placebin")
+
+
+def simulate_cluster_screen(outdir: str | Path, p: SimParams | None = None) -> dict[str, Path]:
+    """Bulk lines with measured GDSC-style AUC for three drugs, and one sample of three equal populations, each with a
+    program of its own. Program C is high in `sensitive_fraction` of the lines and in population 0 only.
+    Clonicide kills the C-high lines (AUC 0.35, else 0.95), Broadcide kills every line moderately (AUC 0.6) and
+    Placebin nothing (0.97). A screen should rank Clonicide first for the cluster of population 0 only, Broadcide
+    first elsewhere, and Placebin last. `obs['population']` holds the populations."""
+    p = p or SimParams(n_lines=300, n_cells=450, n_samples=1)
+    rng = np.random.default_rng(p.seed)
+    outdir = Path(outdir)
+    genes = [f"PROGC_{i:02d}" for i in range(p.n_planted)] + gene_names(p)[p.n_planted:]
+    base = rng.normal(6, 1.5, len(genes))
+    c_high = rng.random(p.n_lines) < p.sensitive_fraction
+    programme = trap_program(genes, "PROGC_", p.effect)
+    tissue = rng.integers(0, p.n_tissues, p.n_lines)
+    tissue_programs = np.stack([program(rng, len(genes), 60, size=1.0, first_free=2 * p.n_planted + 3)
+                                for _ in range(p.n_tissues)])
+    x = base + tissue_programs[tissue] + c_high[:, None] * programme + rng.normal(0, 0.5, (p.n_lines, len(genes)))
+    lines = [f"LINE-{i:03d}" for i in range(p.n_lines)]
+    expression = pd.DataFrame(x.astype(np.float32), index=lines, columns=genes)
+    auc = {"Clonicide": np.where(c_high, 0.35, 0.95), "Broadcide": np.full(p.n_lines, 0.6),
+           "Placebin": np.full(p.n_lines, 0.97)}
+    long = pd.concat([pd.DataFrame({"CELL_LINE_NAME": lines, "DRUG_NAME": d,
+                                    "AUC": np.clip(v + rng.normal(0, 0.04, p.n_lines), 0.01, 1.0).round(4)})
+                      for d, v in auc.items()], ignore_index=True)
+    paths = {"bulk_expression": outdir / "bulk_expression.csv.gz", "bulk_auc": outdir / "bulk_auc_long.csv",
+             "sample1": outdir / "panel.h5ad"}
+    for key, frame, options in (("bulk_expression", expression, {"float_format": "%.4f", "compression": "gzip"}),
+                                ("bulk_auc", long, {"index": False})):
+        with atomic_path(paths[key]) as tmp:
+            frame.to_csv(tmp, **options)
+    write_h5ad(paths["sample1"], panel_sample(p, rng, base, genes=genes, programme=programme))
+    return paths
+
+
+def panel_sample(p: SimParams, rng: np.random.Generator, base: np.ndarray, *, genes: list[str],
+                 programme: np.ndarray) -> ad.AnnData:
+    """Three equal populations, each with a program of its own; population 0 also has `programme` high."""
+    n_g = len(genes)
+    population = rng.permutation(np.arange(p.n_cells) % 3)
+    own = np.stack([program(rng, n_g, 40, size=p.clone_effect, first_free=2 * p.n_planted + 3) for _ in range(3)])
+    log_expr = base + rng.normal(0, p.gene_bias_sd, n_g) + own[population] + (population == 0)[:, None] * programme + \
+        rng.normal(0, 0.3, (p.n_cells, n_g))
+    measured = (np.arange(n_g) < 2 * p.n_planted + 3) | (rng.random(n_g) < p.gene_coverage)
+    obs = pd.DataFrame({"population": pd.Categorical(population.astype(str))},
+                       index=[f"P_{i:05d}" for i in range(p.n_cells)])
+    return ad.AnnData(counts_from_log_expression(log_expr, p, rng)[:, measured], obs=obs,
+                      var=pd.DataFrame(index=np.array(genes)[measured]))
 
 
 # ---------------------------------------------------------------- orientation trap

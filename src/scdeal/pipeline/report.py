@@ -332,30 +332,30 @@ def screen_bulk_report_files(out: Path, metrics: pd.DataFrame) -> None:
         "scdeal_screen_bulk_validation", "Screen: bulk validation per drug",
         "The screen's one bulk model has a head per drug, trained on the cell lines with a response to that drug. "
         "How well each head ranks cell lines it never trained on: validation and held-out test AUROC (0.5 is "
-        "chance). Drugs whose heads are not better than chance on held-out lines (validation AUROC on the genes "
-        "a sample shares with the bulk data below --min_bulk_auroc) are listed in that sample's screen ranking "
-        "but not ranked."), table, extra=table_headers(SCREEN_BULK_COLUMNS, col1="Drug"))
+        "chance). A sample's transferred call of a drug whose direct models are not better than chance on held-out "
+        "lines (on the genes it shares with the bulk data, below --min_bulk_auroc) gets the verdict "
+        "weak_bulk_evidence."), table, extra=table_headers(SCREEN_BULK_COLUMNS, col1="Drug"))
 
 
 SCREEN_REPORT_ROWS = 100  # drugs in the report's ranking table at most (the TSV has them all)
 SCREEN_RANKING_COLUMNS = {  # column → (title, description, format or None, (min, max) or None)
-    "rank": ("Rank", "among the drugs with bulk evidence, by lift; 'not ranked': the drug's bulk head "
-             "is not better than chance on held-out lines", None, None),
-    "lift": ("Lift", "mean probability of sensitivity over the drug's rate of sensitive bulk lines (1: like an average "
-             "cell line; 2: twice as likely sensitive)", "{:,.2f}", None),
-    "mean_prob": ("Mean P(sensitive)", "mean over the sample's cells of the calibrated probability of sensitivity",
-                  "{:,.3f}", (0, 1)),
-    "bulk_sensitive_rate": ("Bulk rate", "fraction of sensitive bulk cell lines for the drug (what the "
-                            "probabilities are calibrated to)", "{:,.3f}", (0, 1)),
-    "sensitive": ("Sensitive cells", "cells called sensitive, % with its 95 % Wilson interval", None, None),
-    "uncertain": ("Uncertain cells", "% of cells whose ensemble spread reaches across the drug's threshold", None, None),
-    "mean_sd": ("Mean SD", "mean spread of the ensemble members' probabilities (uncertainty)", "{:,.3f}", None),
-    "bulk_val_auroc": ("Bulk AUROC", "the drug head's validation AUROC on the genes the sample shares with the bulk data",
-                       "{:,.3f}", (0, 1)),
-    "members_sign_agreement": ("Members agreeing", "fraction of ensemble members ranking the cells the same way",
-                               "{:,.2f}", (0, 1)),
-    "verdict": ("Verdict", "trust diagnostic of the drug (consistent, unstable, disputed: the call ranks the cells "
-                "against the drug's bulk signature, weak_bulk_evidence)", None, None),
+    "rank": ("Rank", "by efficacy; 'not ranked': no measured GDSC AUC for the drug, so no efficacy", None, None),
+    "efficacy": ("Efficacy", "1 − predicted GDSC AUC: the predicted mean growth inhibition over the screen's dose range "
+                 "(0 none, 1 total), the sample's clusters weighted by their cells", "{:,.3f}", (0, 1)),
+    "efficacy_sd": ("Efficacy SD", "spread of the efficacy over the efficacy model's bootstrap members (uncertainty)",
+                    "{:,.3f}", None),
+    "responding": ("Cells responding", "% of cells in clusters whose predicted AUC is below --auc_threshold, "
+                   "± its spread over the members", None, None),
+    "efficacy_val_spearman": ("Model Spearman", "the efficacy model's Spearman with the drug's measured AUC on "
+                              "validation lines: how far its differences between clusters carry", "{:,.2f}", (-1, 1)),
+    "sensitive": ("Sensitive cells (call)", "cells the transferred ensemble calls sensitive, % with its 95 % Wilson "
+                  "interval", None, None),
+    "mean_prob": ("Mean P(sensitive)", "mean over the sample's cells of the transferred, calibrated probability of "
+                  "sensitivity (relative to the drug's rate of sensitive bulk lines)", "{:,.3f}", (0, 1)),
+    "bulk_val_auroc": ("Bulk AUROC", "the direct models' out-of-fold AUROC on the genes the sample shares with the bulk "
+                       "data: the evidence the call rests on", "{:,.3f}", (0, 1)),
+    "verdict": ("Verdict", "trust diagnostic of the call (consistent; unstable: members disagree; disputed: the call "
+                "ranks the cells against the efficacy model; weak_bulk_evidence)", None, None),
 }
 
 
@@ -367,57 +367,56 @@ def percent(value: float) -> str:
 def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame, sample_ranking: pd.DataFrame,
                         top_drugs: int) -> None:
     """The screen of one sample: the drug ranking table (`sample_ranking`, scdeal.tl.screen.sample_ranking) and
-    the clusters × drugs heatmap (`cluster_ranking`, scdeal.tl.screen.cluster_ranking) of the `top_drugs` ranked
-    drugs."""
+    the clusters × drugs heatmap of efficacy (`cluster_ranking`, scdeal.tl.screen.cluster_ranking) of the
+    `top_drugs` best ranked drugs."""
     name = run_name(sample, "screen")
     ranking = sample_ranking.sort_values(["ranked", "rank"], ascending=[False, True], na_position="last", kind="stable")
     unranked = int((~ranking["ranked"].astype(bool)).sum())
-    listed_last = (f"{unranked} of {len(ranking)} drugs are listed last, not ranked: their bulk heads are not better "
-                   "than chance on held-out cell lines (--min_bulk_auroc). " if unranked else "")
+    listed_last = (f"{unranked} of {len(ranking)} drugs have no measured GDSC AUC, so no efficacy: listed last, not "
+                   "ranked. " if unranked else "")
     if len(ranking) > SCREEN_REPORT_ROWS:  # MultiQC shows a long table as a violin plot, unreadable as a ranking
         listed_last = (f"The {SCREEN_REPORT_ROWS} best ranked of {len(ranking)} drugs are shown; screen_ranking.tsv "
-                       f"lists every drug ({unranked} not ranked: their bulk heads are not better than chance on "
-                       "held-out cell lines, --min_bulk_auroc). ")
+                       f"lists every drug ({unranked} not ranked: no measured GDSC AUC). ")
         ranking = ranking.head(SCREEN_REPORT_ROWS)
     shown = {  # the columns written as text; the others as they are
         "rank": [str(int(r)) if ok else "not ranked" for r, ok in zip(ranking["rank"], ranking["ranked"], strict=True)],
+        "responding": ["" if pd.isna(f) else f"{percent(f)} % (± {percent(sd)})" for f, sd in
+                       zip(ranking["responding_fraction"], ranking["responding_fraction_sd"], strict=True)],
         "sensitive": [f"{percent(f)} % ({percent(lo)}–{percent(hi)})" for f, lo, hi in
-                      zip(ranking["sensitive_fraction"], ranking["sensitive_low"], ranking["sensitive_high"], strict=True)],
-        "uncertain": [f"{percent(f)} %" for f in ranking["uncertain_fraction"]]}
+                      zip(ranking["sensitive_fraction"], ranking["sensitive_low"], ranking["sensitive_high"], strict=True)]}
     columns = {k: v for k, v in SCREEN_RANKING_COLUMNS.items() if k in shown or k in ranking}
     table = pd.DataFrame({"Drug": ranking["drug"].to_numpy(),
                           **{k: shown[k] if k in shown else ranking[k].to_numpy() for k in columns}})
     write_mqc_table(out / f"{name}_ranking_mqc.tsv", Section(
         f"scdeal_screen_ranking_{sample}", f"Screen ranking: {sample}",
-        f"Every drug of the screen applied to {sample} by one transfer of the multi-drug bulk model, ranked by "
-        "lift: the mean probability of sensitivity over the sample's cells divided by the drug's rate of sensitive "
-        "bulk lines (drugs differ in how many lines they kill; above 1, the cells look more sensitive than an "
-        f"average cell line). {listed_last}A high rank says the bulk "
-        "evidence expects these cells to respond; check the verdict, and give the drug a row of its own for its "
-        "signature genes, the baseline comparison and an evaluation against labels."),
+        f"Every drug of the screen applied to {sample}, ranked by efficacy: 1 − the GDSC AUC a ridge of measured AUC "
+        "predicts from each cluster's mean expression, weighted by the clusters' cells. AUC is on the screen's fixed "
+        "dose range, so efficacy compares drugs: 0.3 means about 30 % growth inhibition averaged over the range. "
+        f"{listed_last}Beside it, the transferred ensemble's per-cell call and its trust verdict; give a drug a row "
+        "of its own for its signature genes, the baseline comparison and an evaluation against labels."),
         table, extra=table_headers(columns, col1="Drug"))
     screen_heatmap(out / f"{name}_heatmap_mqc.json", sample, cluster_ranking=cluster_ranking,
                    drugs=ranking.loc[ranking["ranked"], "drug"].head(top_drugs).tolist())
 
 
 def screen_heatmap(path: Path, sample: str, *, cluster_ranking: pd.DataFrame, drugs: list[str]) -> None:
-    """A MultiQC heatmap of the mean probability per cluster (rows) and drug (columns, in `drugs`' order);
-    nothing when no drug is ranked."""
+    """A MultiQC heatmap of the efficacy per cluster (rows) and drug (columns, in `drugs`' order); nothing when no
+    drug is ranked."""
     if not drugs:
         return
     clusters = list(dict.fromkeys(cluster_ranking["cluster"].astype(str)))
     values = (cluster_ranking.assign(cluster=cluster_ranking["cluster"].astype(str))
-              .pivot_table(index="cluster", columns="drug", values="lift", aggfunc="first")
+              .pivot_table(index="cluster", columns="drug", values="efficacy", aggfunc="first")
               .reindex(index=clusters, columns=drugs))
     section = Section(
         f"scdeal_screen_heatmap_{sample}", f"Screen: {sample}, clusters × drugs",
-        f"Lift of each Leiden cluster of {sample} (rows) for the {len(drugs)} top ranked drugs of the sample "
-        "(columns, best first): the cluster's mean probability of sensitivity over the drug's rate of sensitive "
-        "bulk lines. Red (above 1), the bulk evidence expects the cluster to respond more than an average cell "
-        "line; blue, less. A drug red in one cluster only may target a subpopulation the sample mean hides.")
-    pconfig = {"id": f"{section.id}_plot", "title": section.name, "xlab": "drug", "ylab": "cluster", "zlab": "lift",
-               "min": 0, "max": 2, "square": False, "tt_decimals": 2, "xcats_samples": False, "ycats_samples": False,
-               "colstops": [[0, "#2166ac"], [0.5, "#f7f7f7"], [1, "#b2182b"]]}
+        f"Efficacy of the {len(drugs)} best ranked drugs of {sample} (columns, best first) for each Leiden cluster "
+        "(rows): 1 − the GDSC AUC predicted from the cluster's mean expression (0: no effect over the screen's dose "
+        "range; 1: total inhibition). A drug dark in one cluster only targets a subpopulation the sample's figure "
+        "dilutes (screen_cluster_ranking.tsv: `contrast`).")
+    pconfig = {"id": f"{section.id}_plot", "title": section.name, "xlab": "drug", "ylab": "cluster", "zlab": "efficacy",
+               "min": 0, "max": 1, "square": False, "tt_decimals": 2, "xcats_samples": False, "ycats_samples": False,
+               "colstops": [[0, "#f7f7f7"], [0.5, "#fc8d59"], [1, "#b30000"]]}
     payload = section.payload("heatmap", pconfig=pconfig, xcats=drugs, ycats=[f"cluster {c}" for c in clusters],
                               data=[[None if pd.isna(v) else round(float(v), 4) for v in row] for row in values.to_numpy()])
     write_text(path, json.dumps(payload, indent=1))

@@ -36,7 +36,16 @@ from .explain import (
     subsample_by_cluster,
 )
 from .predictions import annotate, compare_with_baseline, sensitive_fraction_interval, threshold_for
-from .screen import SCREEN_HEADS, ScreenConfig, annotate_screen, cluster_ranking, drug_trust, sample_ranking
+from .screen import (
+    SCREEN_HEADS,
+    Efficacy,
+    ScreenConfig,
+    annotate_screen,
+    cluster_ranking,
+    drug_trust,
+    sample_efficacy,
+    sample_ranking,
+)
 from .trust import trust_diagnostic
 
 __all__ = ["Explanation", "Prediction", "Screen", "cluster", "explain", "predict", "pretrain", "screen"]
@@ -56,9 +65,11 @@ class Prediction:
 
 @dataclass
 class Screen:
-    """What `screen` computed: the transfer (cells × drugs), each drug's trust and the drug rankings."""
+    """What `screen` computed: the transfer (cells × drugs), the efficacy model's predicted AUC, each drug's
+    trust and the drug rankings."""
 
     result: TransferResult
+    efficacy: Efficacy
     trust: pd.DataFrame
     ranking: pd.DataFrame
     cluster_ranking: pd.DataFrame
@@ -161,35 +172,43 @@ def drug_column(bulk: BulkData, drug: str | None) -> int:
 def screen(adata: ad.AnnData, bulk: BulkData, *, model: BulkModel | None = None, config: TransferConfig | None = None,
            bulk_config: BulkConfig | None = None, screen_config: ScreenConfig | None = None, device: str = "auto",
            what: str = "sample") -> Screen:
-    """Predict every cell's sensitivity to every drug of `bulk` with one transfer, and rank the drugs for the
-    sample and per cluster. No cell label is read.
+    """Predict every drug's efficacy for every cluster of the sample and rank the drugs by it, for the sample and per
+    cluster, beside every cell's transferred call from one transfer. No cell label is read.
 
     Args:
         adata: Clustered cells (`obs['cluster']`).
-        bulk: Bulk lines of a panel of drugs.
+        bulk: Bulk lines of a panel of drugs, with their GDSC AUC (`obsm['auc']`) for the efficacy.
         model: A bulk model pretrained on `bulk`, read only with `config.member_init` pretrained (default: as in
             `predict`, with one linear output per drug).
         config: Transfer settings. bulk_config: Pretraining settings when `model` is None.
         screen_config: How drugs are ranked. device: auto, cpu, cuda or cuda:N. what: How errors name the sample.
 
     Sets the following fields:
-        `obsm['prob_sensitive_screen']`, `obsm['prob_sensitive_screen_sd']`, `obsm['prob_sensitive_screen_direct']`
-        (cells × drugs data frames) and `uns['scdeal_screen']` (drugs, n_genes_used, transfer_config,
-        screen_config).
+        `obsm['prob_sensitive_screen']`, `obsm['prob_sensitive_screen_sd']`, `obsm['prob_sensitive_screen_direct']`,
+        `obsm['auc_screen']` (cells × drugs data frames) and `uns['scdeal_screen']` (drugs, n_genes_used,
+        efficacy_alpha, transfer_config, screen_config).
+
+    Raises:
+        InputError: no drug of `bulk` has a measured AUC (efficacy is predicted AUC), or what `transfer` raises.
     """
     config, screen_config, dev = config or TransferConfig(), screen_config or ScreenConfig(), select_device(device)
+    if not np.isfinite(bulk.auc).any():
+        raise InputError("A screen ranks drugs by their predicted GDSC AUC, and the response tables give no AUC for any "
+                         "drug of the screen: add GDSC AUC tables (CELL_LINE_NAME, DRUG_NAME, AUC; e.g. "
+                         "gdsc1_auc_long.csv.gz) to --bulk_response.")
     start = model or bulk_start(bulk, replace(bulk_config or BulkConfig(), predictor_hidden_dims=SCREEN_HEADS),
                                 config=config, device=dev)
     result = transfer(start, bulk, adata, cfg=config, device=dev, what=what)
-    trust = drug_trust(result, screen_config)
+    efficacy = sample_efficacy(adata, bulk, result.genes, config=screen_config, seed=config.seed)
+    trust = drug_trust(result, screen_config, efficacy.cell_auc)
     member_probs = result.member_probs
-    ranking = sample_ranking(member_probs, result.drugs, bulk_rate=result.rate, trust=trust, config=screen_config)
-    by_cluster = cluster_ranking(member_probs, result.drugs, bulk_rate=result.rate, clusters=adata.obs[keys.CLUSTER],
-                                 rankable=ranking.set_index("drug")["ranked"])
-    annotate_screen(adata, result)
+    ranking = sample_ranking(member_probs, efficacy, bulk_rate=result.rate, trust=trust)
+    by_cluster = cluster_ranking(member_probs, efficacy, bulk_rate=result.rate, clusters=adata.obs[keys.CLUSTER])
+    annotate_screen(adata, result, efficacy)
     adata.uns[keys.SCREEN] = {"drugs": result.drugs, "n_genes_used": len(result.genes),
-                              "transfer_config": asdict(config), "screen_config": asdict(screen_config)}
-    return Screen(result, trust, ranking, by_cluster)
+                              "efficacy_alpha": efficacy.alpha, "transfer_config": asdict(config),
+                              "screen_config": asdict(screen_config)}
+    return Screen(result, efficacy, trust, ranking, by_cluster)
 
 
 def explain(adata: ad.AnnData, cell_model: CellModel, *, config: ExplainConfig | None = None,

@@ -1,13 +1,14 @@
-"""Rankings of a drug screen: which drugs would hit which clusters of a sample, and the sample as a whole.
+"""Rankings of a drug screen: which drugs hit which clusters of a sample, and how hard.
 
-Per drug and group of cells: the mean probability of sensitivity, its lift (the mean probability over
-the drug's rate of sensitive bulk lines, which the probabilities are calibrated to: 1 is an average
-cell line, 2 twice as likely sensitive), the fraction of cells called sensitive with a Wilson 95 %
-interval, and the mean ensemble spread (uncertainty). Drugs are ranked by lift, since their rates of
-sensitive lines differ (binary calls: 6–89 %; binarised responses: the quantile rule's 20 %) and the
-mean probability alone would rank drugs by how many lines they kill. A drug whose
-source heads rank held-out bulk lines no better than `min_bulk_auroc` is reported but not ranked:
-its calls are not supported by bulk evidence. Nothing here reads a cell label.
+Efficacy is on an absolute scale: each drug's GDSC AUC (1: no effect over the screen's dose range; lower kills more)
+predicted by the efficacy model (`scdeal.model.efficacy`) from each cluster's pseudo-bulk profile, the mean expression
+of its cells z-scored across the genes as a bulk line is. `efficacy` is 1 − AUC: the predicted mean growth
+inhibition over the dose range, comparable across drugs. A sample's figure is its clusters' weighted by their cells;
+its uncertainty is the spread over the model's bootstrap members. Drugs are ranked by efficacy, per cluster and for
+the sample; a cluster's `contrast` is its efficacy minus the rest of the sample's. Beside it stays the transferred
+ensemble's probability-based call (mean probability, cells called sensitive with a Wilson 95 % interval, spread)
+and its trust verdict. A drug with no measured AUC has no efficacy: reported, not ranked. Nothing here reads a cell
+label.
 """
 from __future__ import annotations
 
@@ -15,19 +16,23 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from .._utils import setting
+from .._utils import batch_slices, gene_positions, setting
 from ..data import keys
+from ..data.bulkdata import BulkData
+from ..data.features import BLOCK
+from ..model.efficacy import EfficacyModel, fit_efficacy
 from ..model.transfer import TransferResult
 from .predictions import call_labels, otsu_threshold
 from .trust import MIN_BULK_AUROC, trust_diagnostic
 
-__all__ = ["SCREEN_HEADS", "ScreenConfig", "annotate_screen", "cluster_ranking", "drug_calls", "drug_trust",
-           "probability_table", "sample_ranking", "wilson_interval"]
+__all__ = ["SCREEN_HEADS", "Efficacy", "ScreenConfig", "annotate_screen", "cluster_ranking", "drug_calls", "drug_trust",
+           "probability_table", "sample_efficacy", "sample_ranking", "wilson_interval"]
 
 TRUST_COLUMNS = ("bulk_val_auroc_genes_used", "members_sign_agreement", "members_lowest_spearman",
                  "members_mean_spearman", "members_reset_to_source", "spearman_transfer_vs_direct",
-                 "spearman_transfer_vs_signature", "verdict")
+                 "spearman_transfer_vs_linear", "verdict")
 # A screen's bulk model reads each drug off the shared bottleneck directly (`--predictor_hidden_dims` is for
 # single drugs): a hidden head layer shared by every drug is a second bottleneck, and it pulls the drugs
 # toward their common axis (general sensitivity) and away from their own.
@@ -41,44 +46,95 @@ class ScreenConfig:
     """How a screen's drugs are ranked and shown (the screen step's own flags)."""
 
     min_bulk_auroc: float = setting(
-        MIN_BULK_AUROC, "drugs whose heads rank held-out bulk lines below this AUROC (on the sample's genes) are reported, "
-              "not ranked", minimum=0, maximum=1)
-    top_drugs: int = setting(20, "ranked drugs shown in the report's clusters × drugs heatmap", minimum=1)
+        MIN_BULK_AUROC, "a drug whose transferred call rests on direct models ranking held-out bulk lines below this "
+              "AUROC (on the sample's genes) gets the verdict weak_bulk_evidence", minimum=0, maximum=1)
+    auc_threshold: float = setting(
+        0.8, "a cluster responds to a drug when its predicted GDSC AUC is below this (1: no effect over the dose "
+             "range; a quarter of measured GDSC line-drug pairs lie below 0.8)", minimum=0, maximum=1)
+    efficacy_members: int = setting(
+        10, "bootstrap refits of the efficacy (AUC) model; their spread is the efficacy's uncertainty", minimum=1)
+    top_drugs: int = setting(20, "best ranked drugs shown in the report's clusters × drugs heatmap", minimum=1)
 
 
-def drug_trust(result: TransferResult, config: ScreenConfig) -> pd.DataFrame:
-    """The trust diagnostic of each drug (members' agreement, transfer vs the direct model and vs the drug's
-    bulk signature, bulk evidence on the genes used, verdict), one row per drug; `bulk_val_auroc` is the
-    evidence ranking is gated on. The signature (sensitive minus resistant mean profile of all training lines,
-    scored on each cell) is the screen's linear reference: a drug whose transferred call ranks the cells
-    against it is `disputed`."""
+@dataclass
+class Efficacy:
+    """What the efficacy model says of one sample: predicted AUC per cluster (pseudo-bulk) and per cell."""
+
+    drugs: list[str]
+    clusters: list[str]
+    sizes: np.ndarray            # cells per cluster
+    auc: np.ndarray              # (1 + members) × clusters × drugs: the full fit, then each bootstrap member
+    cell_auc: np.ndarray         # cells × drugs, the full fit on each cell's own profile
+    val_spearman: np.ndarray     # per drug: the model's Spearman with validation lines' AUC
+    threshold: float             # predicted AUC below which a cluster responds
+    alpha: float                 # the model's ridge penalty, chosen on validation lines
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Each cluster's share of the sample's cells."""
+        return self.sizes / self.sizes.sum()
+
+
+def cluster_order(codes: np.ndarray) -> list[str]:
+    """Cluster names in natural order (2 before 10)."""
+    return sorted(set(codes), key=lambda c: (len(c), c))
+
+
+def sample_efficacy(cells, bulk: BulkData, genes: list[str], *, config: ScreenConfig, seed: int) -> Efficacy:
+    """Fit the efficacy model on the bulk lines over `genes` (those the sample shares with the bulk model) and
+    predict every cluster's pseudo-bulk profile (mean log expression) and every cell."""
+    model = fit_efficacy(bulk.expression(genes), bulk.auc, bulk.split, drugs=bulk.drugs, genes=genes,
+                         members=config.efficacy_members, seed=seed)
+    x = cells.X[:, gene_positions(list(cells.var_names), genes)]
+    codes = cells.obs[keys.CLUSTER].astype(str).to_numpy()
+    clusters = cluster_order(codes)
+    profiles = np.vstack([np.asarray(x[codes == c].mean(0)).ravel() for c in clusters])
+    return Efficacy(drugs=list(bulk.drugs), clusters=clusters, sizes=np.array([(codes == c).sum() for c in clusters]),
+                    auc=model.predict(profiles, members=True), cell_auc=cell_predictions(model, x),
+                    val_spearman=model.val_spearman, threshold=config.auc_threshold, alpha=model.alpha)
+
+
+def cell_predictions(model: EfficacyModel, x) -> np.ndarray:
+    """Cells × drugs predicted AUC, BLOCK cells at a time."""
+    blocks = [model.predict(x[rows].toarray() if sp.issparse(x) else np.asarray(x[rows]))
+              for rows in batch_slices(x.shape[0], BLOCK)]
+    return np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, len(model.drugs)), np.float32)
+
+
+def drug_trust(result: TransferResult, config: ScreenConfig, cell_auc: np.ndarray) -> pd.DataFrame:
+    """The trust diagnostic of each drug (members' agreement, transfer vs the direct model and vs the efficacy
+    model's cell ranking, bulk evidence on the genes used, verdict), one row per drug; `bulk_val_auroc` is the
+    evidence the call rests on. The efficacy model (a ridge of measured AUC, cells × drugs `cell_auc`) is the linear
+    reference: the members are not trained towards it, so a drug whose call ranks the cells against it (lower AUC,
+    more sensitive) is `disputed`. A drug without AUC has no reference."""
     rows = []
     member_probs, direct_prob, bulk_val_auroc, reset = (result.member_probs, result.direct_prob,
                                                         result.bulk_evidence, result.reset)
     for d, drug in enumerate(result.drugs):
-        trust = trust_diagnostic(member_probs[:, :, d], direct_prob[:, d], result.signature[:, d],
+        reference = -cell_auc[:, d] if np.isfinite(cell_auc[:, d]).all() else None
+        trust = trust_diagnostic(member_probs[:, :, d], direct_prob[:, d], reference,
                                  bulk_val_auroc=float(bulk_val_auroc[d]), n_reset=int(reset[:, d].sum()),
-                                 reference_name="signature", min_bulk_auroc=config.min_bulk_auroc)
-        rows.append({"drug": drug, **{k: trust[k] for k in TRUST_COLUMNS}})
+                                 reference_name="linear", min_bulk_auroc=config.min_bulk_auroc)
+        rows.append({"drug": drug, **{k: trust.get(k, np.nan) for k in TRUST_COLUMNS}})
     return pd.DataFrame(rows).rename(columns={"bulk_val_auroc_genes_used": "bulk_val_auroc"})
 
 
-def annotate_screen(cells, result: TransferResult) -> None:
-    """Write the screen's probabilities into `cells`, in place.
+def annotate_screen(cells, result: TransferResult, efficacy: Efficacy) -> None:
+    """Write the screen's per-cell predictions into `cells`, in place.
 
     Sets the following fields:
         `obsm['prob_sensitive_screen']` and `obsm['prob_sensitive_screen_sd']` (cells × drugs data frames:
-        ensemble mean and spread, one column per drug) and `obsm['prob_sensitive_screen_direct']` (the
-        direct models, without transfer).
+        ensemble mean and spread, one column per drug), `obsm['prob_sensitive_screen_direct']` (the
+        direct models, without transfer) and `obsm['auc_screen']` (each cell's predicted GDSC AUC).
     """
     for key, values in ((keys.SCREEN_PROB, result.prob), (keys.SCREEN_PROB_SD, result.prob_sd),
-                        (keys.SCREEN_PROB_DIRECT, result.direct_prob)):
+                        (keys.SCREEN_PROB_DIRECT, result.direct_prob), (keys.SCREEN_AUC, efficacy.cell_auc)):
         cells.obsm[key] = pd.DataFrame(values.astype(np.float32), index=cells.obs_names, columns=result.drugs)
 
 
-def probability_table(cells, result: TransferResult) -> pd.DataFrame:
-    """One row per cell: its id, cluster, and the probability of sensitivity to each drug."""
-    frame = pd.DataFrame(result.prob.astype(np.float32), columns=result.drugs)
+def probability_table(cells, values: np.ndarray, drugs: list[str]) -> pd.DataFrame:
+    """One row per cell: its id, cluster, and `values` (cells × drugs) with one column per drug."""
+    frame = pd.DataFrame(values.astype(np.float32), columns=drugs)
     frame.insert(0, keys.CLUSTER, cells.obs[keys.CLUSTER].astype(str).to_numpy())
     frame.insert(0, "cell_id", cells.obs_names)
     return frame
@@ -101,53 +157,70 @@ def drug_calls(member_probs: np.ndarray) -> np.ndarray:
                             for d in range(member_probs.shape[2])])
 
 
-def group_summary(prob: np.ndarray, prob_sd: np.ndarray, sensitive: np.ndarray, *, drugs: list[str],
-                  bulk_rate: np.ndarray) -> pd.DataFrame:
-    """One row per drug over one group of cells: mean probability and its lift over the drug's rate of
-    sensitive bulk lines, sensitive fraction with interval, spread."""
+def call_summary(prob: np.ndarray, prob_sd: np.ndarray, calls: np.ndarray, *, bulk_rate: np.ndarray) -> dict:
+    """The transferred call over one group of cells, per drug: mean probability, the drug's rate of sensitive
+    bulk lines (what it is calibrated to), cells called sensitive with interval and uncertain, spread."""
     n = len(prob)
-    k = sensitive.sum(0)
+    k = (calls == "sensitive").sum(0)
     low, high = wilson_interval(k, n)
-    mean = prob.mean(0)
-    return pd.DataFrame({"drug": drugs, "n_cells": n, "mean_prob": mean, "bulk_sensitive_rate": bulk_rate,
-                         "lift": mean / np.maximum(bulk_rate, 1e-6), "sensitive_fraction": k / max(n, 1),
-                         "sensitive_low": low, "sensitive_high": high, "mean_sd": prob_sd.mean(0)})
+    return {"mean_prob": prob.mean(0), "bulk_sensitive_rate": bulk_rate, "sensitive_fraction": k / max(n, 1),
+            "sensitive_low": low, "sensitive_high": high, "mean_sd": prob_sd.mean(0),
+            "uncertain_fraction": (calls == "uncertain").mean(0)}
 
 
-def ranked(frame: pd.DataFrame, rankable: pd.Series) -> pd.DataFrame:
-    """`frame` sorted by lift with a `rank` among rankable drugs (unrankable ones last, no rank)."""
-    frame = frame.assign(ranked=frame["drug"].map(rankable).fillna(False).astype(bool))
-    frame = frame.sort_values(["ranked", "lift"], ascending=[False, False], kind="stable")
+def ranked(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` sorted by efficacy with a `rank` among drugs with one (drugs without measured AUC last, no rank)."""
+    frame = frame.assign(ranked=np.isfinite(frame["efficacy"].to_numpy(float)))
+    frame = frame.sort_values(["ranked", "efficacy"], ascending=[False, False], kind="stable")
     frame.insert(0, "rank", np.where(frame["ranked"], np.arange(1, len(frame) + 1), np.nan))
     frame["rank"] = frame["rank"].astype("Int64")
     return frame.reset_index(drop=True)
 
 
-def sample_ranking(member_probs: np.ndarray, drugs: list[str], *, bulk_rate: np.ndarray, trust: pd.DataFrame,
-                   config: ScreenConfig) -> pd.DataFrame:
-    """The sample-level drug ranking from members × cells × drugs probabilities, joined with each drug's
-    trust diagnostic (`trust`: one row per drug with `drug`, `bulk_val_auroc` and `verdict`); `bulk_rate`:
-    each drug's rate of sensitive bulk lines."""
-    prob, prob_sd = member_probs.mean(0), member_probs.std(0)
-    calls = drug_calls(member_probs)
-    frame = group_summary(prob, prob_sd, calls == "sensitive", drugs=drugs, bulk_rate=bulk_rate)
-    frame["uncertain_fraction"] = (calls == "uncertain").mean(0)
-    frame = frame.merge(trust, on="drug", how="left")
-    rankable = pd.Series(frame["bulk_val_auroc"].to_numpy() >= config.min_bulk_auroc, index=frame["drug"])
-    return ranked(frame, rankable)
+def sample_ranking(member_probs: np.ndarray, efficacy: Efficacy, *, bulk_rate: np.ndarray,
+                   trust: pd.DataFrame) -> pd.DataFrame:
+    """The sample's drugs ranked by efficacy (its clusters' predicted AUC weighted by their cells), with the
+    fraction of cells in clusters that respond, the spread of both over the model's members, and beside them the
+    transferred call (from members × cells × drugs probabilities) and each drug's trust diagnostic (`trust`:
+    one row per drug with `drug`)."""
+    auc = np.einsum("k,mkd->md", efficacy.weights, efficacy.auc)
+    responding = np.einsum("k,mkd->md", efficacy.weights, (efficacy.auc < efficacy.threshold).astype(float))
+    responding[np.isnan(auc)] = np.nan
+    frame = pd.DataFrame({
+        "drug": efficacy.drugs, "n_cells": int(efficacy.sizes.sum()), "auc": auc[0], "efficacy": 1 - auc[0],
+        "efficacy_sd": spread(auc), "responding_fraction": responding[0], "responding_fraction_sd": spread(responding),
+        "efficacy_val_spearman": efficacy.val_spearman,
+        **call_summary(member_probs.mean(0), member_probs.std(0), drug_calls(member_probs), bulk_rate=bulk_rate)})
+    return ranked(frame.merge(trust, on="drug", how="left"))
 
 
-def cluster_ranking(member_probs: np.ndarray, drugs: list[str], *, bulk_rate: np.ndarray, clusters: pd.Series,
-                    rankable: pd.Series) -> pd.DataFrame:
-    """Per cluster, the drugs ranked by lift (`rankable`: drug → whether it may be ranked), from members ×
-    cells × drugs probabilities."""
-    prob, prob_sd = member_probs.mean(0), member_probs.std(0)
-    calls = drug_calls(member_probs) == "sensitive"
+def spread(values: np.ndarray) -> np.ndarray:
+    """The sd over the bootstrap members (rows 1…) of (1 + members) × … values (0 with no member)."""
+    return values[1:].std(0) if len(values) > 1 else np.zeros(values.shape[1:])
+
+
+def cluster_ranking(member_probs: np.ndarray, efficacy: Efficacy, *, bulk_rate: np.ndarray,
+                    clusters: pd.Series) -> pd.DataFrame:
+    """Per cluster, the drugs ranked by efficacy: predicted AUC, efficacy and its spread, the contrast with the rest
+    of the sample (efficacy minus the other clusters', weighted by their cells) and the share of the model's
+    members predicting a response; beside them the transferred call of the cluster's cells."""
+    prob, prob_sd, calls = member_probs.mean(0), member_probs.std(0), drug_calls(member_probs)
     codes = clusters.astype(str).to_numpy()
     frames = []
-    for cluster in sorted(set(codes), key=lambda c: (len(c), c)):
+    for k, cluster in enumerate(efficacy.clusters):
         rows = codes == cluster
-        frame = ranked(group_summary(prob[rows], prob_sd[rows], calls[rows], drugs=drugs, bulk_rate=bulk_rate), rankable)
-        frames.append(frame.assign(**{keys.CLUSTER: cluster}))
+        others = np.delete(np.arange(len(efficacy.clusters)), k)
+        rest = (np.einsum("k,mkd->md", efficacy.weights[others], efficacy.auc[:, others])
+                / efficacy.weights[others].sum()) if len(others) else np.full_like(efficacy.auc[:, 0], np.nan)
+        contrast = rest - efficacy.auc[:, k]   # efficacy here minus there: 1 − AUC on both sides
+        responds = efficacy.auc[1:, k] < efficacy.threshold if len(efficacy.auc) > 1 else \
+            efficacy.auc[:1, k] < efficacy.threshold
+        frame = pd.DataFrame({
+            "drug": efficacy.drugs, "n_cells": int(rows.sum()), "auc": efficacy.auc[0, k],
+            "efficacy": 1 - efficacy.auc[0, k], "efficacy_sd": spread(efficacy.auc[:, k]), "contrast": contrast[0],
+            "contrast_sd": spread(contrast),
+            "responding_members": np.where(np.isnan(efficacy.auc[0, k]), np.nan, responds.mean(0)),
+            **call_summary(prob[rows], prob_sd[rows], calls[rows], bulk_rate=bulk_rate)})
+        frames.append(ranked(frame).assign(**{keys.CLUSTER: cluster}))
     out = pd.concat(frames, ignore_index=True)
     return out[[keys.CLUSTER, *[c for c in out.columns if c != keys.CLUSTER]]]

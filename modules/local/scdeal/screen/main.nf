@@ -11,7 +11,7 @@ process SCDEAL_SCREEN {
     tuple val(meta), path("${prefix}/${meta.id}_screen.h5ad")                            , emit: h5ad
     tuple val(meta), path("${prefix}/screen_probabilities.tsv")                          , emit: probabilities
     tuple val(meta), path("${prefix}/screen_ranking.tsv")                                , emit: ranking
-    path("${prefix}/{screen_cluster_ranking.tsv,screen_summary.json,screen_history.tsv}"), emit: results
+    path("${prefix}/{screen_cluster_ranking.tsv,screen_auc.tsv,screen_summary.json,screen_history.tsv}"), emit: results
     path("${prefix}/*_mqc.*")                                                            , emit: mqc
     path("versions.yml")                                                                 , emit: versions, topic: versions
 
@@ -39,7 +39,7 @@ process SCDEAL_SCREEN {
     prefix = task.ext.prefix ?: "${meta.id}"
     """
     mkdir -p ${prefix}
-    touch ${prefix}/${meta.id}_screen.h5ad ${prefix}/screen_probabilities.tsv ${prefix}/screen_ranking.tsv ${prefix}/screen_cluster_ranking.tsv ${prefix}/screen_summary.json ${prefix}/screen_history.tsv ${prefix}/${meta.id}_screen_ranking_mqc.tsv ${prefix}/${meta.id}_screen_heatmap_mqc.json
+    touch ${prefix}/${meta.id}_screen.h5ad ${prefix}/screen_probabilities.tsv ${prefix}/screen_ranking.tsv ${prefix}/screen_cluster_ranking.tsv ${prefix}/screen_auc.tsv ${prefix}/screen_summary.json ${prefix}/screen_history.tsv ${prefix}/${meta.id}_screen_ranking_mqc.tsv ${prefix}/${meta.id}_screen_heatmap_mqc.json
     scdeal_versions.py "${task.process}" > versions.yml
     """
 }

@@ -1,5 +1,5 @@
-"""Step: screen one sample: one transfer of the multi-task bulk model, every drug predicted for every cell,
-drugs ranked per cluster and for the sample (no labels used)."""
+"""Step: screen one sample: every drug's efficacy (predicted GDSC AUC) per cluster and for the sample, drugs ranked
+by it, beside one transfer of the multi-task bulk model calling every cell for every drug (no labels used)."""
 from __future__ import annotations
 
 import argparse
@@ -30,14 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
     """The step's flags: its inputs, then one per field of TransferConfig and ScreenConfig."""
     p = step_parser("scdeal_screen.py", __doc__, TransferConfig, ScreenConfig, device=True)
     p.add_argument("--cells", required=True, help="<sample>.clustered.h5ad from the cluster step")
-    p.add_argument("--bulk", required=True, help="screen_bulk.h5ad (screen_prepare step)")
+    p.add_argument("--bulk", required=True, help="screen_bulk.h5ad (screen_prepare step; with GDSC AUC for the efficacy)")
     p.add_argument("--model", required=True, help="screen_model.pt (screen_pretrain step)")
     p.add_argument("--sample", required=True, help="sample id")
     return p
 
 
 def body(args: argparse.Namespace) -> None:
-    """Transfer once, predict every drug, rank the drugs; write the matrix, rankings, summary and report files."""
+    """Predict every drug's efficacy, transfer once, rank the drugs; write the matrices, rankings, summary and report
+    files."""
     screen_cfg = config_from_args(ScreenConfig, args)
     cells = ad.read_h5ad(args.cells)
     outcome = screen(cells, BulkData.from_anndata(ad.read_h5ad(args.bulk)), model=load_checkpoint(args.model),
@@ -48,11 +49,13 @@ def body(args: argparse.Namespace) -> None:
     cells.uns[keys.SCREEN]["created"] = meta["created"]
     summary = {"sample": args.sample, "n_cells": int(cells.n_obs), "n_drugs": len(result.drugs),
                "n_ranked": int(ranking["ranked"].sum()), "n_genes_used": len(result.genes),
-               "n_clusters": int(cells.obs[keys.CLUSTER].nunique()),
+               "n_clusters": int(cells.obs[keys.CLUSTER].nunique()), "efficacy_alpha": outcome.efficacy.alpha,
+               "auc_threshold": screen_cfg.auc_threshold,
                "top_drugs": ranking.loc[ranking["ranked"], "drug"].head(screen_cfg.top_drugs).tolist(),
                "provenance": meta}
     out = Path(args.outdir)
-    write_tsv(out / "screen_probabilities.tsv", probability_table(cells, result))
+    write_tsv(out / "screen_probabilities.tsv", probability_table(cells, result.prob, result.drugs))
+    write_tsv(out / "screen_auc.tsv", probability_table(cells, outcome.efficacy.cell_auc, result.drugs))
     write_tsv(out / "screen_ranking.tsv", ranking)
     write_tsv(out / "screen_cluster_ranking.tsv", outcome.cluster_ranking)
     write_tsv(out / "screen_history.tsv", pd.DataFrame(result.history))

@@ -1,0 +1,88 @@
+"""The screen's efficacy on the simulator: a planted drug that kills one cluster ranks first there and nowhere else,
+a drug that kills nothing ranks last, and the figures carry their uncertainty. Labels are never read."""
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+
+import scdeal.tl
+from conftest import CPU
+from scdeal.data import keys
+from scdeal.data.bulkdata import BulkData
+from scdeal.data.simulate import PANEL_DRUGS, SimParams, simulate_cluster_screen
+from scdeal.data.singlecell import ClusterConfig
+from scdeal.errors import InputError
+from scdeal.model.training import BulkConfig
+from scdeal.model.transfer import TransferConfig
+from scdeal.tl.screen import ScreenConfig
+
+KILLER, BROAD, NOTHING = PANEL_DRUGS
+FAST_TRANSFER = TransferConfig(epochs=2, n_ensemble=2, source_epochs=3)
+FAST_BULK = BulkConfig(ae_epochs=3, predictor_epochs=3)
+
+
+@pytest.fixture(scope="module")
+def panel(tmp_path_factory):
+    """The simulated panel screened end to end: (cells, bulk lines, screen outcome)."""
+    paths = simulate_cluster_screen(tmp_path_factory.mktemp("panel"), SimParams(n_lines=300, n_cells=450, effect=1.5,
+                                                                                n_samples=1))
+    bulk = BulkData.read(paths["bulk_expression"], [paths["bulk_auc"]])
+    cells = scdeal.tl.cluster(ad.read_h5ad(paths["sample1"]), ClusterConfig(n_top_genes=300))
+    outcome = scdeal.tl.screen(cells, bulk, config=FAST_TRANSFER, bulk_config=FAST_BULK, device=str(CPU))
+    return cells, bulk, outcome
+
+
+def killed_population(cells: ad.AnnData) -> pd.Series:
+    """Per cluster: whether most of its cells are of population 0, the one the killer drug hits."""
+    return pd.crosstab(cells.obs[keys.CLUSTER].astype(str), cells.obs["population"]).idxmax(axis=1) == "0"
+
+
+def test_the_drug_that_kills_one_cluster_ranks_first_there_and_nowhere_else(panel):
+    cells, _, outcome = panel
+    first = outcome.cluster_ranking[outcome.cluster_ranking["rank"] == 1].set_index(keys.CLUSTER)["drug"]
+    killed = killed_population(cells)
+    assert killed.any() and (~killed).any()
+    assert (first[killed[killed].index] == KILLER).all()
+    assert (first[killed[~killed].index] == BROAD).all()
+    hit = outcome.cluster_ranking[(outcome.cluster_ranking["drug"] == KILLER)].set_index(keys.CLUSTER)
+    assert (hit.loc[killed[killed].index, "contrast"] > 0.2).all()   # it stands out against the rest of the sample
+    assert (hit.loc[killed[~killed].index, "contrast"] < 0).all()
+
+
+def test_the_drug_that_kills_nothing_ranks_last_for_the_sample_and_every_cluster(panel):
+    _, _, outcome = panel
+    assert outcome.ranking["drug"].iloc[-1] == NOTHING and outcome.ranking["ranked"].all()
+    last = outcome.cluster_ranking.loc[outcome.cluster_ranking.groupby(keys.CLUSTER)["rank"].idxmax(), "drug"]
+    assert set(last) == {NOTHING}
+    nothing = outcome.ranking.set_index("drug").loc[NOTHING]
+    assert nothing["efficacy"] < 0.15 and nothing["responding_fraction"] == 0
+
+
+def test_the_sample_figure_weights_clusters_by_their_cells_and_carries_its_spread(panel):
+    cells, _, outcome = panel
+    eff = outcome.efficacy
+    assert eff.auc.shape == (1 + 10, len(eff.clusters), 3) and eff.sizes.sum() == cells.n_obs
+    row = outcome.ranking.set_index("drug").loc[KILLER]
+    clusters = outcome.cluster_ranking[outcome.cluster_ranking["drug"] == KILLER]
+    assert row["efficacy"] == pytest.approx(np.average(clusters["efficacy"], weights=clusters["n_cells"]), abs=1e-6)
+    responding = clusters["auc"] < ScreenConfig().auc_threshold
+    assert row["responding_fraction"] == pytest.approx(clusters.loc[responding, "n_cells"].sum() / cells.n_obs)
+    assert (outcome.ranking["efficacy_sd"] > 0).all()
+    assert cells.obsm[keys.SCREEN_AUC].shape == (cells.n_obs, 3)
+
+
+def test_the_cells_predicted_auc_ranks_the_killed_population_first(panel):
+    cells, _, _ = panel
+    auc = cells.obsm[keys.SCREEN_AUC][KILLER].to_numpy()
+    hit = (cells.obs["population"] == "0").to_numpy()
+    assert auc[hit].mean() < auc[~hit].mean() - 0.1
+
+
+def test_a_screen_without_any_measured_auc_is_refused_with_the_fix(panel):
+    cells, bulk, _ = panel
+    no_auc = BulkData(bulk.adata.copy(), bulk.drugs, bulk.labels, bulk.responses, bulk.strata)
+    del no_auc.adata.obsm[keys.AUC]
+    with pytest.raises(InputError, match=r"no AUC for any drug.*--bulk_response"):
+        scdeal.tl.screen(cells.copy(), no_auc, config=FAST_TRANSFER, bulk_config=FAST_BULK, device=str(CPU))
