@@ -104,10 +104,19 @@ workflow SCDEAL {
         .unique()
 
     SCDEAL_SCREEN_PREPARE ( ch_screen_bulk, bulk_expression, bulk_response, cosmic_map, drugs )
-    SCDEAL_SCREEN_PRETRAIN (
-        SCDEAL_SCREEN_PREPARE.out.h5ad.map { meta, bulk -> [ metaFor('SCDEAL_SCREEN_PRETRAIN', meta), bulk ] }
-    )
-    ch_mqc = ch_mqc.mix(SCDEAL_SCREEN_PRETRAIN.out.mqc.flatten())
+    if (params.member_init == 'pretrained') {
+        SCDEAL_SCREEN_PRETRAIN (
+            SCDEAL_SCREEN_PREPARE.out.h5ad.map { meta, bulk -> [ metaFor('SCDEAL_SCREEN_PRETRAIN', meta), bulk ] }
+        )
+        ch_mqc = ch_mqc.mix(SCDEAL_SCREEN_PRETRAIN.out.mqc.flatten())
+        ch_screen_model = SCDEAL_SCREEN_PREPARE.out.h5ad
+            .join(SCDEAL_SCREEN_PRETRAIN.out.model)
+            .map { _meta, bulk, model -> [ bulk, model ] }
+    }
+    else {
+        ch_screen_model = SCDEAL_SCREEN_PREPARE.out.h5ad
+            .map { _meta, bulk -> [ bulk, [] ] }
+    }
 
     //
     // One clustering per sample, whatever its rows
@@ -153,12 +162,9 @@ workflow SCDEAL {
     ch_mqc = ch_mqc.mix(SCDEAL_EVALUATE.out.mqc.flatten())
 
     //
-    // Screen per sample: the sample's clustered cells + the screen's bulk data and model; predictions
-    // for every drug in one transfer (no explanation, no evaluation)
+    // Screen per sample: the sample's clustered cells + the screen's bulk data (and pretrained model);
+    // predictions for every drug in one transfer (no explanation, no evaluation)
     //
-    ch_screen_model = SCDEAL_SCREEN_PREPARE.out.h5ad
-        .join(SCDEAL_SCREEN_PRETRAIN.out.model)
-        .map { _meta, bulk, model -> [ bulk, model ] }
 
     ch_screen_in = ch_rows.screen
         .map { meta, _input -> [ meta.id, meta ] }

@@ -113,7 +113,9 @@ SCREEN_CONTRACT = {
     "screen_prepare": ((BulkPrepareConfig,), False,
                        {"bulk_expression": True, "bulk_response": True, "cosmic_map": False, "drugs": False}),
     "screen_pretrain": ((BulkConfig,), True, {"bulk": True}),
-    "screen": ((TransferConfig, ScreenConfig), True, {"cells": True, "bulk": True, "model": True, "sample": True}),
+    # the pretrained model is read with --member_init pretrained only; else each member fits its own (--bulk_*)
+    "screen": ((TransferConfig, ScreenConfig, (BulkConfig, "bulk_")), True,
+               {"cells": True, "bulk": True, "model": False, "sample": True}),
 }
 
 
@@ -191,7 +193,7 @@ def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path, member_init
             Row("s1", tmp_path / "s1.h5ad", "all", "human", None)]
     tasks = build_tasks(rows, params, outdir=tmp_path)
     # the bulk model is pretrained only where the transfer reads its weights, as in workflows/scdeal.nf
-    unused = set() if member_init == "pretrained" else {"SCDEAL_BULK_PRETRAIN"}
+    unused = set() if member_init == "pretrained" else {"SCDEAL_BULK_PRETRAIN", "SCDEAL_SCREEN_PRETRAIN"}
     assert {PROCESS[task.step] for task in tasks} == {process_name(p) for p in SCDEAL_MODULES} - unused
     optional = {"cosmic", "cosmic_map"} | ({"model"} if member_init == "independent" else set())
     # the local runner validates in its preflight, in process (check_sample, as scdeal_validate.py does)
@@ -204,17 +206,18 @@ def test_local_runner_passes_the_same_flags_as_the_modules(tmp_path, member_init
         assert module_flags - optional <= runner_flags, task.name
 
 
-def test_workflow_pretrains_the_bulk_model_only_for_member_init_pretrained():
-    """The transfer reads the pretrained weights only with --member_init pretrained: the workflow runs
-    SCDEAL_BULK_PRETRAIN under that condition alone and gives the transfer an empty model otherwise."""
+@pytest.mark.parametrize(("pretrain", "consumer", "empty"), [("SCDEAL_BULK_PRETRAIN", "transfer", "[ meta.id, bulk, [] ]"),
+                                                            ("SCDEAL_SCREEN_PRETRAIN", "screen", "[ bulk, [] ]")])
+def test_workflow_pretrains_bulk_models_only_for_member_init_pretrained(pretrain, consumer, empty):
+    """The transfer and the screen read pretrained weights only with --member_init pretrained: the workflow runs
+    their pretraining under that condition alone and gives them an empty model otherwise."""
     workflow = (ROOT / "workflows" / "scdeal.nf").read_text()
-    guarded = re.search(r"if \(params\.member_init == 'pretrained'\) \{(.*?)\n    \}\n    else \{(.*?)\n    \}",
-                        workflow, re.S)
-    assert guarded, "SCDEAL_BULK_PRETRAIN is not under `if (params.member_init == 'pretrained')`"
-    assert "SCDEAL_BULK_PRETRAIN (" in guarded.group(1) and workflow.count("SCDEAL_BULK_PRETRAIN (") == 1
-    assert "[ meta.id, bulk, [] ]" in guarded.group(2)
-    transfer = (ROOT / "modules" / "local" / "scdeal" / "transfer" / "main.nf").read_text()
-    assert 'model ? "--model ${model}" : \'\'' in transfer
+    guarded = [m for m in re.finditer(r"if \(params\.member_init == 'pretrained'\) \{(.*?)\n    \}\n    else \{(.*?)\n    \}",
+                                      workflow, re.S) if f"{pretrain} (" in m.group(1)]
+    assert guarded, f"{pretrain} is not under `if (params.member_init == 'pretrained')`"
+    assert workflow.count(f"{pretrain} (") == 1 and empty in guarded[0].group(2)
+    module = (ROOT / "modules" / "local" / "scdeal" / consumer / "main.nf").read_text()
+    assert 'model ? "--model ${model}" : \'\'' in module and "--model ${model} \\\\" not in module
 
 
 def test_local_runner_arguments_parse_with_the_steps_parsers(tmp_path):
@@ -823,7 +826,7 @@ def test_nf_test_snapshot_lists_the_expected_outputs():
         names = next(item for item in entry["content"] if isinstance(item, list))
         assert names == sorted(names)
         assert not any(name == "screen/bulk" or name.startswith("screen/bulk/") for name in names)
-        assert "screen/_bulk/screen_model.pt" in names
+        assert "screen/_bulk/screen_bulk.h5ad" in names and "screen/_bulk/screen_model.pt" not in names
         for sample in samples:
             assert f"validation/{sample}/{sample}.validation.json" in names, sample
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", entry["timestamp"])
@@ -834,7 +837,8 @@ def test_nf_test_snapshot_lists_the_expected_outputs():
     assert versions["Workflow"] == {"scdeal/scdeal": f"v{manifest_version()}"}
     assert "multiqc" in versions["MULTIQC"] and "SCDEAL_VALIDATE" in versions
     # every process runs on the test profile but the bulk pretraining (only with --member_init pretrained)
-    assert set(versions) - {"Workflow", "MULTIQC"} == {process_name(p) for p in SCDEAL_MODULES} - {"SCDEAL_BULK_PRETRAIN"}
+    pretraining = {"SCDEAL_BULK_PRETRAIN", "SCDEAL_SCREEN_PRETRAIN"}
+    assert set(versions) - {"Workflow", "MULTIQC"} == {process_name(p) for p in SCDEAL_MODULES} - pretraining
     assert re.search(r'"nf-test": "[\d.]+"', (ROOT / "tests" / "default.nf.test.snap").read_text())
     assert "validation/**" in (ROOT / "tests" / ".nftignore").read_text().split()
 
@@ -920,11 +924,11 @@ def test_step_defaults_equal_schema_defaults():
             assert action.default == expected, f"{process} --{flag}: {action.default!r} vs {value!r}"
 
 
-def process_configs() -> dict[str, tuple[type, ...]]:
-    """Process name → the configuration dataclasses whose fields are its step's flags."""
-    from test_flags import STEP_CONFIGS
-    configs = {f"SCDEAL_{module.NAME.upper()}": (config,) for module, config in STEP_CONFIGS.items()}
-    return configs | {f"SCDEAL_{step.upper()}": agreed[0] for step, agreed in SCREEN_CONTRACT.items()}
+def process_configs() -> dict[str, list[tuple[type, str]]]:
+    """Process name → the (configuration dataclass, flag prefix) pairs whose fields are its step's flags."""
+    from scdeal.pipeline.steps import STEPS
+    parsers = {step: importlib.import_module(f"scdeal.pipeline.steps.{step}").build_parser() for step in STEPS}
+    return {f"SCDEAL_{step.upper()}": parser.configs for step, parser in parsers.items() if parser.configs}
 
 
 def test_every_setting_of_a_step_is_a_pipeline_parameter():
@@ -938,7 +942,7 @@ def test_every_setting_of_a_step_is_a_pipeline_parameter():
     assert set(configured) == set(step_flags()) - unconfigured, "a step without its configuration"
     for process, configs in configured.items():
         passed = {flag for flag, _ in step_flags()[process]}
-        missing = {f.name for config in configs for f in fields(config)} - passed
+        missing = {prefix + f.name for config, prefix in configs for f in fields(config)} - passed
         assert not missing, f"{process}: settings not passed by conf/modules.config: {sorted(missing)}"
 
 

@@ -309,25 +309,28 @@ def test_a_screen_builds_its_bulk_model_once_and_one_screen_per_sample(tmp_path)
             Row("s3", tmp_path / "s3.h5ad", "Erlotinib", "human", None)]
     tasks = screen_tasks(tmp_path, rows)
     steps = pd.Series([t.step for t in tasks.values()]).value_counts().to_dict()
-    assert steps == {"validate": 3, "screen_prepare": 1, "screen_pretrain": 1, "screen": 2, "cluster": 3, "bulk_prepare": 1,
-                     "transfer": 2, "explain": 2, "evaluate": 1}
+    assert steps == {"validate": 3, "screen_prepare": 1, "screen": 2, "cluster": 3, "bulk_prepare": 1, "transfer": 2,
+                     "explain": 2, "evaluate": 1}
     assert not [name for name in tasks if name.endswith(":ALL")], "no single-drug step for a screen row"
     bulk = tmp_path / "screen" / "_bulk"
-    prepare, pretrain, screen = tasks["screen_prepare"], tasks["screen_pretrain"], tasks["screen:s1"]
-    assert prepare.outdir == pretrain.outdir == bulk and screen.outdir == tmp_path / "screen" / "s1"
-    assert prepare.deps == [] and pretrain.deps == ["screen_prepare"]
-    assert screen.deps == ["cluster:s1", "screen_pretrain"] and tasks["screen:s2"].deps == ["cluster:s2", "screen_pretrain"]
+    prepare, screen = tasks["screen_prepare"], tasks["screen:s1"]
+    assert prepare.outdir == bulk and screen.outdir == tmp_path / "screen" / "s1"
+    assert prepare.deps == []
+    assert screen.deps == ["cluster:s1", "screen_prepare"] and tasks["screen:s2"].deps == ["cluster:s2", "screen_prepare"]
     assert prepare.args[:5] == ["--bulk_expression", "e.csv", "--bulk_response", "r1.csv", "r2.csv"]
     assert args_of(prepare)["seed"] == "0"
     assert "drug" not in args_of(prepare) and "drugs" not in args_of(prepare) and "cosmic_map" not in args_of(prepare)
-    assert args_of(pretrain)["bulk"] == str(bulk / "screen_bulk.h5ad") and args_of(pretrain)["lr"] == "0.001"
     flags = args_of(screen)
     assert flags["cells"] == str(tmp_path / "cluster" / "s1" / "s1.clustered.h5ad")
-    assert (flags["bulk"], flags["model"]) == (str(bulk / "screen_bulk.h5ad"), str(bulk / "screen_model.pt"))
+    assert flags["bulk"] == str(bulk / "screen_bulk.h5ad") and "model" not in flags and flags["bulk_lr"] == "0.001"
+    pretrained = screen_tasks(tmp_path, rows, member_init="pretrained")  # the one setting that reads its weights
+    pretrain = pretrained["screen_pretrain"]
+    assert pretrain.outdir == bulk and pretrain.deps == ["screen_prepare"] and args_of(pretrain)["lr"] == "0.001"
+    assert pretrained["screen:s1"].deps == ["cluster:s1", "screen_pretrain"]
+    assert args_of(pretrained["screen:s1"])["model"] == str(bulk / "screen_model.pt")
     assert flags["sample"] == "s1" and flags["min_bulk_auroc"] == "0.65" and flags["top_drugs"] == "20"
     assert "baseline" not in flags and "drug" not in flags
-    assert screen.inputs == [tmp_path / "cluster" / "s1" / "s1.clustered.h5ad", bulk / "screen_bulk.h5ad",
-                             bulk / "screen_model.pt"]
+    assert screen.inputs == [tmp_path / "cluster" / "s1" / "s1.clustered.h5ad", bulk / "screen_bulk.h5ad"]
 
 
 def test_drugs_reaches_the_screen_preparation(tmp_path):

@@ -43,12 +43,13 @@ def software_versions() -> dict[str, str]:
 
 
 def provenance(step: str, params: dict[str, Any], inputs: dict[str, str | os.PathLike] | None = None) -> dict:
-    """What made an output: step, parameters, input checksums, software versions and time."""
+    """What made an output: step, parameters, input checksums (inputs given as None were not read), software
+    versions and time."""
     return {
         "step": step,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "parameters": params,
-        "inputs": {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (inputs or {}).items()},
+        "inputs": {k: {"path": str(v), "sha256": file_sha256(v)} for k, v in (inputs or {}).items() if v is not None},
         "versions": software_versions(),
     }
 

@@ -5,7 +5,7 @@ bulk_prepare → bulk_pretrain       once per drug (bulk_pretrain only with --me
                                    setting that reads its weights)
 cluster                            once per sample
 transfer → explain, evaluate       once per (sample, drug)
-screen_prepare → screen_pretrain   once, if a row's drug is `all` (a screen)
+screen_prepare → screen_pretrain   once, if a row's drug is `all` (a screen; screen_pretrain as bulk_pretrain)
 screen                             once per screened sample
 multiqc                            once
 
@@ -121,8 +121,10 @@ def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path,
     sdir = outdir / "screen" / "_bulk"  # no sample id starts with "_"
     if any(row.screen for row in rows):
         panel = ["--drugs", params["drugs"]] if params.get("drugs") else []
-        tasks += [task("screen_prepare", sdir, [*tables, *cosmic, *panel], inputs=[*table_files, *map(Path, panel[1:])]),
-                  task("screen_pretrain", sdir, [], reads={"bulk": sdir / "screen_bulk.h5ad"}, deps=["screen_prepare"])]
+        tasks.append(task("screen_prepare", sdir, [*tables, *cosmic, *panel], inputs=[*table_files, *map(Path, panel[1:])]))
+        if pretrained:
+            tasks.append(task("screen_pretrain", sdir, [], reads={"bulk": sdir / "screen_bulk.h5ad"},
+                              deps=["screen_prepare"]))
     for sample, row in {row.sample: row for row in rows}.items():  # a sample has one input and species
         tasks.append(task(f"cluster:{sample}", outdir / "cluster" / sample, ["--sample", sample, "--species", row.species],
                           reads={"input": row.input}, deps=[f"validate:{sample}"]))
@@ -130,9 +132,10 @@ def build_tasks(rows: list[Row], params: dict[str, Any], *, outdir: Path,
         key, sample = row.drug_key, row.sample
         cells = outdir / "cluster" / sample / f"{sample}.clustered.h5ad"
         if row.screen:
+            model = {"model": sdir / "screen_model.pt"} if pretrained else {}
             tasks.append(task(f"screen:{sample}", outdir / "screen" / sample, ["--sample", sample],
-                              reads={"cells": cells, "bulk": sdir / "screen_bulk.h5ad", "model": sdir / "screen_model.pt"},
-                              deps=[f"cluster:{sample}", "screen_pretrain"]))
+                              reads={"cells": cells, "bulk": sdir / "screen_bulk.h5ad", **model},
+                              deps=[f"cluster:{sample}", "screen_pretrain" if pretrained else "screen_prepare"]))
             continue
         bdir, pdir = outdir / "bulk" / key, outdir / "predictions" / sample / key
         pair, annotated = ["--sample", sample, "--drug", key], {"adata": pdir / f"{sample}_{key}.h5ad"}

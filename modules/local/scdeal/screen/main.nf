@@ -21,11 +21,12 @@ process SCDEAL_SCREEN {
     script:
     def args = task.ext.args ?: ''
     prefix   = task.ext.prefix ?: "${meta.id}"
+    def pretrained = model ? "--model ${model}" : ''
     """
     scdeal_screen.py \\
         --cells ${cells} \\
         --bulk ${bulk} \\
-        --model ${model} \\
+        ${pretrained} \\
         --sample ${meta.id} \\
         --outdir ${prefix} \\
         --threads ${task.cpus} \\

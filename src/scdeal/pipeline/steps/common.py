@@ -11,9 +11,11 @@ from collections.abc import Callable
 from typing import Literal, get_args
 
 from ...errors import EXIT_DATA_ERROR, InputError
-from ..flags import add_config_flags, device_flag
+from ...model.training import BulkConfig, load_checkpoint
+from ..flags import add_config_flags, config_from_args, device_flag
 
-__all__ = ["EXIT_DATA_ERROR", "configure", "limit_threads", "run_step", "step_main", "step_parser"]
+__all__ = ["EXIT_DATA_ERROR", "add_bulk_model_flags", "bulk_model_args", "configure", "limit_threads", "run_step",
+           "step_main", "step_parser"]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -36,6 +38,21 @@ def step_parser(prog: str, description: str, *configs: type | tuple[type, str],
     for config, prefix in parser.configs:  # the step's settings are their fields (pipeline/settings.py)
         add_config_flags(parser, config, prefix)
     return parser
+
+
+def add_bulk_model_flags(parser: argparse.ArgumentParser, checkpoint: str) -> None:
+    """`--model` (the pretrained `checkpoint`, read with --member_init pretrained only) and the `--bulk_*`
+    settings of the bulk model each member fits otherwise."""
+    parser.add_argument("--model", help=f"{checkpoint}: needed with --member_init pretrained; otherwise each member "
+                                        "fits its own bulk model (the --bulk_* settings)")
+    add_config_flags(parser, BulkConfig, "bulk_")
+    parser.configs.append((BulkConfig, "bulk_"))
+
+
+def bulk_model_args(args: argparse.Namespace) -> dict:
+    """The `model` and `bulk_config` arguments of `scdeal.tl.predict` and `screen` from the step's flags."""
+    return {"model": load_checkpoint(args.model) if args.model else None,
+            "bulk_config": config_from_args(BulkConfig, args, "bulk_")}
 
 
 def configure(args: argparse.Namespace) -> None:

@@ -12,14 +12,13 @@ import pandas as pd
 from ...data import keys
 from ...data.bulkdata import BulkData
 from ...data.writers import write_h5ad, write_json, write_tsv
-from ...model.training import load_checkpoint
 from ...model.transfer import TransferConfig
 from ...tl.api import screen
 from ...tl.screen import ScreenConfig, probability_table
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import screen_report_files
-from .common import run_step, step_parser
+from .common import add_bulk_model_flags, bulk_model_args, run_step, step_parser
 
 __all__ = ["NAME", "body", "build_parser", "main"]
 
@@ -31,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = step_parser("scdeal_screen.py", __doc__, TransferConfig, ScreenConfig, device=True)
     p.add_argument("--cells", required=True, help="<sample>.clustered.h5ad from the cluster step")
     p.add_argument("--bulk", required=True, help="screen_bulk.h5ad (screen_prepare step; with GDSC AUC for the efficacy)")
-    p.add_argument("--model", required=True, help="screen_model.pt (screen_pretrain step)")
+    add_bulk_model_flags(p, "screen_model.pt (screen_pretrain step)")
     p.add_argument("--sample", required=True, help="sample id")
     return p
 
@@ -41,7 +40,7 @@ def body(args: argparse.Namespace) -> None:
     files."""
     screen_cfg = config_from_args(ScreenConfig, args)
     cells = ad.read_h5ad(args.cells)
-    outcome = screen(cells, BulkData.from_anndata(ad.read_h5ad(args.bulk)), model=load_checkpoint(args.model),
+    outcome = screen(cells, BulkData.from_anndata(ad.read_h5ad(args.bulk)), **bulk_model_args(args),
                      config=config_from_args(TransferConfig, args), screen_config=screen_cfg, device=args.device,
                      what=f"sample '{args.sample}'")
     result, ranking = outcome.result, outcome.ranking

@@ -12,7 +12,6 @@ import pandas as pd
 from ...data import keys
 from ...data.bulkdata import BulkData
 from ...data.writers import write_h5ad, write_json, write_tsv
-from ...model.training import BulkConfig, load_checkpoint
 from ...model.transfer import TransferConfig
 from ...tl.api import Prediction, predict
 from ...tl.baseline import BaselineKind
@@ -20,7 +19,7 @@ from ...tl.predictions import predictions_table
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import transfer_report_files
-from .common import run_step, step_parser
+from .common import add_bulk_model_flags, bulk_model_args, run_step, step_parser
 
 __all__ = ["NAME", "body", "build_parser", "main", "write_outputs"]
 
@@ -30,11 +29,10 @@ NAME = "transfer"
 def build_parser() -> argparse.ArgumentParser:
     """The step's flags: its inputs and the baseline, then one per field of TransferConfig and, prefixed
     `bulk_`, of BulkConfig (the bulk model each member fits)."""
-    p = step_parser("scdeal_transfer.py", __doc__, TransferConfig, (BulkConfig, "bulk_"), device=True)
+    p = step_parser("scdeal_transfer.py", __doc__, TransferConfig, device=True)
     p.add_argument("--cells", required=True, help="<sample>.clustered.h5ad from the cluster step")
     p.add_argument("--bulk", required=True, help="bulk.h5ad of the drug (bulk_prepare step)")
-    p.add_argument("--model", help="bulk_model.pt of the drug (bulk_pretrain step): needed with --member_init "
-                                   "pretrained; otherwise each member fits its own bulk model (the --bulk_* settings)")
+    add_bulk_model_flags(p, "bulk_model.pt of the drug (bulk_pretrain step)")
     p.add_argument("--sample", required=True, help="sample id")
     p.add_argument("--drug", required=True, help="drug name")
     p.add_argument("--baseline", default="logistic", choices=get_args(BaselineKind),
@@ -47,12 +45,9 @@ def body(args: argparse.Namespace) -> None:
     """Transfer, call, diagnose and compare with the baseline; write the predictions and the cell model."""
     cells = ad.read_h5ad(args.cells)
     prediction = predict(cells, BulkData.from_anndata(ad.read_h5ad(args.bulk)), drug=args.drug,
-                         model=load_checkpoint(args.model) if args.model else None,
-                         config=config_from_args(TransferConfig, args),
-                         bulk_config=config_from_args(BulkConfig, args, "bulk_"), baseline=args.baseline,
-                         device=args.device, what=f"sample '{args.sample}'")
-    inputs = {"cells": args.cells, "bulk": args.bulk} | ({"model": args.model} if args.model else {})
-    meta = provenance(NAME, vars(args), inputs)
+                         **bulk_model_args(args), config=config_from_args(TransferConfig, args),
+                         baseline=args.baseline, device=args.device, what=f"sample '{args.sample}'")
+    meta = provenance(NAME, vars(args), {"cells": args.cells, "bulk": args.bulk, "model": args.model})
     cells.uns[keys.TRANSFER]["created"] = meta["created"]
     summary = {"sample": args.sample, **prediction.summary, "provenance": meta}
     write_outputs(Path(args.outdir), args, cells=cells, prediction=prediction, summary=summary)
