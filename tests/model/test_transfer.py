@@ -125,3 +125,14 @@ def test_uncertain_where_the_members_spread_reaches_across_the_threshold():
     assert labels.tolist() == ["sensitive", "resistant", "uncertain", "resistant", "resistant"]
     # near a low threshold the same spread in log-odds is a small spread in probability
     assert call_labels(members, 0.025).tolist()[-1] == "uncertain"
+
+
+def test_a_member_stops_once_its_call_has_settled(trained):
+    """--settled below 1: a member stops as soon as its cells' ranking matches the one SETTLE_WINDOW epochs before
+    (at 0, at once); at 1 (the default) every epoch runs."""
+    from scdeal.model.transfer import SETTLE_WINDOW
+    settled = run(trained, epochs=12, settled=0.0)
+    epochs = [row for row in settled.history if row["stage"] == "transfer"]
+    assert len(epochs) == SETTLE_WINDOW + 1 and np.isfinite(epochs[-1]["cells_settled"])
+    full = [row for row in run(trained, epochs=12).history if row["stage"] == "transfer"]
+    assert len(full) == 12 and "cells_settled" not in full[-1]
