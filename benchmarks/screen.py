@@ -142,7 +142,8 @@ def ridge_reference(bulk: BulkData) -> np.ndarray:
 
 
 def bulk_evaluation(bulk: BulkData, model, *, tissues: pd.Series, seed: int) -> dict:
-    """The DrEval-style figures of one seed's efficacy model and references on its held-out lines."""
+    """The DrEval-style figures of one seed's efficacy model and references on its held-out lines (with the deep
+    model's as context where it was pretrained)."""
     split, auc = bulk.split, bulk.auc
     test, fit = split == "test", split != "test"
     tissue = bulk.adata.obs_names.map(tissues).fillna("unknown").to_numpy()
@@ -150,16 +151,14 @@ def bulk_evaluation(bulk: BulkData, model, *, tissues: pd.Series, seed: int) -> 
     measured = auc[test]
     predicted = {"efficacy": efficacy.predict(bulk.expression()[test]), "ridge": ridge_reference(bulk),
                  "tissue": tissue_drug_mean_baseline(auc, tissue, train=fit, test=test)}
-    deep_z = head_outputs(model.encoder, model.regressor, model_features(bulk.expression()[test],
-                                                                       (model.gene_mean, model.gene_sd))[0], device=CPU)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         drug_mean, drug_sd = np.nanmean(auc[fit], 0), np.nanstd(auc[fit], 0)
-    predicted["deep"] = drug_mean + drug_sd * deep_z   # the heads' pooled z (lower: more sensitive) on each drug's AUC
     drug_mean_rows = np.broadcast_to(drug_mean, measured.shape).copy()
     rho = {k: per_drug_spearman(measured, v) for k, v in predicted.items()}
     paired = np.all([np.isfinite(r) for r in rho.values()], axis=0)
     line = {k: per_line_spearman(measured, v) for k, v in {**predicted, "drug_mean": drug_mean_rows}.items()}
+    deep = deep_figures(bulk, model, drug_mean=drug_mean, drug_sd=drug_sd, paired=paired) if model else {}
     top = {k: top_precision(measured, v) for k, v in (("efficacy", predicted["efficacy"]), ("drug_mean", drug_mean_rows))}
     lines = np.isfinite(line["efficacy"]) & np.isfinite(line["drug_mean"])
     return {"drugs_scored": int(paired.sum()), "alpha": efficacy.alpha,
@@ -168,7 +167,19 @@ def bulk_evaluation(bulk: BulkData, model, *, tissues: pd.Series, seed: int) -> 
             "drugs_better_than_tissue": float(np.mean(rho["efficacy"][paired] > rho["tissue"][paired])),
             "lines_scored": int(lines.sum()), **{f"per_line_{k}": float(np.median(r[lines])) for k, r in line.items()},
             "lines_better_than_drug_mean": float(np.mean(line["efficacy"][lines] > line["drug_mean"][lines])),
-            **{f"top{TOP}_{k}": float(np.mean(v[lines])) for k, v in top.items()},
+            **{f"top{TOP}_{k}": float(np.mean(v[lines])) for k, v in top.items()}, **deep}
+
+
+def deep_figures(bulk: BulkData, model, *, drug_mean: np.ndarray, drug_sd: np.ndarray, paired: np.ndarray) -> dict:
+    """Context: the multi-task deep model's regression heads on the held-out lines (their pooled z, lower more
+    sensitive, put on each drug's AUC scale) and its classifier heads' median test AUROC."""
+    test = bulk.split == "test"
+    z = head_outputs(model.encoder, model.regressor, model_features(bulk.expression()[test],
+                                                                    (model.gene_mean, model.gene_sd))[0], device=CPU)
+    measured = bulk.auc[test]
+    lines = np.isfinite(per_line_spearman(measured, np.broadcast_to(drug_mean, measured.shape).copy()))
+    return {"per_drug_deep": float(np.nanmedian(per_drug_spearman(measured, drug_mean + drug_sd * z)[paired])),
+            "per_line_deep": float(np.nanmedian(per_line_spearman(measured, drug_mean + drug_sd * z)[lines])),
             "median_test_auroc": float(np.nanmedian([m["test"].get("auroc", np.nan) for m in model.metrics]))}
 
 
@@ -222,7 +233,7 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, single_from: str
     """The markdown report."""
     b = bulk_rows
     seeds, n_drugs, code = len(b), int(b.n_drugs.iloc[0]), b["commit"].iloc[0]
-    cell_seeds = cell_rows["seed"].nunique()
+    cell_seeds = cell_rows["seed"].nunique() if len(cell_rows) else 0
     lines = ["# Screen benchmark", "",
              f"date {date.today()}, machine {platform.node()} ({len(os.sched_getaffinity(0))} CPU threads, torch "
              f"{torch.__version__}, CPU), commit {code}, {seeds} seeds for the bulk and {cell_seeds} for the cells "
@@ -230,8 +241,9 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, single_from: str
              f"(975 lines) with every drug of the binary calls and the GDSC1/GDSC2 LN_IC50 and AUC tables: {n_drugs} "
              "drugs.", "",
              "No cell label reaches training or any choice. The efficacy model's design (linear kernel ridge of AUC, "
-             "unmeasured pairs filled by EM, one penalty chosen by validation-line error) was chosen on the "
-             "validation lines of seeds 0–3; PC9 and SCAD were not used to choose.", "",
+             "unmeasured pairs filled by EM, one penalty chosen by validation-line error; tried and not taken: an RBF "
+             "kernel, a penalty per drug, low-rank targets) was chosen on validation lines of four splits of the "
+             "lines with AUC; PC9 and SCAD were not used to choose.", "",
              "## 1. Bulk, leave-cell-line-out (DrEval-style), measured AUC", "",
              "Held-out lines: 20 % of the lines per seed, never trained on or used for a choice. "
              f"Medians over the {b.drugs_scored.mean():.0f} drugs with at least {MIN_TEST_LINES} measured held-out "
@@ -244,12 +256,13 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, single_from: str
              f"| the same | | tissue × drug mean (DrEval's strongest naive baseline for unseen lines): "
              f"{mean_sd(b.per_drug_tissue)} | {b.drugs_better_than_tissue.mean():.0%} of drugs |",
              f"| the same | | multi-task deep heads (context; they learn the pooled z of LN_IC50 and AUC): "
-             f"{mean_sd(b.per_drug_deep)} | |",
+             f"{mean_sd(b.per_drug_deep)} ({b.per_drug_deep.notna().sum()} seeds) | |",
              f"| per-line Spearman across drugs | {mean_sd(b.per_line_efficacy)} | drug mean on training lines: "
              f"{mean_sd(b.per_line_drug_mean)} | {b.lines_better_than_drug_mean.mean():.0%} of lines |",
              f"| top-{TOP} precision per line (of its {TOP} truly most effective drugs, lowest AUC) | "
              f"{mean_sd(b[f'top{TOP}_efficacy'])} | drug-mean ranking: {mean_sd(b[f'top{TOP}_drug_mean'])} | |", "",
-             f"Deep heads per line: {mean_sd(b.per_line_deep)}. Ridge penalty chosen: "
+             f"Deep heads per line: {mean_sd(b.per_line_deep)} ({b.per_line_deep.notna().sum()} seeds). Ridge penalty "
+             "chosen: "
              + ", ".join(f"{a:g} ({n})" for a, n in b.alpha.value_counts().sort_index().items())
              + f" (seeds). Median held-out test AUROC of the deep classifier heads: {mean_sd(b.median_test_auroc)}.", "",
              "## 2. Cells: each labelled set's drug", "",
@@ -262,6 +275,8 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, single_from: str
              "| partition | drug | screen | seeds < 0.5 | linear | signature | logistic | single-drug | efficacy | "
              "clusters' efficacy vs labels | Spearman screen vs linear | verdicts |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    if not len(cell_rows):
+        return "\n".join([*lines[:-5], "Not run.", ""])
     for (partition, drug), g in cell_rows.groupby(["partition", "drug"], sort=False):
         lines.append(f"| {partition} | {drug} | {mean_sd(g.auroc)} | {int((g.auroc < 0.5).sum())}/{len(g)} | "
                      f"{mean_sd(g.linear_auroc)} | {mean_sd(g.signature_auroc)} | {mean_sd(g.logistic_auroc)} | "
@@ -275,46 +290,59 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, single_from: str
     return "\n".join(lines)
 
 
+def saved(path: Path) -> pd.DataFrame:
+    """A per-seed table written by an earlier run (empty where none)."""
+    return pd.read_csv(path, sep="\t") if path.exists() else pd.DataFrame({"seed": []})
+
+
 def main() -> int:
-    """Run the benchmark and write its report: the bulk part of every seed first, then the cells seed by seed, the
-    per-seed tables rewritten after each (`--from-saved` renders the report from them)."""
+    """Run the benchmark and write its report. The per-seed tables are rewritten after each seed, and a rerun resumes
+    from them: seeds already there are skipped (`--fresh` starts over). The deep model is pretrained for the seeds
+    whose cells are screened and the first `--deep-seeds`; the bulk figures of the others lack its context column."""
     parser = benchmark_parser(__doc__, "screen.md")
     parser.add_argument("--single", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy_per_seed.tsv",
                         help="per-seed results of benchmarks/accuracy.py (the single-drug and logistic figures)")
     parser.add_argument("--cell-seeds", type=int, default=None, help="screen the cells on the first N seeds only")
+    parser.add_argument("--deep-seeds", type=int, default=None, help="pretrain the deep model on the first N seeds only")
+    parser.add_argument("--fresh", action="store_true", help="ignore the per-seed tables of an earlier run")
     parser.add_argument("--from-saved", action="store_true", help="only render the report from the per-seed tables")
     args = parser.parse_args()
     bulk_path, cell_path = args.out.with_name("screen_bulk_per_seed.tsv"), args.out.with_name("screen_per_seed.tsv")
     single_from = args.single.relative_to(ROOT).as_posix() if args.single.is_relative_to(ROOT) else str(args.single)
     if args.from_saved:
-        return write_report(args.out, pd.read_csv(bulk_path, sep="\t"), pd.read_csv(cell_path, sep="\t"),
-                            single_from=single_from)
+        return write_report(args.out, saved(bulk_path), saved(cell_path), single_from=single_from)
     if not ready_to_benchmark(args.data):
         return 1
+    bulk_rows, cell_rows = ([], []) if args.fresh else (saved(bulk_path).to_dict("records"),
+                                                         saved(cell_path).to_dict("records"))
+    done_bulk, done_cells = {r["seed"] for r in bulk_rows}, {r["seed"] for r in cell_rows}
+    cell_seeds = [s for s in range(min(args.seeds, args.cell_seeds or args.seeds)) if s not in done_cells]
+    deep_seeds = set(range(args.seeds if args.deep_seeds is None else args.deep_seeds)) | set(cell_seeds)
     response = readers.read_responses([args.data / f for f in BINARY + IC50 + AUC])
     expression = readers.read_bulk_expression(args.data / "bulk" / "gdsc_expression_rowz.csv.gz")
     tissues = read_tissues(args.data / COSMIC_INFO)
-    bulk_rows, fitted = [], []
-    for seed in range(args.seeds):
+    real = [p for p in PARTITIONS if not p.simulated]
+    partitions = {p.name: (load(p, args.data, Path("."))[0], p.tasks) for p in real} if cell_seeds else {}
+    accuracy = accuracy_rows(args.single)
+    for seed in sorted(range(args.seeds), key=lambda s: s in cell_seeds):  # the bulk part first, never cut
+        if seed in done_bulk and seed not in cell_seeds:
+            continue
         bulk = BulkData.from_anndata(prepare_screen(expression, response, config=BulkPrepareConfig(seed=seed)))
         started = time.time()
-        model = scdeal.tl.pretrain(bulk, BulkConfig(seed=seed, predictor_hidden_dims=SCREEN_HEADS), device="cpu")
-        bulk_rows.append({"seed": seed, "commit": commit(), "n_drugs": len(bulk.drugs),
-                          "pretrain_seconds": time.time() - started,
-                          **bulk_evaluation(bulk, model, tissues=tissues, seed=seed)})
-        fitted.append((bulk, model))
-        pd.DataFrame(bulk_rows).to_csv(bulk_path, sep="\t", index=False, float_format="%.4f")
-        logging.info("seed %d bulk: %s", seed, {k: v for k, v in bulk_rows[-1].items() if "per_" in k})
-    real = [p for p in PARTITIONS if not p.simulated]
-    partitions = {p.name: (load(p, args.data, Path("."))[0], p.tasks) for p in real}
-    accuracy, cell_rows = accuracy_rows(args.single), []
-    for seed, (bulk, model) in enumerate(fitted[:args.cell_seeds]):
-        cell_rows += cell_evaluation(model, bulk, partitions, seed=seed)
-        cells = pd.DataFrame(cell_rows).merge(accuracy, on=["partition", "drug", "seed"], how="left")
-        cells.to_csv(cell_path, sep="\t", index=False, float_format="%.4f")
-        logging.info("seed %d cells: %s", seed, {r["drug"]: round(r["auroc"], 3) for r in cell_rows[-3:]})
-    return write_report(args.out, pd.read_csv(bulk_path, sep="\t"), pd.read_csv(cell_path, sep="\t"),
-                        single_from=single_from)
+        model = scdeal.tl.pretrain(bulk, BulkConfig(seed=seed, predictor_hidden_dims=SCREEN_HEADS), device="cpu") \
+            if seed in deep_seeds else None
+        if seed not in done_bulk:
+            bulk_rows.append({"seed": seed, "commit": commit(), "n_drugs": len(bulk.drugs),
+                              "pretrain_seconds": time.time() - started if model else np.nan,
+                              **bulk_evaluation(bulk, model, tissues=tissues, seed=seed)})
+            pd.DataFrame(bulk_rows).sort_values("seed").to_csv(bulk_path, sep="\t", index=False, float_format="%.4f")
+            logging.info("seed %d bulk: %s", seed, {k: v for k, v in bulk_rows[-1].items() if "per_" in k})
+        if seed in cell_seeds:
+            found = cell_evaluation(model, bulk, partitions, seed=seed)
+            cell_rows += pd.DataFrame(found).merge(accuracy, on=["partition", "drug", "seed"], how="left").to_dict("records")
+            pd.DataFrame(cell_rows).to_csv(cell_path, sep="\t", index=False, float_format="%.4f")
+            logging.info("seed %d cells: %s", seed, {r["drug"]: round(r["auroc"], 3) for r in found})
+    return write_report(args.out, saved(bulk_path), saved(cell_path), single_from=single_from)
 
 
 def write_report(path: Path, bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, single_from: str) -> int:

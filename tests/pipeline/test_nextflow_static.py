@@ -1040,5 +1040,4 @@ def test_test_profile_files_exist():
     for key in ("input", "bulk_expression", "bulk_response"):
         for path in response_paths(params[key]):  # bulk_response may list several tables
             assert Path(path).exists(), (key, path)
-    # binary calls, LN_IC50, the screen's extra drugs, and their AUC (the screen's efficacy)
-    assert len(response_paths(params["bulk_response"])) == 4
+    assert len(response_paths(params["bulk_response"])) == 4  # binary calls, LN_IC50, the screen's extra drugs, AUC

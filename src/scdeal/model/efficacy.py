@@ -49,11 +49,12 @@ class EfficacyModel:
         return apply_gene_stats(row_standardise(profiles), self.gene_mean, self.gene_sd)
 
     def predict(self, profiles, *, members: bool = False) -> np.ndarray:
-        """Rows × drugs predicted AUC of the full fit, or (1 + members) × rows × drugs with every member."""
+        """Rows × drugs predicted AUC of the full fit, or (1 + members) × rows × drugs with every member; clipped to
+        AUC's range 0–1 (a profile far from every line can take the linear model beyond it)."""
         kernel = linear_kernel(self.features(profiles), self.lines)
         if not members:
-            return kernel @ self.coef[0] + self.drug_mean[0]
-        return np.einsum("rl,mld->mrd", kernel, self.coef) + self.drug_mean[:, None, :]
+            return np.clip(kernel @ self.coef[0] + self.drug_mean[0], 0, 1)
+        return np.clip(np.einsum("rl,mld->mrd", kernel, self.coef) + self.drug_mean[:, None, :], 0, 1)
 
 
 def ridge_coef(kernel: np.ndarray, auc: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
