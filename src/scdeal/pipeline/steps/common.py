@@ -14,10 +14,12 @@ from ...errors import EXIT_DATA_ERROR, InputError
 from ...model.training import BulkConfig, load_checkpoint
 from ..flags import add_config_flags, config_from_args, device_flag
 
-__all__ = ["EXIT_DATA_ERROR", "add_bulk_model_flags", "bulk_model_args", "configure", "limit_threads", "run_step",
-           "step_main", "step_parser"]
+__all__ = ["BULK_MODEL_SETTINGS", "EXIT_DATA_ERROR", "add_bulk_model_flags", "bulk_model_args", "configure",
+           "limit_threads", "run_step", "step_main", "step_parser"]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+# the settings of the bulk model a step's ensemble members fit, as `--bulk_*` flags (a step_parser configuration)
+BULK_MODEL_SETTINGS = (BulkConfig, "bulk_")
 
 
 def step_parser(prog: str, description: str, *configs: type | tuple[type, str],
@@ -41,18 +43,16 @@ def step_parser(prog: str, description: str, *configs: type | tuple[type, str],
 
 
 def add_bulk_model_flags(parser: argparse.ArgumentParser, checkpoint: str) -> None:
-    """`--model` (the pretrained `checkpoint`, read with --member_init pretrained only) and the `--bulk_*`
-    settings of the bulk model each member fits otherwise."""
+    """`--model`: the pretrained `checkpoint`, read with --member_init pretrained only (the parser's
+    BULK_MODEL_SETTINGS are the bulk model each member fits otherwise)."""
     parser.add_argument("--model", help=f"{checkpoint}: needed with --member_init pretrained; otherwise each member "
                                         "fits its own bulk model (the --bulk_* settings)")
-    add_config_flags(parser, BulkConfig, "bulk_")
-    parser.configs.append((BulkConfig, "bulk_"))
 
 
 def bulk_model_args(args: argparse.Namespace) -> dict:
     """The `model` and `bulk_config` arguments of `scdeal.tl.predict` and `screen` from the step's flags."""
     return {"model": load_checkpoint(args.model) if args.model else None,
-            "bulk_config": config_from_args(BulkConfig, args, "bulk_")}
+            "bulk_config": config_from_args(BULK_MODEL_SETTINGS[0], args, BULK_MODEL_SETTINGS[1])}
 
 
 def configure(args: argparse.Namespace) -> None:

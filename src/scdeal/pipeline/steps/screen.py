@@ -18,7 +18,7 @@ from ...tl.screen import ScreenConfig, probability_table
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import screen_report_files
-from .common import add_bulk_model_flags, bulk_model_args, run_step, step_parser
+from .common import BULK_MODEL_SETTINGS, add_bulk_model_flags, bulk_model_args, run_step, step_parser
 
 __all__ = ["NAME", "body", "build_parser", "main"]
 
@@ -27,7 +27,7 @@ NAME = "screen"
 
 def build_parser() -> argparse.ArgumentParser:
     """The step's flags: its inputs, then one per field of TransferConfig and ScreenConfig."""
-    p = step_parser("scdeal_screen.py", __doc__, TransferConfig, ScreenConfig, device=True)
+    p = step_parser("scdeal_screen.py", __doc__, TransferConfig, ScreenConfig, BULK_MODEL_SETTINGS, device=True)
     p.add_argument("--cells", required=True, help="<sample>.clustered.h5ad from the cluster step")
     p.add_argument("--bulk", required=True, help="screen_bulk.h5ad (screen_prepare step; with GDSC AUC for the efficacy)")
     add_bulk_model_flags(p, "screen_model.pt (screen_pretrain step)")

@@ -19,7 +19,7 @@ from ...tl.predictions import predictions_table
 from ..flags import config_from_args
 from ..provenance import provenance
 from ..report import transfer_report_files
-from .common import add_bulk_model_flags, bulk_model_args, run_step, step_parser
+from .common import BULK_MODEL_SETTINGS, add_bulk_model_flags, bulk_model_args, run_step, step_parser
 
 __all__ = ["NAME", "body", "build_parser", "main", "write_outputs"]
 
@@ -29,7 +29,7 @@ NAME = "transfer"
 def build_parser() -> argparse.ArgumentParser:
     """The step's flags: its inputs and the baseline, then one per field of TransferConfig and, prefixed
     `bulk_`, of BulkConfig (the bulk model each member fits)."""
-    p = step_parser("scdeal_transfer.py", __doc__, TransferConfig, device=True)
+    p = step_parser("scdeal_transfer.py", __doc__, TransferConfig, BULK_MODEL_SETTINGS, device=True)
     p.add_argument("--cells", required=True, help="<sample>.clustered.h5ad from the cluster step")
     p.add_argument("--bulk", required=True, help="bulk.h5ad of the drug (bulk_prepare step)")
     add_bulk_model_flags(p, "bulk_model.pt of the drug (bulk_pretrain step)")
