@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 from conftest import CPU, truth
 from scdeal.errors import InputError
+from scdeal.model.parallel import map_jobs, worker_plan
 from scdeal.model.transfer import TransferConfig, platt_scaling, transfer
 from scdeal.tl.predictions import call_labels, log_odds, otsu_threshold
 
@@ -50,6 +52,29 @@ def test_same_seed_same_predictions_on_cpu(trained):
     np.testing.assert_array_equal(a.prob, b.prob)
     c = run(trained, epochs=3, seed=8)
     assert not np.array_equal(a.prob, c.prob)
+
+
+def test_members_in_worker_processes_give_what_they_give_in_order(trained):
+    """Two threads put each member in a forked process of its own; one thread trains them here, in order."""
+    parallel = run(trained, epochs=3, n_ensemble=2)
+    torch.set_num_threads(1)
+    try:
+        in_order = run(trained, epochs=3, n_ensemble=2)
+    finally:
+        torch.set_num_threads(2)
+    assert worker_plan(CPU, 2) == (2, 1) and worker_plan(torch.device("cuda"), 2) == (1, 2)
+    np.testing.assert_array_equal(parallel.member_probs, in_order.member_probs)
+
+
+def test_a_job_that_fails_in_a_worker_fails_the_call():
+    def job(index: int) -> int:
+        if index == 1:
+            raise InputError(f"job {index} failed")
+        return index
+
+    assert map_jobs(lambda i: i * i, 3, workers=2, threads=1) == [0, 1, 4]
+    with pytest.raises(InputError, match="job 1 failed"):
+        map_jobs(job, 3, workers=2, threads=1)
 
 
 def test_ensemble_reports_spread(trained):

@@ -61,6 +61,7 @@ from .orientation import (
     prior_matched_weights,
     rank_correlation,
 )
+from .parallel import map_jobs, worker_plan
 from .signature import class_mean_signature, signature_scores
 from .training import BulkConfig, BulkModel, build_networks, class_weight, train_predictor
 
@@ -422,8 +423,10 @@ def transfer(model: BulkModel | BulkConfig, bulk: BulkData, cells: ad.AnnData, *
                          "set the model was pretrained on.")
     genes, gene_pos, features, clusters = cell_inputs(start.genes, cells, cfg=cfg, device=device, what=what)
     evidence = BulkEvidence(bulk, genes, device, n_folds=max(2, cfg.n_ensemble), seed=cfg.seed)
-    members = [train_member(start, gene_pos, evidence, fold=k, features=features, clusters=clusters, cfg=cfg,
-                            device=device, seed=cfg.seed + k) for k in range(cfg.n_ensemble)]
+    workers, threads = worker_plan(device, cfg.n_ensemble)
+    members = map_jobs(lambda k: train_member(start, gene_pos, evidence, fold=k, features=features, clusters=clusters,
+                                              cfg=cfg, device=device, seed=cfg.seed + k),
+                       cfg.n_ensemble, workers=workers, threads=threads)
     signature = class_mean_signature(evidence.x_np, evidence.labels, evidence.gene_sd)
     oof_lines = np.concatenate([m.val_lines for m in members])
     oof_prob = np.concatenate([m.val_prob for m in members])
