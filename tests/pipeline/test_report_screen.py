@@ -44,8 +44,9 @@ def rankings():
     auc = 1 - effect + rng.normal(0, 0.02, (4, *effect.shape))   # the full fit and 3 members × clusters × drugs
     auc[..., 2] = np.nan
     efficacy = Efficacy(drugs=DRUGS, clusters=["0", "1", "2"], sizes=np.array([40, 40, 40]), auc=auc,
-                        cell_auc=np.zeros((120, len(DRUGS))), val_spearman=np.full(len(DRUGS), 0.4), threshold=0.8,
-                        alpha=1.0)
+                        ln_ic50=np.log(auc * 10), cell_auc=np.zeros((120, len(DRUGS))),
+                        cell_ln_ic50=np.zeros((120, len(DRUGS))), val_spearman=np.full(len(DRUGS), 0.4),
+                        typical_auc=np.full(len(DRUGS), 0.85), threshold=0.8, alpha=1.0)
     sample = sample_ranking(members, efficacy, bulk_rate=rate, trust=trust)
     return cluster_ranking(members, efficacy, bulk_rate=rate, clusters=clusters), sample
 

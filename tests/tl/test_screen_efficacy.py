@@ -6,6 +6,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 import scdeal.tl
 from conftest import CPU
@@ -16,7 +17,7 @@ from scdeal.data.singlecell import ClusterConfig
 from scdeal.errors import InputError
 from scdeal.model.training import BulkConfig
 from scdeal.model.transfer import TransferConfig
-from scdeal.tl.screen import ScreenConfig
+from scdeal.tl.screen import ScreenConfig, pseudo_bulk
 
 KILLER, BROAD, NOTHING = PANEL_DRUGS
 FAST_TRANSFER = TransferConfig(epochs=2, n_ensemble=2, source_epochs=3)
@@ -86,3 +87,39 @@ def test_a_screen_without_any_measured_auc_is_refused_with_the_fix(panel):
     del no_auc.adata.obsm[keys.AUC]
     with pytest.raises(InputError, match=r"no AUC for any drug.*--bulk_response"):
         scdeal.tl.screen(cells.copy(), no_auc, config=FAST_TRANSFER, bulk_config=FAST_BULK, device=str(CPU))
+
+
+PLANTED_AUC = {KILLER: (0.35, 0.95), BROAD: (0.6, 0.6), NOTHING: (0.97, 0.97)}   # (killed population, the others)
+
+
+def test_the_clusters_predicted_auc_lies_near_the_planted_one(panel):
+    """The absolute level: each cluster's pseudo-bulk (its counts summed, given the bulk lines' distribution) reads
+    the AUC the simulation planted. The model's ridge shrinks a spared cluster towards the drug's mean over the lines
+    (Clonicide 0.95 reads ~0.8)."""
+    cells, _, outcome = panel
+    killed = killed_population(cells)
+    table = outcome.cluster_ranking.set_index([keys.CLUSTER, "drug"])["auc"]
+    for cluster, hit in killed.items():
+        for drug, (on_killed, on_others) in PLANTED_AUC.items():
+            tolerance = 0.2 if (drug == KILLER and not hit) else 0.1
+            assert table[(cluster, drug)] == pytest.approx(on_killed if hit else on_others, abs=tolerance)
+
+
+def test_the_ranking_carries_the_drugs_typical_auc_and_the_predicted_ln_ic50(panel):
+    _, bulk, outcome = panel
+    row = outcome.ranking.set_index("drug")
+    typical = np.nanmean(bulk.auc[bulk.split != "test"], 0)
+    np.testing.assert_allclose(row.loc[bulk.drugs, "typical_auc"], typical, atol=1e-6)
+    np.testing.assert_allclose(row["vs_typical"], row["typical_auc"] - row["auc"], atol=1e-9)
+    assert row["ln_ic50"].isna().all()   # the panel measures AUC only
+
+
+def test_a_pseudo_bulk_of_log_normalised_cells_sums_what_their_counts_sum():
+    counts = sp.csr_matrix(np.random.default_rng(0).poisson(2.0, (30, 8)).astype(np.float32))
+    codes = np.repeat(["a", "b", "c"], 10)
+    with_counts = ad.AnnData(sp.csr_matrix(np.log1p(counts.toarray())), layers={"counts": counts})
+    log_only = ad.AnnData(sp.csr_matrix(np.log1p(counts.toarray())))
+    positions = np.arange(8)
+    expected = np.vstack([counts.toarray()[codes == c].sum(0) for c in "abc"])
+    np.testing.assert_allclose(pseudo_bulk(with_counts, positions, codes=codes, clusters=list("abc")), expected)
+    np.testing.assert_allclose(pseudo_bulk(log_only, positions, codes=codes, clusters=list("abc")), expected, rtol=1e-5)

@@ -32,7 +32,9 @@ def efficacy(auc: list[list[float]], *, members: int = 4, spread: float = 0.01) 
     full = np.array(auc, float)
     stacked = np.concatenate([full[None], full + rng.normal(0, spread, (members, *full.shape))])
     return Efficacy(drugs=DRUGS, clusters=["0", "1"], sizes=np.array([60, 40]), auc=stacked,
-                    cell_auc=np.zeros((100, 3)), val_spearman=np.array([0.5, 0.4, 0.3]), threshold=0.8, alpha=1.0)
+                    ln_ic50=np.full_like(stacked, np.nan), cell_auc=np.zeros((100, 3)),
+                    cell_ln_ic50=np.full((100, 3), np.nan), val_spearman=np.array([0.5, 0.4, 0.3]),
+                    typical_auc=np.array([0.8, 0.8, 0.9]), threshold=0.8, alpha=1.0)
 
 
 def trust() -> pd.DataFrame:

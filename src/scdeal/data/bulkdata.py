@@ -64,8 +64,17 @@ class BulkData:
     @property
     def auc(self) -> np.ndarray:
         """Lines × drugs GDSC AUC as measured (a screen's; NaN where none)."""
-        if keys.AUC in self.adata.obsm:
-            return np.asarray(self.adata.obsm[keys.AUC], np.float64)
+        return self.measured(keys.AUC)
+
+    @property
+    def ln_ic50(self) -> np.ndarray:
+        """Lines × drugs GDSC LN_IC50 as measured (a screen's; NaN where none)."""
+        return self.measured(keys.LN_IC50)
+
+    def measured(self, key: str) -> np.ndarray:
+        """Lines × drugs of a screen's measured response `key` (all NaN where the preparation has none)."""
+        if key in self.adata.obsm:
+            return np.asarray(self.adata.obsm[key], np.float64)
         return np.full((self.adata.n_obs, len(self.drugs)), np.nan)
 
     def expression(self, genes: list[str] | None = None) -> np.ndarray:

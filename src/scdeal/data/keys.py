@@ -1,9 +1,9 @@
 """The AnnData keys scdeal reads and writes, named once (docs/api.md lists what each holds)."""
 from __future__ import annotations
 
-__all__ = ["AUC", "BULK", "CALL", "CLUSTER", "CLUSTER_INFO", "EMBEDDING", "EXPLAIN", "LABEL", "PROB", "PROB_BASELINE",
-           "PROB_DIRECT", "PROB_SD", "RESPONSE", "SCREEN", "SCREEN_AUC", "SCREEN_PROB", "SCREEN_PROB_DIRECT",
-           "SCREEN_PROB_SD", "SPLIT", "TRANSFER", "TRUST", "UMAP"]
+__all__ = ["AUC", "BULK", "CALL", "CLUSTER", "CLUSTER_INFO", "EMBEDDING", "EXPLAIN", "LABEL", "LN_IC50", "PROB",
+           "PROB_BASELINE", "PROB_DIRECT", "PROB_SD", "RESPONSE", "SCREEN", "SCREEN_AUC", "SCREEN_LN_IC50",
+           "SCREEN_PROB", "SCREEN_PROB_DIRECT", "SCREEN_PROB_SD", "SPLIT", "TRANSFER", "TRUST", "UMAP"]
 
 # cells: obs
 CLUSTER = "cluster"                      # Leiden cluster of each cell (input of the transfer)
@@ -19,6 +19,7 @@ UMAP = "X_umap"                          # scanpy's UMAP of the clustering (the 
 SCREEN_PROB = "prob_sensitive_screen"    # cells × drugs data frames of a screen
 SCREEN_PROB_SD = "prob_sensitive_screen_sd"
 SCREEN_AUC = "auc_screen"               # cells × drugs predicted GDSC AUC of a screen
+SCREEN_LN_IC50 = "ln_ic50_screen"       # cells × drugs predicted GDSC LN_IC50 of a screen
 SCREEN_PROB_DIRECT = "prob_sensitive_screen_direct"
 # uns
 TRANSFER = "scdeal_transfer"             # cells: the single-drug run's settings, threshold and trust diagnostic
@@ -30,4 +31,5 @@ EXPLAIN = "scdeal_explain"               # cells: the signature genes of the exp
 LABEL = "label"                          # 1 sensitive, 0 resistant (NaN unmeasured)
 RESPONSE = "response_z"                  # pooled z-scored continuous response (NaN where none)
 AUC = "auc"                              # a screen's GDSC AUC as measured (NaN where none)
+LN_IC50 = "ln_ic50"                      # a screen's GDSC LN_IC50 as measured (NaN where none)
 SPLIT = "split"                          # train / val / test

@@ -21,6 +21,8 @@ __all__ = ["prepare_screen", "read_drug_list", "screen_drugs"]
 
 log = logging.getLogger(__name__)
 
+MEASURED = {keys.AUC: "AUC", keys.LN_IC50: "LN_IC50"}   # obsm key → the GDSC measure it holds
+
 
 def read_drug_list(path: str | Path) -> list[str]:
     """Drug names from a text file: one per line (the first field of a CSV/TSV line), `#` comments and blank lines
@@ -44,9 +46,9 @@ def screen_drugs(response: pd.DataFrame, wanted: list[str] | None) -> dict[str, 
 
 
 def drug_columns(rows: pd.DataFrame, drugs: dict[str, str], config: BulkPrepareConfig
-                 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Lines × drugs labels, continuous responses and GDSC AUC (mean over the tables that measure a pair; NaN where
-    unmeasured), and each drug's response kind."""
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, pd.DataFrame], dict[str, str]]:
+    """Lines × drugs labels, continuous responses, the measured GDSC AUC and LN_IC50 (`measured`: mean over the
+    tables that measure a pair; NaN where unmeasured), and each drug's response kind."""
     labels, responses, kinds = {}, {}, {}
     for key, group in rows[rows["drug_key"].isin(drugs)].groupby("drug_key", sort=True):
         frame, kind = labels_from_rows(group, config)
@@ -56,9 +58,22 @@ def drug_columns(rows: pd.DataFrame, drugs: dict[str, str], config: BulkPrepareC
     kept = [k for k in drugs if k in labels]
     label = pd.DataFrame(labels).reindex(columns=kept)
     response = pd.DataFrame(responses).reindex(index=label.index, columns=kept)
-    auc = rows[(rows["kind"] == "AUC") & rows["drug_key"].isin(kept)].groupby(["key", "drug_key"])["value"].mean()
-    auc = auc.unstack() if len(auc) else pd.DataFrame()
-    return label, response, auc.reindex(index=label.index, columns=kept), kinds
+    measured = {name: measured_matrix(rows, kind, kept).reindex(index=label.index, columns=kept)
+                for name, kind in MEASURED.items()}
+    return label, response, measured, kinds
+
+
+def measured_matrix(rows: pd.DataFrame, kind: str, drugs: list[str]) -> pd.DataFrame:
+    """Lines × drugs of one GDSC measure (`AUC`, or `LN_IC50` with tables of IC50 in µM logged): the mean over the
+    tables that measure a pair."""
+    picked = rows[rows["drug_key"].isin(drugs)]
+    if kind == "LN_IC50":
+        linear = picked[(picked["kind"] == "IC50") & (picked["value"] > 0)]
+        picked = pd.concat([picked[picked["kind"] == kind], linear.assign(value=np.log(linear["value"]))])
+    else:
+        picked = picked[picked["kind"] == kind]
+    values = picked.groupby(["key", "drug_key"])["value"].mean()
+    return values.unstack() if len(values) else pd.DataFrame()
 
 
 def prepare_screen(expression: ad.AnnData, response: pd.DataFrame, *, drugs: list[str] | None = None,
@@ -67,31 +82,35 @@ def prepare_screen(expression: ad.AnnData, response: pd.DataFrame, *, drugs: lis
     drug's labels, one random train/validation/test split of the lines. Drugs with fewer than
     `config.min_lines_per_class` lines of a class among the matched lines are left out (listed in `uns`). Expression
     on a linear scale is log2(x + 1)-transformed. InputError when no line matches, or no drug keeps enough lines of
-    both classes. Sets `obsm['label']` (lines × drugs: 1 sensitive, 0 resistant, NaN unmeasured), `obsm['response_z']`
-    (pooled continuous response, NaN where none), `obsm['auc']` (GDSC AUC as measured, NaN where none: what
-    the screen's efficacy model predicts), `obs['split']` and `uns['scdeal_screen']` (drugs, their keys,
-    response kinds, line and class counts, and the drugs left out with the reason)."""
+    both classes. Sets `obsm['label']` (lines × drugs: 1 sensitive, 0 resistant, NaN unmeasured),
+    `obsm['response_z']` (pooled continuous response, NaN where none), `obsm['auc']` and `obsm['ln_ic50']` (GDSC
+    AUC and LN_IC50 as measured, NaN where none: what the screen's efficacy model predicts), `obs['split']` and
+    `uns['scdeal_screen']` (drugs, their keys, response kinds, line and class counts, and the drugs left out with
+    the reason)."""
     config = config or BulkPrepareConfig()
     wanted = screen_drugs(response, drugs)
     rows = response.assign(key=response["line"].map({x: line_key(x, cosmic) for x in response["line"].unique()}),
                            drug_key=response["drug"].map({d: normalise_name(d) for d in response["drug"].unique()}))
-    label, resp, auc, kinds = drug_columns(rows, wanted, config)
+    label, resp, measured, kinds = drug_columns(rows, wanted, config)
     bulk = matched_lines(expression, label.index, cosmic=cosmic, what="the response tables")
-    label, resp, auc = label.reindex(bulk.obs_names), resp.reindex(bulk.obs_names), auc.reindex(bulk.obs_names)
+    label, resp = label.reindex(bulk.obs_names), resp.reindex(bulk.obs_names)
+    measured = {name: frame.reindex(bulk.obs_names) for name, frame in measured.items()}
     n_pos, n_neg = (label == 1).sum(), (label == 0).sum()
     enough = (n_pos >= config.min_lines_per_class) & (n_neg >= config.min_lines_per_class)
     dropped = {wanted[k]: f"{int(n_pos[k])} sensitive / {int(n_neg[k])} resistant lines" for k in label.columns[~enough]}
     if not enough.any():
         raise InputError(f"No drug of the screen has {config.min_lines_per_class} sensitive and resistant cell lines "
                          "matched to the bulk expression: check the response tables, or lower --min_lines_per_class.")
-    label, resp, auc = label.loc[:, enough], resp.loc[:, enough], auc.loc[:, enough]
-    measured = label.notna().any(axis=1).to_numpy()
-    bulk, label, resp, auc = bulk[measured].copy(), label[measured], resp[measured], auc[measured]
+    label, resp = label.loc[:, enough], resp.loc[:, enough]
+    lines = label.notna().any(axis=1).to_numpy()
+    bulk, label, resp = bulk[lines].copy(), label[lines], resp[lines]
+    measured = {name: frame.loc[lines, enough] for name, frame in measured.items()}
     log_if_linear(bulk)
     kept = list(label.columns)
     bulk.obsm[keys.LABEL] = label.to_numpy(np.float32)
     bulk.obsm[keys.RESPONSE] = resp.to_numpy(np.float32)
-    bulk.obsm[keys.AUC] = auc.to_numpy(np.float32)
+    for name, frame in measured.items():
+        bulk.obsm[name] = frame.to_numpy(np.float32)
     bulk.obs[keys.SPLIT] = split_lines(bulk.n_obs, stratify=None, val_fraction=config.val_fraction,
                                        test_fraction=config.test_fraction, seed=config.seed)
     bulk.uns[keys.SCREEN] = {"drugs": [wanted[k] for k in kept], "drug_keys": kept, "response_kind": [kinds[k] for k in kept],

@@ -344,6 +344,10 @@ SCREEN_RANKING_COLUMNS = {  # column → (title, description, format or None, (m
                  "(0 none, 1 total), the sample's clusters weighted by their cells", "{:,.3f}", (0, 1)),
     "efficacy_sd": ("Efficacy SD", "spread of the efficacy over the efficacy model's bootstrap members (uncertainty)",
                     "{:,.3f}", None),
+    "vs_typical": ("vs typical line", "the drug's mean measured AUC over the bulk lines minus the sample's predicted "
+                   "AUC: above 0, predicted to hit this sample harder than it hits a typical line", "{:+,.3f}", None),
+    "ln_ic50": ("Predicted LN_IC50", "natural log of the predicted IC50 (µM), clusters weighted by their cells; "
+                "empty without GDSC LN_IC50 tables", "{:,.2f}", None),
     "responding": ("Cells responding", "% of cells in clusters whose predicted AUC is below --auc_threshold, "
                    "± its spread over the members", None, None),
     "efficacy_val_spearman": ("Model Spearman", "the efficacy model's Spearman with the drug's measured AUC on "
@@ -390,7 +394,7 @@ def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame
     write_mqc_table(out / f"{name}_ranking_mqc.tsv", Section(
         f"scdeal_screen_ranking_{sample}", f"Screen ranking: {sample}",
         f"Every drug of the screen applied to {sample}, ranked by efficacy: 1 − the GDSC AUC a ridge of measured AUC "
-        "predicts from each cluster's mean expression, weighted by the clusters' cells. AUC is on the screen's fixed "
+        "predicts from each cluster's pseudo-bulk profile, weighted by the clusters' cells. AUC is on the screen's fixed "
         "dose range, so efficacy compares drugs: 0.3 means about 30 % growth inhibition averaged over the range. "
         f"{listed_last}Beside it, the transferred ensemble's per-cell call and its trust verdict; give a drug a row "
         "of its own for its signature genes, the baseline comparison and an evaluation against labels."),

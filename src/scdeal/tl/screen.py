@@ -1,9 +1,10 @@
 """Rankings of a drug screen: which drugs hit which clusters of a sample, and how hard.
 
 Efficacy is on an absolute scale: each drug's GDSC AUC (1: no effect over the screen's dose range; lower kills more)
-predicted by the efficacy model (`scdeal.model.efficacy`) from each cluster's pseudo-bulk profile, the mean expression
-of its cells z-scored across the genes as a bulk line is. `efficacy` is 1 − AUC: the predicted mean growth
-inhibition over the dose range, comparable across drugs. A sample's figure is its clusters' weighted by their cells;
+predicted by the efficacy model (`scdeal.model.efficacy`) from each cluster's pseudo-bulk profile (its cells' counts
+summed, as a bulk assay of the cluster would measure them), given the bulk lines' distribution across genes.
+`efficacy` is 1 − AUC: the predicted mean growth inhibition over the dose range, comparable across drugs. The
+predicted LN_IC50 stands beside it. A sample's figure is its clusters' weighted by their cells;
 its uncertainty is the spread over the model's bootstrap members. Drugs are ranked by efficacy, per cluster and for
 the sample; a cluster's `contrast` is its efficacy minus the rest of the sample's. Beside it stays the transferred
 ensemble's probability-based call (mean probability, cells called sensitive with a Wilson 95 % interval, spread)
@@ -12,6 +13,7 @@ label.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +42,8 @@ SCREEN_HEADS: tuple[int, ...] = ()
 
 Z95 = 1.959964
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ScreenConfig:
@@ -58,14 +62,17 @@ class ScreenConfig:
 
 @dataclass
 class Efficacy:
-    """What the efficacy model says of one sample: predicted AUC per cluster (pseudo-bulk) and per cell."""
+    """What the efficacy model says of one sample: predicted AUC and LN_IC50 per cluster (pseudo-bulk) and per cell."""
 
     drugs: list[str]
     clusters: list[str]
     sizes: np.ndarray            # cells per cluster
     auc: np.ndarray              # (1 + members) × clusters × drugs: the full fit, then each bootstrap member
+    ln_ic50: np.ndarray          # the same for LN_IC50 (NaN: no LN_IC50 was given)
     cell_auc: np.ndarray         # cells × drugs, the full fit on each cell's own profile
+    cell_ln_ic50: np.ndarray     # the same for LN_IC50
     val_spearman: np.ndarray     # per drug: the model's Spearman with validation lines' AUC
+    typical_auc: np.ndarray      # per drug: its mean measured AUC over the bulk lines (the model's intercept)
     threshold: float             # predicted AUC below which a cluster responds
     alpha: float                 # the model's ridge penalty, chosen on validation lines
 
@@ -82,23 +89,60 @@ def cluster_order(codes: np.ndarray) -> list[str]:
 
 def sample_efficacy(cells, bulk: BulkData, genes: list[str], *, config: ScreenConfig, seed: int) -> Efficacy:
     """Fit the efficacy model on the bulk lines over `genes` (those the sample shares with the bulk model) and
-    predict every cluster's pseudo-bulk profile (mean log expression) and every cell."""
+    predict every cluster's pseudo-bulk profile and every cell, both given the bulk lines' distribution across
+    genes first."""
     model = fit_efficacy(bulk.expression(genes), bulk.auc, bulk.split, drugs=bulk.drugs, genes=genes,
-                         members=config.efficacy_members, seed=seed)
-    x = cells.X[:, gene_positions(list(cells.var_names), genes)]
+                         members=config.efficacy_members, seed=seed, ln_ic50=bulk.ln_ic50)
+    positions = gene_positions(list(cells.var_names), genes)
     codes = cells.obs[keys.CLUSTER].astype(str).to_numpy()
     clusters = cluster_order(codes)
-    profiles = np.vstack([np.asarray(x[codes == c].mean(0)).ravel() for c in clusters])
+    profiles = model.bulk_shaped(pseudo_bulk(cells, positions, codes=codes, clusters=clusters))
+    scale = cells.uns.get(keys.CLUSTER_INFO, {}).get("input_scale")
+    if scale == "scaled":
+        log.warning("the sample's expression is scaled per gene (no absolute level): its efficacy ranks drugs "
+                    "within the sample, but its level is that of an average bulk line")
+    cell_auc, cell_ln_ic50 = cell_predictions(model, cells.X[:, positions])
     return Efficacy(drugs=list(bulk.drugs), clusters=clusters, sizes=np.array([(codes == c).sum() for c in clusters]),
-                    auc=model.predict(profiles, members=True), cell_auc=cell_predictions(model, x),
-                    val_spearman=model.val_spearman, threshold=config.auc_threshold, alpha=model.alpha)
+                    auc=model.predict(profiles, members=True), ln_ic50=predicted_or_nan(model, profiles, "ln_ic50"),
+                    cell_auc=cell_auc, cell_ln_ic50=cell_ln_ic50, val_spearman=model.val_spearman,
+                    typical_auc=model.fits["auc"].mean[0], threshold=config.auc_threshold, alpha=model.alpha)
 
 
-def cell_predictions(model: EfficacyModel, x) -> np.ndarray:
-    """Cells × drugs predicted AUC, BLOCK cells at a time."""
-    blocks = [model.predict(x[rows].toarray() if sp.issparse(x) else np.asarray(x[rows]))
-              for rows in batch_slices(x.shape[0], BLOCK)]
-    return np.vstack(blocks).astype(np.float32) if blocks else np.zeros((0, len(model.drugs)), np.float32)
+def pseudo_bulk(cells, positions: np.ndarray, *, codes: np.ndarray, clusters: list[str]) -> np.ndarray:
+    """Clusters × genes (at `positions`) expression a bulk assay of each cluster would measure, up to its scale: the
+    cells' raw counts summed where the cluster step kept them, else their log-normalised expression returned to a
+    linear scale and summed (per-gene scaled input: the mean)."""
+    if "counts" in cells.layers:
+        x, linear = cells.layers["counts"][:, positions], True
+    else:
+        x, linear = cells.X[:, positions], cells.uns.get(keys.CLUSTER_INFO, {}).get("input_scale") != "scaled"
+    rows = []
+    for cluster in clusters:
+        block = x[codes == cluster]
+        if linear and "counts" not in cells.layers:
+            block = block.expm1() if sp.issparse(block) else np.expm1(np.asarray(block, np.float64))
+        rows.append(np.asarray(block.sum(0) if linear else block.mean(0), np.float64).ravel())
+    return np.vstack(rows)
+
+
+def predicted_or_nan(model: EfficacyModel, profiles: np.ndarray, response: str) -> np.ndarray:
+    """(1 + members) × rows × drugs of `response`, all NaN where the model has no fit of it."""
+    if response in model.fits:
+        return model.predict(profiles, members=True, response=response)
+    return np.full((len(model.fits["auc"].coef), len(profiles), len(model.drugs)), np.nan)
+
+
+def cell_predictions(model: EfficacyModel, x) -> tuple[np.ndarray, np.ndarray]:
+    """Cells × drugs predicted AUC and LN_IC50 (NaN without a fit), each cell's profile given the bulk lines'
+    distribution, BLOCK cells at a time."""
+    auc, ln_ic50 = [], []
+    for rows in batch_slices(x.shape[0], BLOCK):
+        shaped = model.bulk_shaped(x[rows].toarray() if sp.issparse(x) else np.asarray(x[rows]))
+        auc.append(model.predict(shaped))
+        ln_ic50.append(predicted_or_nan(model, shaped, "ln_ic50")[0])
+    shape = (0, len(model.drugs))
+    return (np.vstack(auc).astype(np.float32) if auc else np.zeros(shape, np.float32),
+            np.vstack(ln_ic50).astype(np.float32) if ln_ic50 else np.zeros(shape, np.float32))
 
 
 def drug_trust(result: TransferResult, config: ScreenConfig, cell_auc: np.ndarray) -> pd.DataFrame:
@@ -125,10 +169,12 @@ def annotate_screen(cells, result: TransferResult, efficacy: Efficacy) -> None:
     Sets the following fields:
         `obsm['prob_sensitive_screen']` and `obsm['prob_sensitive_screen_sd']` (cells × drugs data frames:
         ensemble mean and spread, one column per drug), `obsm['prob_sensitive_screen_direct']` (the
-        direct models, without transfer) and `obsm['auc_screen']` (each cell's predicted GDSC AUC).
+        direct models, without transfer), `obsm['auc_screen']` and `obsm['ln_ic50_screen']` (each cell's predicted
+        GDSC AUC and LN_IC50).
     """
     for key, values in ((keys.SCREEN_PROB, result.prob), (keys.SCREEN_PROB_SD, result.prob_sd),
-                        (keys.SCREEN_PROB_DIRECT, result.direct_prob), (keys.SCREEN_AUC, efficacy.cell_auc)):
+                        (keys.SCREEN_PROB_DIRECT, result.direct_prob), (keys.SCREEN_AUC, efficacy.cell_auc),
+                        (keys.SCREEN_LN_IC50, efficacy.cell_ln_ic50)):
         cells.obsm[key] = pd.DataFrame(values.astype(np.float32), index=cells.obs_names, columns=result.drugs)
 
 
@@ -189,9 +235,16 @@ def sample_ranking(member_probs: np.ndarray, efficacy: Efficacy, *, bulk_rate: n
     frame = pd.DataFrame({
         "drug": efficacy.drugs, "n_cells": int(efficacy.sizes.sum()), "auc": auc[0], "efficacy": 1 - auc[0],
         "efficacy_sd": spread(auc), "responding_fraction": responding[0], "responding_fraction_sd": spread(responding),
+        "typical_auc": efficacy.typical_auc, "vs_typical": efficacy.typical_auc - auc[0],
+        **ic50_columns(np.einsum("k,mkd->md", efficacy.weights, efficacy.ln_ic50)),
         "efficacy_val_spearman": efficacy.val_spearman,
         **call_summary(member_probs.mean(0), member_probs.std(0), drug_calls(member_probs), bulk_rate=bulk_rate)})
     return ranked(frame.merge(trust, on="drug", how="left"))
+
+
+def ic50_columns(ln_ic50: np.ndarray) -> dict[str, np.ndarray]:
+    """The predicted LN_IC50 of the full fit and its spread over the members ((1 + members) × drugs)."""
+    return {"ln_ic50": ln_ic50[0], "ln_ic50_sd": spread(ln_ic50)}
 
 
 def spread(values: np.ndarray) -> np.ndarray:
@@ -218,7 +271,7 @@ def cluster_ranking(member_probs: np.ndarray, efficacy: Efficacy, *, bulk_rate: 
         frame = pd.DataFrame({
             "drug": efficacy.drugs, "n_cells": int(rows.sum()), "auc": efficacy.auc[0, k],
             "efficacy": 1 - efficacy.auc[0, k], "efficacy_sd": spread(efficacy.auc[:, k]), "contrast": contrast[0],
-            "contrast_sd": spread(contrast),
+            "contrast_sd": spread(contrast), **ic50_columns(efficacy.ln_ic50[:, k]),
             "responding_members": np.where(np.isnan(efficacy.auc[0, k]), np.nan, responds.mean(0)),
             **call_summary(prob[rows], prob_sd[rows], calls[rows], bulk_rate=bulk_rate)})
         frames.append(ranked(frame).assign(**{keys.CLUSTER: cluster}))
