@@ -105,8 +105,9 @@ class ScreenRun:
         return self.columns[normalise_name(drug)]
 
 
-def run_screen(model: BulkModel, bulk: BulkData, cells, *, seed: int, what: str) -> ScreenRun:
-    """Screen `cells` on the CPU with the default transfer settings of `seed`."""
+def run_screen(model: BulkModel | None, bulk: BulkData, cells, *, seed: int, what: str) -> ScreenRun:
+    """Screen `cells` on the CPU with the default transfer settings of `seed` (`model`: a pretrained bulk model to
+    start from; None: the pipeline's default, each member fitting its own)."""
     started = time.time()
     outcome = scdeal.tl.screen(cells, bulk, model=model, config=TransferConfig(seed=seed), device="cpu", what=what)
     return ScreenRun(outcome.result, outcome.efficacy, outcome.trust,

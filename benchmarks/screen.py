@@ -195,11 +195,12 @@ def clusters_vs_labels(efficacy, cells, y: np.ndarray, *, d: int) -> float:
     return rank_correlation(1 - efficacy.auc[0, :, d], np.array(sensitive))
 
 
-def cell_evaluation(model, bulk: BulkData, partitions: dict, *, seed: int) -> list[dict]:
-    """The screen's AUROC and its references' for each labelled task, one screen per partition."""
+def cell_evaluation(bulk: BulkData, partitions: dict, *, seed: int) -> list[dict]:
+    """The screen's AUROC and its references' for each labelled task, one screen per partition (the pipeline's
+    default: no pretrained model)."""
     rows = []
     for name, (cells, tasks) in partitions.items():
-        run = run_screen(model, bulk, cells, seed=seed, what=name)
+        run = run_screen(None, bulk, cells, seed=seed, what=name)
         for task in tasks:
             y = (cells.obs[task.label_key].astype(str) == "sensitive").to_numpy().astype(int)
             d = run.column(task.drug)
@@ -297,8 +298,9 @@ def saved(path: Path) -> pd.DataFrame:
 
 def main() -> int:
     """Run the benchmark and write its report. The per-seed tables are rewritten after each seed, and a rerun resumes
-    from them: seeds already there are skipped (`--fresh` starts over). The deep model is pretrained for the seeds
-    whose cells are screened and the first `--deep-seeds`; the bulk figures of the others lack its context column."""
+    from them: seeds already there are skipped (`--fresh` starts over). The deep model is pretrained for the first
+    `--deep-seeds` (the bulk figures of the others lack its context column); the cells are screened as the pipeline
+    does by default, each member fitting its own bulk model."""
     parser = benchmark_parser(__doc__, "screen.md")
     parser.add_argument("--single", type=Path, default=ROOT / "benchmarks" / "results" / "accuracy_per_seed.tsv",
                         help="per-seed results of benchmarks/accuracy.py (the single-drug and logistic figures)")
@@ -317,7 +319,7 @@ def main() -> int:
                                                          saved(cell_path).to_dict("records"))
     done_bulk, done_cells = {r["seed"] for r in bulk_rows}, {r["seed"] for r in cell_rows}
     cell_seeds = [s for s in range(min(args.seeds, args.cell_seeds or args.seeds)) if s not in done_cells]
-    deep_seeds = set(range(args.seeds if args.deep_seeds is None else args.deep_seeds)) | set(cell_seeds)
+    deep_seeds = set(range(args.seeds if args.deep_seeds is None else args.deep_seeds))
     response = readers.read_responses([args.data / f for f in BINARY + IC50 + AUC])
     expression = readers.read_bulk_expression(args.data / "bulk" / "gdsc_expression_rowz.csv.gz")
     tissues = read_tissues(args.data / COSMIC_INFO)
@@ -338,7 +340,7 @@ def main() -> int:
             pd.DataFrame(bulk_rows).sort_values("seed").to_csv(bulk_path, sep="\t", index=False, float_format="%.4f")
             logging.info("seed %d bulk: %s", seed, {k: v for k, v in bulk_rows[-1].items() if "per_" in k})
         if seed in cell_seeds:
-            found = cell_evaluation(model, bulk, partitions, seed=seed)
+            found = cell_evaluation(bulk, partitions, seed=seed)
             cell_rows += pd.DataFrame(found).merge(accuracy, on=["partition", "drug", "seed"], how="left").to_dict("records")
             pd.DataFrame(cell_rows).to_csv(cell_path, sep="\t", index=False, float_format="%.4f")
             logging.info("seed %d cells: %s", seed, {r["drug"]: round(r["auroc"], 3) for r in found})
