@@ -332,7 +332,7 @@ def main() -> int:
         bulk = BulkData.from_anndata(prepare_screen(expression, response, config=BulkPrepareConfig(seed=seed)))
         started = time.time()
         model = scdeal.tl.pretrain(bulk, BulkConfig(seed=seed, predictor_hidden_dims=SCREEN_HEADS), device="cpu") \
-            if seed in deep_seeds else None
+            if seed in deep_seeds and seed not in done_bulk else None
         if seed not in done_bulk:
             bulk_rows.append({"seed": seed, "commit": commit(), "n_drugs": len(bulk.drugs),
                               "pretrain_seconds": time.time() - started if model else np.nan,

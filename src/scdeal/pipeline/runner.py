@@ -25,6 +25,7 @@ import json
 import logging
 import multiprocessing
 import multiprocessing.forkserver
+import multiprocessing.resource_tracker
 import os
 import shutil
 import signal
@@ -190,11 +191,13 @@ def start_task_server() -> None:
 def stop_task_server() -> None:
     """Stop the task server and reap it, so that the run's resource usage counts every task's (`/usr/bin/time`,
     a scheduler's accounting: the server has reaped its tasks). Python has no public call for it. The server is
-    killed rather than asked to exit: it holds no files, and unloading its libraries took ~1.3 s."""
+    killed rather than asked to exit: it holds no files, and unloading its libraries took ~1.3 s. The resource
+    tracker it started is stopped too, so that no process of the run outlives it."""
     server = multiprocessing.forkserver._forkserver
     if server._forkserver_pid is not None:
         os.kill(server._forkserver_pid, signal.SIGKILL)
     server._stop()
+    multiprocessing.resource_tracker._resource_tracker._stop()
 
 
 def run_task_process(argv: list[str], logfile: str) -> None:

@@ -111,18 +111,19 @@ def sample_efficacy(cells, bulk: BulkData, genes: list[str], *, config: ScreenCo
 def pseudo_bulk(cells, positions: np.ndarray, *, codes: np.ndarray, clusters: list[str]) -> np.ndarray:
     """Clusters × genes (at `positions`) expression a bulk assay of each cluster would measure, up to its scale: the
     cells' raw counts summed where the cluster step kept them, else their log-normalised expression returned to a
-    linear scale and summed (per-gene scaled input: the mean)."""
+    linear scale and summed. Per-gene scaled input has no linear scale: its clusters' mean."""
+    member = sp.csr_matrix((codes[None, :] == np.array(clusters)[:, None]).astype(np.float64))
     if "counts" in cells.layers:
-        x, linear = cells.layers["counts"][:, positions], True
-    else:
-        x, linear = cells.X[:, positions], cells.uns.get(keys.CLUSTER_INFO, {}).get("input_scale") != "scaled"
-    rows = []
-    for cluster in clusters:
-        block = x[codes == cluster]
-        if linear and "counts" not in cells.layers:
-            block = block.expm1() if sp.issparse(block) else np.expm1(np.asarray(block, np.float64))
-        rows.append(np.asarray(block.sum(0) if linear else block.mean(0), np.float64).ravel())
-    return np.vstack(rows)
+        return dense(member @ cells.layers["counts"][:, positions])
+    x = cells.X[:, positions]
+    if cells.uns.get(keys.CLUSTER_INFO, {}).get("input_scale") == "scaled":
+        return dense(member @ x) / np.asarray(member.sum(1))
+    return dense(member @ (x.expm1() if sp.issparse(x) else np.expm1(np.asarray(x, np.float64))))
+
+
+def dense(x) -> np.ndarray:
+    """`x` (a sparse or dense product) as a dense float64 array."""
+    return x.toarray() if sp.issparse(x) else np.asarray(x, np.float64)
 
 
 def predicted_or_nan(model: EfficacyModel, profiles: np.ndarray, response: str) -> np.ndarray:
