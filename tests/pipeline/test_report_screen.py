@@ -15,10 +15,12 @@ import yaml
 
 from conftest import ROOT
 from scdeal.pipeline.report import screen_bulk_report_files, screen_report_files
-from scdeal.tl.screen import Efficacy, cluster_ranking, sample_ranking
+from scdeal.tl.screen import Efficacy, Likeness, cluster_ranking, sample_ranking
 
 DRUGS = ["Erlotinib", "Gefitinib", "Cisplatin", "I-BET-762", "Nutlin-3a (-)"]
 WEAK = "Cisplatin"  # no measured AUC, so no efficacy: reported, not ranked
+
+LIKE = Likeness(best=0.62, lines_low=0.35, nearest=[("HCC827", 0.62), ("PC14", 0.6), ("H1975", 0.55)])
 
 
 def mqc_table(path: Path) -> tuple[dict, pd.DataFrame]:
@@ -46,7 +48,7 @@ def rankings():
     efficacy = Efficacy(drugs=DRUGS, clusters=["0", "1", "2"], sizes=np.array([40, 40, 40]), auc=auc,
                         ln_ic50=np.log(auc * 10), cell_auc=np.zeros((120, len(DRUGS))),
                         cell_ln_ic50=np.zeros((120, len(DRUGS))), val_spearman=np.full(len(DRUGS), 0.4),
-                        typical_auc=np.full(len(DRUGS), 0.85), threshold=0.8, alpha=1.0)
+                        typical_auc=np.full(len(DRUGS), 0.85), threshold=0.8, alpha=1.0, likeness=LIKE)
     sample = sample_ranking(members, efficacy, bulk_rate=rate, trust=trust)
     return cluster_ranking(members, efficacy, bulk_rate=rate, clusters=clusters), sample
 
@@ -68,7 +70,7 @@ def test_bulk_validation_table_lists_every_drug_best_first(tmp_path):
 
 def test_ranking_lists_ranked_drugs_then_the_unranked_ones(tmp_path, rankings):
     clusters, sample = rankings
-    screen_report_files(tmp_path, "pc9", cluster_ranking=clusters, sample_ranking=sample, top_drugs=20)
+    screen_report_files(tmp_path, "pc9", cluster_ranking=clusters, sample_ranking=sample, top_drugs=20, likeness=LIKE)
     config, table = mqc_table(tmp_path / "pc9_screen_ranking_mqc.tsv")
     assert config["id"] == "scdeal_screen_ranking_pc9" and "pc9" in config["section_name"]
     assert set(table["Drug"]) == set(DRUGS)
@@ -88,7 +90,7 @@ def test_ranking_lists_ranked_drugs_then_the_unranked_ones(tmp_path, rankings):
 
 def test_heatmap_shows_clusters_by_the_top_ranked_drugs(tmp_path, rankings):
     clusters, sample = rankings
-    screen_report_files(tmp_path, "pc9", cluster_ranking=clusters, sample_ranking=sample, top_drugs=3)
+    screen_report_files(tmp_path, "pc9", cluster_ranking=clusters, sample_ranking=sample, top_drugs=3, likeness=LIKE)
     heatmap = json.loads((tmp_path / "pc9_screen_heatmap_mqc.json").read_text())
     assert heatmap["plot_type"] == "heatmap" and heatmap["id"] == "scdeal_screen_heatmap_pc9"
     top = sample.loc[sample["ranked"]].sort_values("efficacy", ascending=False)["drug"].head(3).tolist()
@@ -104,7 +106,8 @@ def test_heatmap_shows_clusters_by_the_top_ranked_drugs(tmp_path, rankings):
 def test_files_and_sections_are_unique_per_sample(tmp_path, rankings):
     clusters, sample = rankings
     for name in ("s1", "s2"):
-        screen_report_files(tmp_path, name, cluster_ranking=clusters, sample_ranking=sample, top_drugs=20)
+        screen_report_files(tmp_path, name, cluster_ranking=clusters, sample_ranking=sample, top_drugs=20,
+                            likeness=LIKE)
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["s1_screen_heatmap_mqc.json", "s1_screen_ranking_mqc.tsv", "s2_screen_heatmap_mqc.json",
                      "s2_screen_ranking_mqc.tsv"]
@@ -117,7 +120,7 @@ def test_no_heatmap_without_a_ranked_drug(tmp_path, rankings):
     clusters, sample = rankings
     unranked = sample.assign(ranked=False, rank=pd.array([pd.NA] * len(sample), dtype="Int64"))
     screen_report_files(tmp_path, "s1", cluster_ranking=clusters.assign(ranked=False), sample_ranking=unranked,
-                        top_drugs=20)
+                        top_drugs=20, likeness=LIKE)
     assert not (tmp_path / "s1_screen_heatmap_mqc.json").exists()
     _, table = mqc_table(tmp_path / "s1_screen_ranking_mqc.tsv")
     assert set(table["rank"]) == {"not ranked"} and len(table) == len(DRUGS)
@@ -128,7 +131,7 @@ def test_multiqc_renders_the_screen_sections(tmp_path, rankings):
     clusters, sample = rankings
     data = tmp_path / "data"
     data.mkdir()
-    screen_report_files(data, "pc9", cluster_ranking=clusters, sample_ranking=sample, top_drugs=20)
+    screen_report_files(data, "pc9", cluster_ranking=clusters, sample_ranking=sample, top_drugs=20, likeness=LIKE)
     screen_bulk_report_files(data, pd.DataFrame({
         "drug": DRUGS, "response_kind": "binary", "n_lines": 300, "n_sensitive": 40,
         "val_auroc": [0.9, 0.8, 0.5, 0.7, 0.75], "test_auroc": [0.88, 0.79, 0.52, 0.71, 0.7],
@@ -150,8 +153,21 @@ def test_a_long_ranking_shows_the_best_ranked_drugs_and_points_to_the_full_table
     clusters, sample = rankings
     many = pd.concat([sample.assign(drug=sample["drug"] + f" #{k}", rank=sample["rank"] + 5 * k) for k in range(130)],
                      ignore_index=True)
-    screen_report_files(tmp_path, "big", cluster_ranking=clusters, sample_ranking=many, top_drugs=20)
+    screen_report_files(tmp_path, "big", cluster_ranking=clusters, sample_ranking=many, top_drugs=20, likeness=LIKE)
     config, table = mqc_table(tmp_path / "big_screen_ranking_mqc.tsv")
     assert len(table) == 100 and (table["rank"] != "not ranked").all()
     assert table["rank"].astype(int).is_monotonic_increasing
     assert "screen_ranking.tsv lists every drug (130 not ranked: no measured GDSC AUC" in config["description"]
+
+
+def test_a_sample_unlike_every_bulk_line_is_told_its_absolute_efficacy_is_an_extrapolation(tmp_path, rankings):
+    clusters, sample = rankings
+    screen_report_files(tmp_path, "like", cluster_ranking=clusters, sample_ranking=sample, top_drugs=20, likeness=LIKE)
+    like = mqc_table(tmp_path / "like_screen_ranking_mqc.tsv")[0]["description"]
+    assert "as like a bulk line as the lines are to one another" in like and "HCC827" in like
+    unlike = Likeness(best=0.30, lines_low=0.35, nearest=[("SUDHL16", 0.30), ("PL21", 0.30)])
+    screen_report_files(tmp_path, "unlike", cluster_ranking=clusters, sample_ranking=sample, top_drugs=20,
+                        likeness=unlike)
+    text = mqc_table(tmp_path / "unlike_screen_ranking_mqc.tsv")[0]["description"]
+    assert "unlike every bulk line" in text and "0.30" in text and "extrapolation" in text
+    assert unlike.summary()["like_a_bulk_line"] is False and LIKE.summary()["like_a_bulk_line"] is True

@@ -15,9 +15,10 @@ from scdeal.data.bulkdata import BulkData
 from scdeal.data.simulate import PANEL_DRUGS, SimParams, simulate_cluster_screen
 from scdeal.data.singlecell import ClusterConfig
 from scdeal.errors import InputError
+from scdeal.model.efficacy import fit_efficacy
 from scdeal.model.training import BulkConfig
 from scdeal.model.transfer import TransferConfig
-from scdeal.tl.screen import ScreenConfig, pseudo_bulk
+from scdeal.tl.screen import ScreenConfig, likeness, pseudo_bulk
 
 KILLER, BROAD, NOTHING = PANEL_DRUGS
 FAST_TRANSFER = TransferConfig(epochs=2, n_ensemble=2, source_epochs=3)
@@ -123,3 +124,17 @@ def test_a_pseudo_bulk_of_log_normalised_cells_sums_what_their_counts_sum():
     expected = np.vstack([counts.toarray()[codes == c].sum(0) for c in "abc"])
     np.testing.assert_allclose(pseudo_bulk(with_counts, positions, codes=codes, clusters=list("abc")), expected)
     np.testing.assert_allclose(pseudo_bulk(log_only, positions, codes=codes, clusters=list("abc")), expected, rtol=1e-5)
+
+
+def test_a_bulk_line_is_like_a_bulk_line_and_a_shuffled_profile_is_not(panel):
+    _, bulk, outcome = panel
+    genes = bulk.genes
+    model = fit_efficacy(bulk.expression(genes), bulk.auc, bulk.split, drugs=bulk.drugs, genes=genes, members=0,
+                         seed=0, line_names=list(bulk.adata.obs_names))
+    held_out = bulk.expression(genes)[bulk.split == "test"][:1]
+    assert likeness(model, held_out).like_a_line
+    shuffled = np.random.default_rng(0).permutation(held_out.ravel())[None, :]
+    unlike = likeness(model, shuffled)
+    assert not unlike.like_a_line and unlike.best < unlike.lines_low
+    assert len(unlike.nearest) == 5 and all(name in set(bulk.adata.obs_names) for name, _ in unlike.nearest)
+    assert outcome.efficacy.likeness.summary()["nearest_lines"]   # the screen records its sample's check

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scdeal.tl.screen import Efficacy, ScreenConfig, cluster_ranking, drug_trust, sample_ranking, wilson_interval
+from scdeal.tl.screen import Efficacy, Likeness, ScreenConfig, cluster_ranking, drug_trust, sample_ranking, wilson_interval
 
 DRUGS = ["Alpha", "Beta", "Gamma"]
 RATE = np.array([0.2, 0.2, 0.2])
@@ -34,7 +34,8 @@ def efficacy(auc: list[list[float]], *, members: int = 4, spread: float = 0.01) 
     return Efficacy(drugs=DRUGS, clusters=["0", "1"], sizes=np.array([60, 40]), auc=stacked,
                     ln_ic50=np.full_like(stacked, np.nan), cell_auc=np.zeros((100, 3)),
                     cell_ln_ic50=np.full((100, 3), np.nan), val_spearman=np.array([0.5, 0.4, 0.3]),
-                    typical_auc=np.array([0.8, 0.8, 0.9]), threshold=0.8, alpha=1.0)
+                    typical_auc=np.array([0.8, 0.8, 0.9]), threshold=0.8, alpha=1.0,
+                    likeness=Likeness(best=0.6, lines_low=0.35, nearest=[("L1", 0.6)]))
 
 
 def trust() -> pd.DataFrame:

@@ -61,6 +61,19 @@ class EfficacyModel:
     lines: np.ndarray            # training lines × genes, model features
     reference: np.ndarray        # the training lines' profiles (z-scored across genes), sorted, averaged
     fits: dict[str, ResponseFit]
+    line_names: list[str]        # the training lines, in the rows of `lines`
+
+    def line_correlations(self, profiles) -> np.ndarray:
+        """Rows × training lines: the correlation of each profile's model features with each line's (across genes)."""
+        return standardised_rows(self.features(profiles)) @ standardised_rows(self.lines).T / len(self.genes)
+
+    def nearest_line_correlations(self) -> np.ndarray:
+        """Per training line, its correlation with the most similar other line: how like some line a profile of
+        the bulk platform is."""
+        lines = standardised_rows(self.lines)
+        similarity = lines @ lines.T / len(self.genes)
+        np.fill_diagonal(similarity, -np.inf)
+        return similarity.max(1)
 
     @property
     def alpha(self) -> float:
@@ -89,6 +102,13 @@ class EfficacyModel:
         out = kernel @ fit.coef[0] + fit.mean[0] if not members else \
             np.einsum("rl,mld->mrd", kernel, fit.coef) + fit.mean[:, None, :]
         return np.clip(out, *fit.bounds) if fit.bounds else out
+
+
+def standardised_rows(x: np.ndarray) -> np.ndarray:
+    """Rows centred and scaled to unit standard deviation (float64)."""
+    x = np.asarray(x, np.float64)
+    sd = x.std(1, keepdims=True)
+    return (x - x.mean(1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
 
 
 def match_quantiles(profiles, reference: np.ndarray) -> np.ndarray:
@@ -146,10 +166,12 @@ def choose_alpha(eigen_train, kernel_val: np.ndarray, *, y_train: np.ndarray, y_
 
 
 def fit_efficacy(expression: np.ndarray, auc: np.ndarray, split: np.ndarray, *, drugs: list[str], genes: list[str],
-                 members: int, seed: int, ln_ic50: np.ndarray | None = None) -> EfficacyModel:
+                 members: int, seed: int, ln_ic50: np.ndarray | None = None,
+                 line_names: list[str] | None = None) -> EfficacyModel:
     """Fit the response model on lines × genes `expression` (log scale) and lines × drugs `auc` (and `ln_ic50`
     where given; NaN unmeasured): each response's penalty chosen on the `val` lines of `split`, then the full fit
-    and `members` bootstrap fits on every line but the `test` ones."""
+    and `members` bootstrap fits on every line but the `test` ones. `line_names`: the lines' names (default: their
+    row numbers)."""
     responses = {"auc": auc, **({"ln_ic50": ln_ic50} if ln_ic50 is not None and np.isfinite(ln_ic50).any() else {})}
     train, val, fit = split == "train", split == "val", split != "test"
     x_train, stats = model_features(expression[train])
@@ -172,8 +194,9 @@ def fit_efficacy(expression: np.ndarray, auc: np.ndarray, split: np.ndarray, *, 
     fits = {name: ResponseFit(coef=np.stack(coefs[name]), mean=np.stack(means[name]), alpha=chosen[name][0],
                               val_spearman=chosen[name][1], bounds=RESPONSES[name]) for name in responses}
     reference = np.sort(row_standardise(expression[fit]), axis=1).mean(0)
+    names = np.asarray(line_names if line_names is not None else [str(i) for i in range(len(split))])[fit]
     return EfficacyModel(drugs=list(drugs), genes=list(genes), gene_mean=stats[0], gene_sd=stats[1], lines=x,
-                         reference=reference, fits=fits)
+                         reference=reference, fits=fits, line_names=[str(n) for n in names])
 
 
 def scatter_rows(coef: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:

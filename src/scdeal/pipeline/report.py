@@ -18,6 +18,7 @@ import pandas as pd
 
 from ..data import keys
 from ..data.writers import atomic_path, write_text, write_tsv
+from ..tl.screen import LIKE_A_LINE_PERCENTILE, Likeness
 
 __all__ = ["Section", "bulk_report_files", "cluster_report_files", "evaluation_report_files", "explain_report_files",
            "screen_bulk_report_files", "screen_report_files", "transfer_report_files"]
@@ -363,16 +364,29 @@ SCREEN_RANKING_COLUMNS = {  # column → (title, description, format or None, (m
 }
 
 
+def absolute_level_note(likeness: Likeness) -> str:
+    """What the report says of the efficacy's absolute level, from the sample's likeness to the bulk lines."""
+    nearest = ", ".join(name for name, _ in likeness.nearest[:3])
+    if likeness.like_a_line:
+        return (f"The sample's pseudo-bulk is as like a bulk line as the lines are to one another (correlation "
+                f"{likeness.best:.2f}; nearest: {nearest}). ")
+    return (f"<b>The sample's pseudo-bulk is unlike every bulk line</b> (best correlation {likeness.best:.2f}, where "
+            f"{100 - LIKE_A_LINE_PERCENTILE} % of the lines have a line at {likeness.lines_low:.2f} or closer; nearest: "
+            f"{nearest}): the absolute "
+            "efficacy is an extrapolation across platforms. Compare drugs and clusters within the sample, and read "
+            "'vs typical line' with care. ")
+
+
 def percent(value: float) -> str:
     """A fraction as a whole percentage: 0.342 → '34'."""
     return f"{100 * value:.0f}"
 
 
 def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame, sample_ranking: pd.DataFrame,
-                        top_drugs: int) -> None:
-    """The screen of one sample: the drug ranking table (`sample_ranking`, scdeal.tl.screen.sample_ranking) and
-    the clusters × drugs heatmap of efficacy (`cluster_ranking`, scdeal.tl.screen.cluster_ranking) of the
-    `top_drugs` best ranked drugs."""
+                        top_drugs: int, likeness: Likeness) -> None:
+    """The screen of one sample: the drug ranking table (`sample_ranking`, scdeal.tl.screen.sample_ranking), with
+    the check of the efficacy's absolute level (`likeness`), and the clusters × drugs heatmap of efficacy
+    (`cluster_ranking`, scdeal.tl.screen.cluster_ranking) of the `top_drugs` best ranked drugs."""
     name = run_name(sample, "screen")
     ranking = sample_ranking.sort_values(["ranked", "rank"], ascending=[False, True], na_position="last", kind="stable")
     unranked = int((~ranking["ranked"].astype(bool)).sum())
@@ -394,10 +408,11 @@ def screen_report_files(out: Path, sample: str, *, cluster_ranking: pd.DataFrame
     write_mqc_table(out / f"{name}_ranking_mqc.tsv", Section(
         f"scdeal_screen_ranking_{sample}", f"Screen ranking: {sample}",
         f"Every drug of the screen applied to {sample}, ranked by efficacy: 1 − the GDSC AUC a ridge of measured AUC "
-        "predicts from each cluster's pseudo-bulk profile, weighted by the clusters' cells. AUC is on the screen's fixed "
-        "dose range, so efficacy compares drugs: 0.3 means about 30 % growth inhibition averaged over the range. "
-        f"{listed_last}Beside it, the transferred ensemble's per-cell call and its trust verdict; give a drug a row "
-        "of its own for its signature genes, the baseline comparison and an evaluation against labels."),
+        "predicts from each cluster's pseudo-bulk profile, weighted by the clusters' cells. AUC is on the screen's "
+        "fixed dose range, so efficacy compares drugs: 0.3 means about 30 % growth inhibition averaged over the "
+        f"range. {absolute_level_note(likeness)}{listed_last}Beside it, the transferred ensemble's per-cell call and "
+        "its trust verdict; give a drug a row of its own for its signature genes, the baseline comparison and an "
+        "evaluation against labels."),
         table, extra=table_headers(columns, col1="Drug"))
     screen_heatmap(out / f"{name}_heatmap_mqc.json", sample, cluster_ranking=cluster_ranking,
                    drugs=ranking.loc[ranking["ranked"], "drug"].head(top_drugs).tolist())

@@ -29,8 +29,8 @@ from ..model.transfer import TransferResult
 from .predictions import call_labels, otsu_threshold
 from .trust import MIN_BULK_AUROC, trust_diagnostic
 
-__all__ = ["SCREEN_HEADS", "Efficacy", "ScreenConfig", "annotate_screen", "cluster_ranking", "drug_calls", "drug_trust",
-           "probability_table", "sample_efficacy", "sample_ranking", "wilson_interval"]
+__all__ = ["SCREEN_HEADS", "Efficacy", "Likeness", "ScreenConfig", "annotate_screen", "cluster_ranking", "drug_calls",
+           "drug_trust", "likeness", "probability_table", "sample_efficacy", "sample_ranking", "wilson_interval"]
 
 TRUST_COLUMNS = ("bulk_val_auroc_genes_used", "members_sign_agreement", "members_lowest_spearman",
                  "members_mean_spearman", "members_reset_to_source", "spearman_transfer_vs_direct",
@@ -41,6 +41,9 @@ TRUST_COLUMNS = ("bulk_val_auroc_genes_used", "members_sign_agreement", "members
 SCREEN_HEADS: tuple[int, ...] = ()
 
 Z95 = 1.959964
+LIKE_A_LINE_PERCENTILE = 5   # a profile is like a bulk line when its nearest line is as close as this percentile of
+                             # the lines' own nearest-line correlations, or closer
+NEAREST_SHOWN = 5            # the bulk lines most like the sample, listed in the summary
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,37 @@ class ScreenConfig:
     top_drugs: int = setting(20, "best ranked drugs shown in the report's clusters × drugs heatmap", minimum=1)
 
 
+@dataclass(frozen=True)
+class Likeness:
+    """How like a bulk line the sample's pseudo-bulk is, the label-free check of the efficacy's absolute level: the
+    model reads a profile unlike every line by extrapolation (on PC9, the platform gap left its pseudo-bulk nearest
+    to lymphoma lines, at 0.30, below nearly every line's own nearest neighbour)."""
+
+    best: float                  # the sample's correlation with its most similar training line
+    lines_low: float             # the LIKE_A_LINE_PERCENTILE of the lines' correlations with their nearest line
+    nearest: list[tuple[str, float]]
+
+    @property
+    def like_a_line(self) -> bool:
+        """Whether the sample is as close to some bulk line as bulk lines are to one another."""
+        return self.best >= self.lines_low
+
+    def summary(self) -> dict:
+        """The check as the screen's summary records it."""
+        return {"like_a_bulk_line": self.like_a_line, "best_line_correlation": round(self.best, 4),
+                f"lines_nearest_correlation_p{LIKE_A_LINE_PERCENTILE}": round(self.lines_low, 4),
+                "nearest_lines": {name: round(r, 4) for name, r in self.nearest}}
+
+
+def likeness(model: EfficacyModel, profile: np.ndarray) -> Likeness:
+    """The Likeness of one bulk-shaped profile (1 × genes)."""
+    correlations = model.line_correlations(profile)[0]
+    order = np.argsort(-correlations)[:NEAREST_SHOWN]
+    return Likeness(best=float(correlations[order[0]]),
+                    lines_low=float(np.percentile(model.nearest_line_correlations(), LIKE_A_LINE_PERCENTILE)),
+                    nearest=[(model.line_names[i], float(correlations[i])) for i in order])
+
+
 @dataclass
 class Efficacy:
     """What the efficacy model says of one sample: predicted AUC and LN_IC50 per cluster (pseudo-bulk) and per cell."""
@@ -75,6 +109,7 @@ class Efficacy:
     typical_auc: np.ndarray      # per drug: its mean measured AUC over the bulk lines (the model's intercept)
     threshold: float             # predicted AUC below which a cluster responds
     alpha: float                 # the model's ridge penalty, chosen on validation lines
+    likeness: Likeness           # how like a bulk line the whole sample's pseudo-bulk is
 
     @property
     def weights(self) -> np.ndarray:
@@ -92,20 +127,27 @@ def sample_efficacy(cells, bulk: BulkData, genes: list[str], *, config: ScreenCo
     predict every cluster's pseudo-bulk profile and every cell, both given the bulk lines' distribution across
     genes first."""
     model = fit_efficacy(bulk.expression(genes), bulk.auc, bulk.split, drugs=bulk.drugs, genes=genes,
-                         members=config.efficacy_members, seed=seed, ln_ic50=bulk.ln_ic50)
+                         members=config.efficacy_members, seed=seed, ln_ic50=bulk.ln_ic50,
+                         line_names=list(bulk.adata.obs_names))
     positions = gene_positions(list(cells.var_names), genes)
     codes = cells.obs[keys.CLUSTER].astype(str).to_numpy()
     clusters = cluster_order(codes)
-    profiles = model.bulk_shaped(pseudo_bulk(cells, positions, codes=codes, clusters=clusters))
-    scale = cells.uns.get(keys.CLUSTER_INFO, {}).get("input_scale")
-    if scale == "scaled":
+    summed = pseudo_bulk(cells, positions, codes=codes, clusters=clusters)
+    profiles = model.bulk_shaped(summed)
+    check = likeness(model, model.bulk_shaped(summed.sum(0, keepdims=True)))
+    if cells.uns.get(keys.CLUSTER_INFO, {}).get("input_scale") == "scaled":
         log.warning("the sample's expression is scaled per gene (no absolute level): its efficacy ranks drugs "
                     "within the sample, but its level is that of an average bulk line")
+    elif not check.like_a_line:
+        log.warning("the sample's pseudo-bulk is unlike every bulk line (best correlation %.2f, where %d %% of the "
+                    "lines have a line at %.2f or closer): its efficacy's absolute level is an extrapolation; compare "
+                    "drugs and clusters within the sample", check.best, 100 - LIKE_A_LINE_PERCENTILE, check.lines_low)
     cell_auc, cell_ln_ic50 = cell_predictions(model, cells.X[:, positions])
     return Efficacy(drugs=list(bulk.drugs), clusters=clusters, sizes=np.array([(codes == c).sum() for c in clusters]),
                     auc=model.predict(profiles, members=True), ln_ic50=predicted_or_nan(model, profiles, "ln_ic50"),
                     cell_auc=cell_auc, cell_ln_ic50=cell_ln_ic50, val_spearman=model.val_spearman,
-                    typical_auc=model.fits["auc"].mean[0], threshold=config.auc_threshold, alpha=model.alpha)
+                    typical_auc=model.fits["auc"].mean[0], threshold=config.auc_threshold, alpha=model.alpha,
+                    likeness=check)
 
 
 def pseudo_bulk(cells, positions: np.ndarray, *, codes: np.ndarray, clusters: list[str]) -> np.ndarray:

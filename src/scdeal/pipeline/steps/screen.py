@@ -49,7 +49,7 @@ def body(args: argparse.Namespace) -> None:
     summary = {"sample": args.sample, "n_cells": int(cells.n_obs), "n_drugs": len(result.drugs),
                "n_ranked": int(ranking["ranked"].sum()), "n_genes_used": len(result.genes),
                "n_clusters": int(cells.obs[keys.CLUSTER].nunique()), "efficacy_alpha": outcome.efficacy.alpha,
-               "auc_threshold": screen_cfg.auc_threshold,
+               "auc_threshold": screen_cfg.auc_threshold, "absolute_level": outcome.efficacy.likeness.summary(),
                "top_drugs": ranking.loc[ranking["ranked"], "drug"].head(screen_cfg.top_drugs).tolist(),
                "provenance": meta}
     out = Path(args.outdir)
@@ -61,7 +61,7 @@ def body(args: argparse.Namespace) -> None:
     write_json(out / "screen_summary.json", summary)
     write_h5ad(out / f"{args.sample}_screen.h5ad", cells)
     screen_report_files(out, args.sample, cluster_ranking=outcome.cluster_ranking, sample_ranking=ranking,
-                        top_drugs=screen_cfg.top_drugs)
+                        top_drugs=screen_cfg.top_drugs, likeness=outcome.efficacy.likeness)
 
 
 def main(argv: list[str] | None = None) -> int:
