@@ -67,7 +67,7 @@ class ScreenConfig:
 class Likeness:
     """How like a bulk line the sample's pseudo-bulk is, the label-free check of the efficacy's absolute level: the
     model reads a profile unlike every line by extrapolation (on PC9, the platform gap left its pseudo-bulk nearest
-    to lymphoma lines, at 0.30, below nearly every line's own nearest neighbour)."""
+    to blood-cancer lines, at 0.30, below nearly every line's own nearest neighbour)."""
 
     best: float                  # the sample's correlation with its most similar training line
     lines_low: float             # the LIKE_A_LINE_PERCENTILE of the lines' correlations with their nearest line
