@@ -142,7 +142,9 @@ def embed_and_cluster(adata: ad.AnnData, p: ClusterConfig) -> None:
     neighbors(adata, k, p.seed)
     sc.tl.leiden(adata, resolution=p.resolution, key_added=CLUSTER, flavor="igraph", n_iterations=2,
                  directed=False, random_state=p.seed)
+    graph = adata.obsp["connectivities"].copy()  # umap-learn drops the edges below max / epochs in place
     sc.tl.umap(adata, random_state=p.seed, init_pos=umap_init(adata.obsm["X_pca"]), maxiter=UMAP_EPOCHS)
+    adata.obsp["connectivities"] = graph
 
 
 def neighbors(adata: ad.AnnData, k: int, seed: int) -> None:
