@@ -82,7 +82,7 @@ class Likeness:
         """The check as the screen's summary records it."""
         return {"like_a_bulk_line": self.like_a_line, "best_line_correlation": round(self.best, 4),
                 f"lines_nearest_correlation_p{LIKE_A_LINE_PERCENTILE}": round(self.lines_low, 4),
-                "nearest_lines": {name: round(r, 4) for name, r in self.nearest}}
+                "nearest_lines": [{"line": name, "correlation": round(r, 4)} for name, r in self.nearest]}
 
 
 def likeness(model: EfficacyModel, profile: np.ndarray) -> Likeness:
