@@ -65,12 +65,12 @@ class EfficacyModel:
 
     def line_correlations(self, profiles) -> np.ndarray:
         """Rows × training lines: the correlation of each profile's model features with each line's (across genes)."""
-        return standardised_rows(self.features(profiles)) @ standardised_rows(self.lines).T / len(self.genes)
+        return row_standardise(self.features(profiles)) @ row_standardise(self.lines).T / len(self.genes)
 
     def nearest_line_correlations(self) -> np.ndarray:
         """Per training line, its correlation with the most similar other line: how like some line a profile of
         the bulk platform is."""
-        lines = standardised_rows(self.lines)
+        lines = row_standardise(self.lines)
         similarity = lines @ lines.T / len(self.genes)
         np.fill_diagonal(similarity, -np.inf)
         return similarity.max(1)
@@ -102,13 +102,6 @@ class EfficacyModel:
         out = kernel @ fit.coef[0] + fit.mean[0] if not members else \
             np.einsum("rl,mld->mrd", kernel, fit.coef) + fit.mean[:, None, :]
         return np.clip(out, *fit.bounds) if fit.bounds else out
-
-
-def standardised_rows(x: np.ndarray) -> np.ndarray:
-    """Rows centred and scaled to unit standard deviation (float64)."""
-    x = np.asarray(x, np.float64)
-    sd = x.std(1, keepdims=True)
-    return (x - x.mean(1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
 
 
 def match_quantiles(profiles, reference: np.ndarray) -> np.ndarray:
