@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anndata as ad
@@ -18,7 +19,7 @@ import pytest
 import scdeal
 from conftest import ROOT
 from scdeal.pipeline.config import schema_defaults
-from scdeal.pipeline.runner import build_tasks, task_fingerprint
+from scdeal.pipeline.runner import build_tasks, run_task_target, task_fingerprint
 from scdeal.pipeline.samplesheet import Row
 from test_nextflow_static import glob_regex
 
@@ -390,3 +391,12 @@ def test_failures_by_cause(tmp_path, monkeypatch, code, stops):
     status = {t.name: t.status for t in tasks}
     assert status["a"] == "failed" and status["a2"] in ("skipped (upstream failed)", "not run (run stopped)")
     assert (status["b"], status["b2"]) == (("not run (run stopped)",) * 2 if stops else ("done", "done"))
+
+
+def test_tasks_side_by_side_read_their_own_exit_status():
+    """Processes started and joined from several threads at once: starting one polls the others' exit statuses
+    (multiprocessing's `_cleanup`), which raced a join reading the same pipe and read 255 for a task that had
+    exited 0. Every one of them must report 0."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        codes = list(pool.map(lambda _: run_task_target(os.getpid, ()), range(200)))
+    assert codes == [0] * 200

@@ -24,6 +24,7 @@ import hashlib
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
 import multiprocessing.forkserver
 import multiprocessing.resource_tracker
 import os
@@ -60,6 +61,7 @@ PROCESS = {step: f"SCDEAL_{step.upper()}" for step in STEPS}  # Nextflow's proce
 PAIR_FAILURES = frozenset({EXIT_DATA_ERROR, *range(130, 146), 104, 175})
 STOPPED = "not run (run stopped)"
 TASK_PROCESSES = multiprocessing.get_context("forkserver")
+PROCESS_STATUS_LOCK = threading.Lock()
 
 
 @dataclass
@@ -210,6 +212,20 @@ def run_task_process(argv: list[str], logfile: str) -> None:
     sys.exit(main(argv))
 
 
+def run_task_target(target, args: tuple, name: str | None = None) -> int:
+    """Run `target(*args)` in a process forked by the task server; its exit status, as a shell's. The runner's
+    threads call this side by side. Starting a process reads the exit status of every other finished one
+    (multiprocessing's `_cleanup`) from the same pipe a join reads, and the loser of that race reads 255: so
+    starts and reads hold one lock, and only the wait for the process to end runs outside it."""
+    process = TASK_PROCESSES.Process(target=target, args=args, name=name)
+    with PROCESS_STATUS_LOCK:
+        process.start()
+    multiprocessing.connection.wait([process.sentinel])
+    with PROCESS_STATUS_LOCK:
+        process.join()
+    return process.exitcode if process.exitcode >= 0 else 128 - process.exitcode
+
+
 def execute(task: Task, threads: int, logdir: Path) -> int:
     """Run one step into a staging folder, then move its files into place and stamp it. The exit status is a
     shell's: 128 + N for a process killed by signal N (137: killed, as for memory)."""
@@ -220,10 +236,7 @@ def execute(task: Task, threads: int, logdir: Path) -> int:
     logfile = log_path(logdir, task)
     start = time.time()
     logfile.write_text("$ " + " ".join([sys.executable, "-m", "scdeal.pipeline.cli", *argv]) + "\n")
-    process = TASK_PROCESSES.Process(target=run_task_process, args=(argv, str(logfile)), name=task.name)
-    process.start()
-    process.join()
-    code = process.exitcode if process.exitcode >= 0 else 128 - process.exitcode
+    code = run_task_target(run_task_process, (argv, str(logfile)), name=task.name)
     task.seconds = time.time() - start
     if code == 0:
         task.outdir.mkdir(parents=True, exist_ok=True)
