@@ -17,10 +17,10 @@ from scdeal.data.simulate import TRAP_DRUGS, simulate_orientation_trap
 from scdeal.data.singlecell import ClusterConfig, preprocess_and_cluster
 from scdeal.errors import InputError
 from scdeal.model.metrics import column_aurocs
-from scdeal.model.networks import masked_bce
-from scdeal.model.orientation import rank_correlation
+from scdeal.model.networks import Head, masked_bce, response_terms
+from scdeal.model.orientation import anchor_loss, rank_correlation
 from scdeal.model.training import BulkConfig, class_weight, load_checkpoint, pretrain_bulk, save_checkpoint
-from scdeal.model.transfer import TransferConfig, transfer
+from scdeal.model.transfer import TransferConfig, drug_head, transfer, transfer_loss
 from scdeal.tl.screen import SCREEN_HEADS, ScreenConfig, drug_trust
 
 
@@ -124,3 +124,26 @@ def test_masked_loss_and_class_weights_ignore_unmeasured_pairs():
     changed[0, 1] = -50.0                       # the unmeasured pair does not count
     assert masked_bce(logits, label, torch.ones(2)) == masked_bce(changed, label, torch.ones(2))
     np.testing.assert_allclose(class_weight(label.numpy(), "weight"), [2.0, 1.0])
+
+
+def test_each_drug_of_a_panel_trains_as_it_would_alone():
+    """The transfer's loss pulls each drug's head as a run of that drug alone does, whatever the panel's size:
+    the drug terms are sums over drugs, so the shared MMD and cluster terms do not outweigh a drug of a large
+    screen (as means, a 534-drug screen turned PC9's erlotinib call to chance)."""
+    torch.manual_seed(0)
+    classifier, regressor = Head(8, (), dropout=0.0, n_out=3), Head(8, (), dropout=0.0, n_out=3)
+    zb, zc = torch.randn(32, 8), torch.randn(40, 8)
+    label, response, teacher = (torch.rand(32, 3) > 0.5).float(), torch.randn(32, 3), torch.randn(40, 3)
+    shared = {"mmd": torch.tensor(0.7), "cluster": torch.tensor(0.2)}
+
+    def head_gradients(cls: Head, reg: Head, columns: slice, row: int) -> torch.Tensor:
+        bulk_terms = response_terms(cls, reg, zb, label=label[:, columns], response=response[:, columns],
+                                    pos_weight=torch.ones(cls.out.out_features), w_response=1.0)
+        terms = {**shared, "anchor": anchor_loss(cls(zc), teacher[:, columns])}
+        loss = transfer_loss(bulk_terms, terms, cfg=TransferConfig(), n_drugs=cls.out.out_features, w_response=1.0)
+        grads = torch.autograd.grad(loss, [cls.out.weight, reg.out.weight])
+        return torch.cat([g[row] for g in grads])
+
+    in_panel = head_gradients(classifier, regressor, slice(0, 3), row=1)
+    alone = head_gradients(drug_head(classifier, 1), drug_head(regressor, 1), slice(1, 2), row=0)
+    torch.testing.assert_close(in_panel, alone)

@@ -13,11 +13,14 @@ Each ensemble member:
    source` name it the source). Members that share no weights disagree where the bulk evidence leaves the
    call open; members copied from one pretrained model share its errors;
 3. transfers with
-       loss = w_bulk · [BCE(P(E_b(x_b)), y_b) + w_response · MSE(R(E_b(x_b)), r_b)]
+       loss = D · w_bulk · [BCE(P(E_b(x_b)), y_b) + w_response · MSE(R(E_b(x_b)), r_b)]
+              + D · w_anchor · mean over drugs of (1 − corr(P_d(E_c(x_c)), A_d(x_c)))
               + w_mmd · MMD(E_b(x_b'), E_c(x_c)) + w_cluster · L_cluster(E_c(x_c))
-              + w_anchor · mean over drugs of (1 − corr(P_d(E_c(x_c)), A_d(x_c)))
-   where the bulk terms count the measured (line, drug) pairs only, each drug's classes weighted on their
-   own, x_b' are bulk lines drawn in the cells' estimated class mix (`--mmd_class_mix estimated`, one drug
+   for D drugs, where the bulk terms count the measured (line, drug) pairs only, each drug's classes weighted
+   on their own. The drug terms are sums over drugs, so each drug weighs against the shared MMD and cluster
+   terms as in a run of that drug alone (as means, the shared terms outweighed each drug of a 534-drug screen
+   534-fold, and PC9's erlotinib call fell from the single-drug run's 0.54 to chance). x_b' are bulk lines
+   drawn in the cells' estimated class mix (`--mmd_class_mix estimated`, one drug
    only) and A_d is the member's anchor for drug d: by default its bulk lines' signature (sensitive minus
    resistant mean profile, `signature.py`) scored on each cell's own profile, else its direct model. A deep
    model can rank bulk lines well and still point either way on cells; the signature has no weights to
@@ -67,7 +70,7 @@ from .training import BulkConfig, BulkModel, build_networks, class_weight, train
 
 __all__ = ["THRESHOLD_RULES", "AnchorLevel", "AnchorTo", "Calibration", "DrugResult", "MemberBulk", "MemberInit",
            "MmdClassMix", "ThresholdRule", "TransferConfig", "TransferResult", "calibrated", "check_transfer_config",
-           "platt_scaling", "sigmoid", "transfer"]
+           "drug_head", "platt_scaling", "sigmoid", "transfer", "transfer_loss"]
 
 log = logging.getLogger(__name__)
 ThresholdRule = Literal["otsu", "fixed", "bulk_prevalence"]
@@ -546,6 +549,7 @@ def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: 
     gen = torch.Generator().manual_seed(seed)
     batch = min(cfg.batch_size, features.n)
     n_clusters = int(clusters.max()) + 1
+    n_drugs = teacher.shape[1]
     settling = cfg.settled < 1
     probe = features.batch(np.sort(np.random.default_rng(seed).permutation(features.n)[:PROBE_CELLS]), device) \
         if settling else None
@@ -570,8 +574,7 @@ def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: 
                          "mmd": mmd(zm, zc), "cluster": cluster_loss(zc, clusters[on_device], n_clusters),
                          "anchor": anchor_term(pred(zc), teacher[on_device], clusters[on_device], n_clusters=n_clusters,
                                                level=cfg.anchor_level)}
-            loss = (cfg.w_bulk * weighted_response_loss(bulk_terms, w_response) + cfg.w_mmd * terms["mmd"]
-                    + cfg.w_cluster * terms["cluster"] + cfg.w_anchor * terms["anchor"])
+            loss = transfer_loss(bulk_terms, terms, cfg=cfg, n_drugs=n_drugs, w_response=w_response)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -593,6 +596,15 @@ def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: 
         log.info("transfer seed %d: %d of %d epochs; last %s", seed, len(curve), cfg.epochs,
                  {k: round(v, 4) for k, v in curve[-1].items() if k != "stage"})
     return curve
+
+
+def transfer_loss(bulk_terms: dict[str, torch.Tensor], terms: dict[str, torch.Tensor], *, cfg: TransferConfig,
+                  n_drugs: int, w_response: float) -> torch.Tensor:
+    """The transfer's loss (step 3 above). The bulk and anchor terms are means over drugs; times the number of
+    drugs they are sums, so that each drug's terms weigh against the shared MMD and cluster terms as they do in a
+    run of that drug alone."""
+    return (n_drugs * cfg.w_bulk * weighted_response_loss(bulk_terms, w_response) + cfg.w_mmd * terms["mmd"]
+            + cfg.w_cluster * terms["cluster"] + n_drugs * cfg.w_anchor * terms["anchor"])
 
 
 @torch.no_grad()
