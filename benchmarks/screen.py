@@ -204,7 +204,8 @@ def cell_evaluation(bulk: BulkData, partitions: dict, *, seed: int) -> list[dict
         for task in tasks:
             y = (cells.obs[task.label_key].astype(str) == "sensitive").to_numpy().astype(int)
             d = run.column(task.drug)
-            rows.append({"seed": seed, "partition": name, "drug": task.drug, "auroc": auroc(y, run.result.prob[:, d]),
+            rows.append({"seed": seed, "commit": commit(), "partition": name, "drug": task.drug,
+                         "auroc": auroc(y, run.result.prob[:, d]),
                          "linear_auroc": auroc(y, -run.efficacy.cell_auc[:, d]),
                          "signature_auroc": auroc(y, run.result.signature[:, d]),
                          "efficacy": float(1 - run.efficacy.weights @ run.efficacy.auc[0, :, d]),
@@ -235,6 +236,7 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, single_from: str
     b = bulk_rows
     seeds, n_drugs, code = len(b), int(b.n_drugs.iloc[0]), b["commit"].iloc[0]
     cell_seeds = cell_rows["seed"].nunique() if len(cell_rows) else 0
+    cell_commits = ", ".join(cell_rows["commit"].unique()) if len(cell_rows) else "-"
     lines = ["# Screen benchmark", "",
              f"date {date.today()}, machine {platform.node()} ({len(os.sched_getaffinity(0))} CPU threads, torch "
              f"{torch.__version__}, CPU), commit {code}, {seeds} seeds for the bulk and {cell_seeds} for the cells "
@@ -267,7 +269,8 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, single_from: str
              + ", ".join(f"{a:g} ({n})" for a, n in b.alpha.value_counts().sort_index().items())
              + f" (seeds). Median held-out test AUROC of the deep classifier heads: {mean_sd(b.median_test_auroc)}.", "",
              "## 2. Cells: each labelled set's drug", "",
-             "AUROC against the cell labels of: the screen's transferred call (`screen`), the efficacy model's own cell "
+             f"Commit {cell_commits}. AUROC against the cell labels of: the screen's transferred call (`screen`), "
+             "the efficacy model's own cell "
              "ranking (lower predicted AUC, more sensitive: the screen's trust reference, `linear`), the drug's bulk "
              "signature scored on each cell, the logistic baseline and the single-drug default of the same seed "
              f"(from {single_from}). Efficacy: 1 − the sample's predicted AUC. Clusters' efficacy vs labels: the "
