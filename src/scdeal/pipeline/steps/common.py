@@ -51,8 +51,9 @@ def add_bulk_model_flags(parser: argparse.ArgumentParser, checkpoint: str) -> No
 
 def bulk_model_args(args: argparse.Namespace) -> dict:
     """The `model` and `bulk_config` arguments of `scdeal.tl.predict` and `screen` from the step's flags."""
+    config, prefix = BULK_MODEL_SETTINGS
     return {"model": load_checkpoint(args.model) if args.model else None,
-            "bulk_config": config_from_args(BULK_MODEL_SETTINGS[0], args, BULK_MODEL_SETTINGS[1])}
+            "bulk_config": config_from_args(config, args, prefix)}
 
 
 def configure(args: argparse.Namespace) -> None:
