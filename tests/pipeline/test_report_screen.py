@@ -145,6 +145,8 @@ def test_multiqc_renders_the_screen_sections(tmp_path, rankings):
     for section in ("scdeal_screen_bulk_validation", "scdeal_screen_ranking_pc9", "scdeal_screen_heatmap_pc9"):
         assert section in html, section
     assert "Nutlin-3a (-)" in html and "not ranked" in html
+    plots = json.loads((tmp_path / "mqc" / "multiqc_report_data" / "multiqc_data.json").read_text())["report_plot_data"]
+    assert plots["scdeal_screen_heatmap_pc9_plot"]["datasets"][0]["dconfig"]["subtitle"] == "3 clusters"
     assert "WARNING" not in proc.stderr, proc.stderr[-2000:]
 
 

@@ -435,6 +435,7 @@ def screen_heatmap(path: Path, sample: str, *, cluster_ranking: pd.DataFrame, dr
         "dilutes (screen_cluster_ranking.tsv: `contrast`).")
     pconfig = {"id": f"{section.id}_plot", "title": section.name, "xlab": "drug", "ylab": "cluster", "zlab": "efficacy",
                "min": 0, "max": 1, "square": False, "tt_decimals": 2, "xcats_samples": False, "ycats_samples": False,
+               "series_label": "clusters",
                "colstops": [[0, "#f7f7f7"], [0.5, "#fc8d59"], [1, "#b30000"]]}
     payload = section.payload("heatmap", pconfig=pconfig, xcats=drugs, ycats=[f"cluster {c}" for c in clusters],
                               data=[[None if pd.isna(v) else round(float(v), 4) for v in row] for row in values.to_numpy()])
