@@ -13,15 +13,16 @@ Each ensemble member:
    source` name it the source). Members that share no weights disagree where the bulk evidence leaves the
    call open; members copied from one pretrained model share its errors;
 3. transfers with
-       loss = D · w_bulk · [BCE(P(E_b(x_b)), y_b) + w_response · MSE(R(E_b(x_b)), r_b)]
-              + D · w_anchor · mean over drugs of (1 − corr(P_d(E_c(x_c)), A_d(x_c)))
+       loss = √D · w_bulk · [BCE(P(E_b(x_b)), y_b) + w_response · MSE(R(E_b(x_b)), r_b)]
+              + √D · w_anchor · mean over drugs of (1 − corr(P_d(E_c(x_c)), A_d(x_c)))
               + w_mmd · MMD(E_b(x_b'), E_c(x_c)) + w_cluster · L_cluster(E_c(x_c))
-   for D drugs, where the bulk terms count the measured (line, drug) pairs only, each drug's classes weighted
-   on their own. The drug terms are sums over drugs, so each drug weighs against the shared MMD and cluster
-   terms as in a run of that drug alone (as means, the shared terms outweighed each drug of a 534-drug screen
-   534-fold, and PC9's erlotinib call fell from the single-drug run's 0.54 to chance). x_b' are bulk lines
-   drawn in the cells' estimated class mix (`--mmd_class_mix estimated`, one drug
-   only) and A_d is the member's anchor for drug d: by default its bulk lines' signature (sensitive minus
+   for D drugs, where the bulk terms are means over the measured (line, drug) pairs, each drug's classes
+   weighted on their own. The √D keeps the drugs' pull on the shared encoder, against the shared MMD and
+   cluster terms, the size of one drug's: D drugs pulling in unrelated directions add up to √D times one
+   drug's pull, so a mean shrinks it by √D and a sum grows it by √D. As a mean, a 543-drug screen left PC9's
+   erlotinib call at chance; as a sum, each call followed its anchor more and its single-drug run less
+   (`transfer_loss`). x_b' are bulk lines drawn in the cells' estimated class mix (`--mmd_class_mix
+   estimated`, one drug only) and A_d is the member's anchor for drug d: by default its bulk lines' signature (sensitive minus
    resistant mean profile, `signature.py`) scored on each cell's own profile, else its direct model. A deep
    model can rank bulk lines well and still point either way on cells; the signature has no weights to
    fit and compares each profile with itself, so it carries the bulk evidence's direction across the shift;
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -600,11 +602,12 @@ def transfer_epochs(enc_b, enc_c, pred, *, reg, sampler: LineSampler, features: 
 
 def transfer_loss(bulk_terms: dict[str, torch.Tensor], terms: dict[str, torch.Tensor], *, cfg: TransferConfig,
                   n_drugs: int, w_response: float) -> torch.Tensor:
-    """The transfer's loss (step 3 above). The bulk and anchor terms are means over drugs; times the number of
-    drugs they are sums, so that each drug's terms weigh against the shared MMD and cluster terms as they do in a
-    run of that drug alone."""
-    return (n_drugs * cfg.w_bulk * weighted_response_loss(bulk_terms, w_response) + cfg.w_mmd * terms["mmd"]
-            + cfg.w_cluster * terms["cluster"] + n_drugs * cfg.w_anchor * terms["anchor"])
+    """The transfer's loss (step 3 above). The bulk and anchor terms are means over drugs, scaled by √n_drugs
+    so that the drugs' pull on the shared encoder keeps a single drug's size against the MMD and cluster terms
+    (chosen with a label-free rule, benchmarks/results/screen.md). One drug: the plain sum of the terms."""
+    scale = math.sqrt(n_drugs)
+    return (scale * cfg.w_bulk * weighted_response_loss(bulk_terms, w_response) + cfg.w_mmd * terms["mmd"]
+            + cfg.w_cluster * terms["cluster"] + scale * cfg.w_anchor * terms["anchor"])
 
 
 @torch.no_grad()
