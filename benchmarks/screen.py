@@ -295,8 +295,9 @@ def report(bulk_rows: pd.DataFrame, cell_rows: pd.DataFrame, *, single_from: str
 
 
 def saved(path: Path) -> pd.DataFrame:
-    """A per-seed table written by an earlier run (empty where none)."""
-    return pd.read_csv(path, sep="\t") if path.exists() else pd.DataFrame({"seed": []})
+    """A per-seed table written by an earlier run (empty where none); commits stay text (a hash can be all
+    digits)."""
+    return pd.read_csv(path, sep="\t", dtype={"commit": str}) if path.exists() else pd.DataFrame({"seed": []})
 
 
 def main() -> int:

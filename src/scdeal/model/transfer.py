@@ -604,7 +604,8 @@ def transfer_loss(bulk_terms: dict[str, torch.Tensor], terms: dict[str, torch.Te
                   n_drugs: int, w_response: float) -> torch.Tensor:
     """The transfer's loss (step 3 above). The bulk and anchor terms are means over drugs, scaled by √n_drugs
     so that the drugs' pull on the shared encoder keeps a single drug's size against the MMD and cluster terms
-    (chosen with a label-free rule, benchmarks/results/screen.md). One drug: the plain sum of the terms."""
+    (chosen by the rule in docs/usage.md, "When to screen and when to run single drugs"). One drug: the plain
+    sum of the terms."""
     scale = math.sqrt(n_drugs)
     return (scale * cfg.w_bulk * weighted_response_loss(bulk_terms, w_response) + cfg.w_mmd * terms["mmd"]
             + cfg.w_cluster * terms["cluster"] + scale * cfg.w_anchor * terms["anchor"])
