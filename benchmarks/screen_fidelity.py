@@ -3,11 +3,11 @@
 drug on the same cells and seed. Label-free: it reads no cell label, so it covers drugs no real set has
 labels for.
 
-Per seed: one screen model (`scdeal.tl.pretrain` with linear heads) and one screen transfer per real partition; then, for each
-drug scored on that partition, the single-drug default (bulk model + transfer, as `benchmarks/accuracy.py`
-runs it) and its trust verdict against the logistic baseline. The drugs are each partition's labelled
-drugs plus `--random` drugs drawn once (numpy seed 7) from the screen's drugs, on SCAD only (a
-single-drug run on PC9's 2,115 cells costs ~70 s).
+Per seed: one screen per real partition as the pipeline runs it by default (no pretrained model, each
+member fitting its own); then, for each drug scored on that partition, the single-drug default (as
+`benchmarks/accuracy.py` runs it) and its trust verdict against the logistic baseline. The drugs are each
+partition's labelled drugs plus `--random` drugs drawn once (numpy seed 7) from the screen's drugs, on SCAD
+only (a single-drug run on PC9's 2,115 cells costs about a minute).
 
 Figures per drug, over seeds:
 - fidelity: the Spearman correlation across cells of the screen's per-cell probability with the
@@ -48,15 +48,12 @@ from common import (
     verdict_counts,
 )
 
-import scdeal.tl
 from scdeal.data import readers
 from scdeal.data.bulk import BulkPrepareConfig
 from scdeal.data.bulkdata import BulkData
 from scdeal.data.readers import normalise_name
 from scdeal.data.screen import prepare_screen
 from scdeal.model.orientation import rank_correlation
-from scdeal.model.training import BulkConfig
-from scdeal.tl.screen import SCREEN_HEADS
 
 DRAW_SEED = 7
 RANDOM_DRUGS_ON = "SCAD"   # partition name prefix that also gets the random drugs
@@ -74,10 +71,10 @@ def single_drug_call(drug: str, cells, *, expression, response: pd.DataFrame, se
     return prediction.result.prob, prediction.trust["verdict"]
 
 
-def partition_rows(model, bulk, cells, *, drugs: dict[str, pd.DataFrame], expression, seed: int, what: str) -> list[dict]:
+def partition_rows(bulk, cells, *, drugs: dict[str, pd.DataFrame], expression, seed: int, what: str) -> list[dict]:
     """One screen transfer on `cells`, then each drug's fidelity to its dedicated run and both verdicts.
     `drugs` maps a drug to the response table its single-drug run reads."""
-    run = run_screen(model, bulk, cells, seed=seed, what=what)
+    run = run_screen(None, bulk, cells, seed=seed, what=what)
     rows = []
     for drug, response in drugs.items():
         d = run.column(drug)
@@ -159,11 +156,10 @@ def main() -> int:
     rows = []
     for seed in range(args.seeds):
         bulk = BulkData.from_anndata(prepare_screen(expression, response, config=BulkPrepareConfig(seed=seed)))
-        model = scdeal.tl.pretrain(bulk, BulkConfig(seed=seed, predictor_hidden_dims=SCREEN_HEADS), device="cpu")
         for partition in real:
-            drugs = scored_drugs(partition, model.drugs, args.random)
+            drugs = scored_drugs(partition, bulk.drugs, args.random)
             responses = {d: tables[tuple(files)] for d, (files, _) in drugs.items()}
-            found = partition_rows(model, bulk, cells[partition.name], drugs=responses, expression=expression,
+            found = partition_rows(bulk, cells[partition.name], drugs=responses, expression=expression,
                                    seed=seed, what=partition.name)
             rows += [{**r, "partition": partition.name, "labelled": drugs[r["drug"]][1]} for r in found]
         logging.info("seed %d: %s", seed, {r["drug"]: round(r["fidelity"], 3) for r in rows if r["seed"] == seed})
