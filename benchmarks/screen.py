@@ -198,13 +198,13 @@ def clusters_vs_labels(efficacy, cells, y: np.ndarray, *, d: int) -> float:
 def cell_evaluation(bulk: BulkData, partitions: dict, *, seed: int) -> list[dict]:
     """The screen's AUROC and its references' for each labelled task, one screen per partition (the pipeline's
     default: no pretrained model)."""
-    rows = []
+    rows, code = [], commit()
     for name, (cells, tasks) in partitions.items():
         run = run_screen(None, bulk, cells, seed=seed, what=name)
         for task in tasks:
             y = (cells.obs[task.label_key].astype(str) == "sensitive").to_numpy().astype(int)
             d = run.column(task.drug)
-            rows.append({"seed": seed, "commit": commit(), "partition": name, "drug": task.drug,
+            rows.append({"seed": seed, "commit": code, "partition": name, "drug": task.drug,
                          "auroc": auroc(y, run.result.prob[:, d]),
                          "linear_auroc": auroc(y, -run.efficacy.cell_auc[:, d]),
                          "signature_auroc": auroc(y, run.result.signature[:, d]),

@@ -22,10 +22,11 @@ Each ensemble member:
    drug's pull, so a mean shrinks it by √D and a sum grows it by √D. As a mean, a 543-drug screen left PC9's
    erlotinib call at chance; as a sum, each call followed its anchor more and its single-drug run less
    (`transfer_loss`). x_b' are bulk lines drawn in the cells' estimated class mix (`--mmd_class_mix
-   estimated`, one drug only) and A_d is the member's anchor for drug d: by default its bulk lines' signature (sensitive minus
-   resistant mean profile, `signature.py`) scored on each cell's own profile, else its direct model. A deep
-   model can rank bulk lines well and still point either way on cells; the signature has no weights to
-   fit and compares each profile with itself, so it carries the bulk evidence's direction across the shift;
+   estimated`, one drug only) and A_d is the member's anchor for drug d: by default its bulk lines'
+   signature (sensitive minus resistant mean profile, `signature.py`) scored on each cell's own profile,
+   else its direct model. A deep model can rank bulk lines well and still point either way on cells; the
+   signature has no weights to fit and compares each profile with itself, so it carries the bulk evidence's
+   direction across the shift;
 4. stops after `--epochs`, or (with `--settled` below 1) once its call has settled: when its ranking of the cells
    (a fixed draw of up to PROBE_CELLS) correlates with its ranking SETTLE_WINDOW epochs before at `--settled`;
 5. keeps its direct model, drug by drug, wherever its cell ranking still ends up reversed against the anchor.
@@ -72,7 +73,7 @@ from .training import BulkConfig, BulkModel, build_networks, class_weight, train
 
 __all__ = ["THRESHOLD_RULES", "AnchorLevel", "AnchorTo", "Calibration", "DrugResult", "MemberBulk", "MemberInit",
            "MmdClassMix", "ThresholdRule", "TransferConfig", "TransferResult", "calibrated", "check_transfer_config",
-           "drug_head", "platt_scaling", "sigmoid", "transfer", "transfer_loss"]
+           "platt_scaling", "sigmoid", "transfer", "transfer_loss"]
 
 log = logging.getLogger(__name__)
 ThresholdRule = Literal["otsu", "fixed", "bulk_prevalence"]
